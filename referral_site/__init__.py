@@ -1,0 +1,95 @@
+"""referral_site: a Flask site built around the pluggable referrals blueprint."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from referral_site.config import CONFIGS, DEV_SECRET_KEY
+from referral_site.extensions import csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    """Build the site: configuration, extensions, blueprints and commands."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    _configure(app, config)
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _configure(app: Flask, override: type | dict | None) -> None:
+    env_name = os.environ.get("FLASK_ENV", "development")
+    app.config.from_object(CONFIGS.get(env_name, CONFIGS["development"]))
+    if isinstance(override, dict):
+        app.config.update(override)
+    elif override is not None:
+        app.config.from_object(override)
+    app.config.update(_settings_from_environment())
+    if app.config["SQLALCHEMY_DATABASE_URI"] is None:
+        os.makedirs(app.instance_path, exist_ok=True)
+        path = Path(app.instance_path) / "referral_site.db"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["ENV_NAME"] == "production" and app.config.get("SECRET_KEY") in (
+        None,
+        "",
+        DEV_SECRET_KEY,
+    ):
+        raise RuntimeError(
+            "Refusing to start in production without a SECRET_KEY: set the "
+            "SECRET_KEY environment variable to a long random value, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+
+
+def _settings_from_environment() -> dict:
+    """DATABASE_URL, SECRET_KEY and every REFERRALS_* variable that is set."""
+    settings = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("REFERRALS_")
+    }
+    if url := os.environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = _with_psycopg_driver(url)
+    if key := os.environ.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = key
+    return settings
+
+
+def _with_psycopg_driver(url: str) -> str:
+    """Point a plain postgres:// URL at psycopg 3, the driver we install."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _init_extensions(app: Flask) -> None:
+    from referral_site.models import User
+    from referral_site.referrals import Referrals
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    Referrals(app, user_model=User)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from referral_site import cli, errors
+    from referral_site.auth.views import bp as auth_bp
+    from referral_site.main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    errors.register(app)
+    cli.register(app)

@@ -1,0 +1,65 @@
+"""Configuration classes: defaults only. Secrets and URLs come from the environment."""
+
+from datetime import timedelta
+
+#: The development secret. ProductionConfig refuses to start with it (see create_app).
+DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+    #: None means SQLite at instance/referral_site.db (resolved by create_app).
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Milliseconds a SQLite writer waits for the lock before giving up.
+    SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    PERMANENT_SESSION_LIFETIME = timedelta(days=14)
+    WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
+
+    #: argon2id parameters; defaults are OWASP's first choice (19 MiB, t=2, p=1).
+    PASSWORD_HASH_TIME_COST = 2
+    PASSWORD_HASH_MEMORY_KIB = 19 * 1024
+    PASSWORD_HASH_PARALLELISM = 1
+
+
+class DevelopmentConfig(Config):
+    """Local development: the built-in secret is allowed."""
+
+
+class TestingConfig(Config):
+    """Test runs: cheap password hashing, CSRF checked only where a test asks for it."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    PASSWORD_HASH_TIME_COST = 1
+    PASSWORD_HASH_MEMORY_KIB = 8
+    SECRET_KEY = "testing-secret"  # noqa: S105
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies, and a real SECRET_KEY is required."""
+
+    ENV_NAME = "production"
+    SECRET_KEY = None
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REFERRALS_COOKIE_SECURE = True
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,61 @@
+"""The site's user model and the Flask-Login loader."""
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+
+from referral_site.extensions import db, login_manager
+from referral_site.passwords import hash_password, needs_rehash, verify_password
+from referral_site.referrals.models import ReferralUserMixin, UTCDateTime, utcnow
+
+
+def new_session_token() -> str:
+    """A random token that identifies one generation of a user's sessions."""
+    return secrets.token_urlsafe(32)
+
+
+class User(UserMixin, ReferralUserMixin, db.Model):
+    """An account: signs in, refers others, may be an admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-cased, so uniqueness holds whatever case was typed.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    #: What Flask-Login keeps in the session; rotating it ends every session.
+    session_token: Mapped[str] = mapped_column(
+        sa.String(64), unique=True, default=new_session_token
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    def set_password(self, password: str) -> None:
+        """Hash and store a new password, and end every existing session."""
+        self.password_hash = hash_password(password)
+        self.rotate_session_token()
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(self.password_hash, password)
+
+    def password_needs_rehash(self) -> bool:
+        return needs_rehash(self.password_hash)
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+@login_manager.user_loader
+def load_user(session_token: str) -> User | None:
+    """Find the user whose current session token this is."""
+    return db.session.scalar(sa.select(User).where(User.session_token == session_token))

@@ -1,0 +1,107 @@
+"""A pluggable referral program for Flask: capture links, attribute signups, report.
+
+Usage in a host app::
+
+    from referral_site.referrals import Referrals
+    Referrals(app, user_model=User)
+
+Every setting below can be overridden in ``app.config`` (or the environment, through
+the site's factory); values given as strings are converted to the default's type.
+"""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from flask import Flask
+
+#: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
+DEFAULTS: dict[str, object] = {
+    #: Days a captured code stays valid for attribution (and the cookie's lifetime).
+    "ATTRIBUTION_WINDOW_DAYS": 30,
+    #: "first_touch" keeps the first code a visitor followed; "last_touch" the latest.
+    "ATTRIBUTION_MODEL": "first_touch",
+    #: Name of the signed cookie holding the captured code.
+    "COOKIE_NAME": "ref",
+    #: Name of the signed cookie holding the anonymous visitor id.
+    "VISITOR_COOKIE_NAME": "ref_vid",
+    #: Send the cookies over HTTPS only (on in the site's production config).
+    "COOKIE_SECURE": False,
+    #: Query parameter that captures a code on any page.
+    "QUERY_PARAM": "ref",
+    #: Where the blueprint is mounted ("" puts /r/<code>, /signup... at the root).
+    "URL_PREFIX": "",
+    #: Secret for hashing client IPs; empty means derived from SECRET_KEY.
+    "IP_HASH_KEY": "",
+    #: Rows per page on the user's and the admin's lists.
+    "PAGE_SIZE": 25,
+    #: Minimum password length on the signup form.
+    "PASSWORD_MIN_LENGTH": 10,
+    #: Endpoint a visitor lands on after following a referral link.
+    "LANDING_ENDPOINT": "referrals.signup",
+}
+
+
+def _coerce(value: object, default: object) -> object:
+    """Convert a string setting (from the environment) to the default's type."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    return value
+
+
+@dataclass
+class _State:
+    """What the extension keeps per app, in app.extensions["referrals"]."""
+
+    user_model: type
+    ip_hash_key: bytes
+
+
+class Referrals:
+    """The Flask extension: registers the referral blueprint and its settings."""
+
+    def __init__(self, app: Flask | None = None, **options) -> None:
+        self._options = options
+        if app is not None:
+            self.init_app(app, **options)
+
+    def init_app(self, app: Flask, *, user_model: type | None = None) -> None:
+        """Register the blueprint, hooks and settings on an app."""
+        if "referrals" in app.extensions:
+            raise RuntimeError("Referrals is already registered on this app.")
+        user_model = user_model or self._options.get("user_model")
+        if user_model is None:
+            raise TypeError("Referrals needs user_model=<your User class>.")
+        for key, default in DEFAULTS.items():
+            name = "REFERRALS_" + key
+            app.config[name] = _coerce(app.config.get(name, default), default)
+        app.extensions["referrals"] = _State(
+            user_model=user_model, ip_hash_key=_ip_hash_key(app)
+        )
+        _tune_sqlite_engines(app)
+
+        from referral_site.referrals.views import bp
+
+        app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+
+
+def _ip_hash_key(app: Flask) -> bytes:
+    configured = app.config["REFERRALS_IP_HASH_KEY"]
+    if configured:
+        return configured.encode()
+    secret = str(app.config.get("SECRET_KEY") or "").encode()
+    return hmac.new(secret, b"referrals-ip-hash", hashlib.sha256).digest()
+
+
+def _tune_sqlite_engines(app: Flask) -> None:
+    from referral_site.extensions import db
+    from referral_site.referrals.transactions import tune_sqlite
+
+    busy_ms = int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10_000))
+    with app.app_context():
+        for engine in db.engines.values():
+            tune_sqlite(engine, busy_ms)

@@ -1,0 +1,49 @@
+"""Forms of the referral blueprint: they check the shape of input, not the rules."""
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from referral_site.referrals.codes import normalize_code
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class SignupForm(FlaskForm):
+    """Name, email, password and an optional referral code."""
+
+    name = StringField(
+        "Name", filters=[_strip], validators=[DataRequired(), Length(max=100)]
+    )
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
+    )
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    referral_code = StringField(
+        "Referral code (optional)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=32)],
+    )
+
+    def validate_password(self, field) -> None:
+        minimum = current_app.config["REFERRALS_PASSWORD_MIN_LENGTH"]
+        password = field.data or ""
+        if len(password) < minimum:
+            raise ValidationError(f"Use at least {minimum} characters.")
+        if len(set(password)) < 4:
+            raise ValidationError("Use a less repetitive password.")
+        local_part = (self.email.data or "").split("@")[0].lower()
+        if len(local_part) >= 4 and local_part in password.lower():
+            raise ValidationError("Your password must not contain your email address.")
+
+    def validate_referral_code(self, field) -> None:
+        if field.data and normalize_code(field.data) is None:
+            raise ValidationError(
+                "A referral code is 4 to 32 letters and digits. Clear the field "
+                "to sign up without one."
+            )

@@ -1,0 +1,181 @@
+"""The plugin's tables: referrals, visits and rewards, plus the columns a user needs.
+
+The host's user model must live in the ``users`` table and include
+:class:`ReferralUserMixin`; every table here points at ``users.id``.
+"""
+
+import enum
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from referral_site.extensions import db
+
+USER_TABLE = "users"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones and hands back naive values; this keeps comparisons
+    between stored and computed times correct on every database.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+#: Big integer ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> sa.Enum:
+    """A portable enum column type: VARCHAR plus a CHECK constraint of its values."""
+    return sa.Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class CaptureSource(enum.StrEnum):
+    """How a referral code reached the signup."""
+
+    LINK = "link"  # /r/<code>
+    QUERY = "query"  # any page with ?ref=<code>
+    TYPED = "typed"  # typed into the signup form
+
+
+class ReferralStatus(enum.StrEnum):
+    """Where a referral stands."""
+
+    SIGNED_UP = "signed_up"
+    CONVERTED = "converted"
+    REJECTED = "rejected"
+
+
+class RewardKind(enum.StrEnum):
+    """What a reward is paid as."""
+
+    CREDIT = "credit"
+    CASH = "cash"
+    COUPON = "coupon"
+
+
+class RewardStatus(enum.StrEnum):
+    """Where a reward stands in its review."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAID = "paid"
+
+
+class ReferralUserMixin:
+    """Columns the plugin needs on the host's user model."""
+
+    #: The user's own code, stored upper-case; matched case-insensitively.
+    referral_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+
+    @declared_attr
+    def referred_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL"), index=True
+        )
+
+
+class Referral(db.Model):
+    """One referred user attributed to one referrer; at most one per referred user."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        sa.CheckConstraint("referrer_id <> referred_id", name="not_self"),
+        sa.Index("ix_referrals_referrer_created", "referrer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    referred_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), unique=True
+    )
+    code: Mapped[str] = mapped_column(sa.String(32))
+    source: Mapped[CaptureSource] = mapped_column(_enum(CaptureSource, "source"))
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    visit_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="SET NULL")
+    )
+    status: Mapped[ReferralStatus] = mapped_column(
+        _enum(ReferralStatus, "status"), default=ReferralStatus.SIGNED_UP
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
+
+
+class Visit(db.Model):
+    """A click on a referral link (or a page opened with ?ref=)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        sa.Index("ix_visits_referrer_created", "referrer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32))
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE")
+    )
+    #: Random first-party id from the visitor cookie; says nothing about the person.
+    visitor_id: Mapped[str] = mapped_column(sa.String(32))
+    landing_path: Mapped[str] = mapped_column(sa.String(512))
+    source: Mapped[CaptureSource] = mapped_column(_enum(CaptureSource, "source"))
+    #: Keyed hash (HMAC) of the client IP; the IP itself is never stored.
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True
+    )
+
+
+class Reward(db.Model):
+    """Value owed to a user because of a referral; money in integer minor units."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+        sa.Index("ix_rewards_user_status", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    referral_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("referrals.id"), index=True
+    )
+    kind: Mapped[RewardKind] = mapped_column(_enum(RewardKind, "kind"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[RewardStatus] = mapped_column(
+        _enum(RewardStatus, "status"), default=RewardStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    referral: Mapped[Referral | None] = relationship(back_populates="rewards")

@@ -1,0 +1,48 @@
+"""Pagination of row queries (db.paginate only yields the first column's objects)."""
+
+import math
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from referral_site.extensions import db
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows plus what a pager needs; same attributes as db.paginate's."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+
+def paginate_rows(query: sa.Select, page: int, per_page: int) -> Page:
+    """Run one page of a row query and a count of all its rows (two queries)."""
+    page = max(1, page)
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page))
+    return Page(items=list(rows), page=page, per_page=per_page, total=total)

@@ -1,0 +1,280 @@
+"""Referral use cases: one public function is one transaction; no request access."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from referral_site.extensions import db
+from referral_site.referrals import signals
+from referral_site.referrals.codes import generate_code, normalize_code
+from referral_site.referrals.models import (
+    CaptureSource,
+    Referral,
+    ReferralStatus,
+    Visit,
+)
+from referral_site.referrals.pagination import Page, paginate_rows
+from referral_site.referrals.transactions import write_transaction
+
+#: Attempts at a fresh random code before giving up (a clash is ~1 in 10^11).
+CODE_ATTEMPTS = 5
+
+
+class ReferralError(Exception):
+    """A referral rule refused the request; the message is safe to show."""
+
+
+class EmailTaken(ReferralError):
+    """Another account already uses this email address."""
+
+
+class UnknownCode(ReferralError):
+    """No user has this referral code."""
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """The owner of a referral code, as much as capture needs to know."""
+
+    id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Evidence that a code reached the visitor: which, how, when, from which visit."""
+
+    code: str
+    source: CaptureSource
+    captured_at: datetime | None = None
+    visit_id: int | None = None
+
+
+def user_model():
+    """The host's user model registered with the extension."""
+    return current_app.extensions["referrals"].user_model
+
+
+def find_referrer(raw_code: object) -> Referrer | None:
+    """Look up the user a code belongs to; None for malformed or unknown codes."""
+    code = normalize_code(raw_code)
+    if code is None:
+        return None
+    User = user_model()
+    row = db.session.execute(
+        sa.select(User.id, User.referral_code).where(User.referral_code == code)
+    ).first()
+    return Referrer(id=row.id, code=row.referral_code) if row else None
+
+
+def hash_ip(ip: str | None) -> str | None:
+    """A keyed hash of a client IP, so the same IP can be matched but not recovered."""
+    if not ip:
+        return None
+    key = current_app.extensions["referrals"].ip_hash_key
+    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
+
+
+def record_visit(
+    referrer: Referrer,
+    *,
+    visitor_id: str,
+    landing_path: str,
+    source: CaptureSource,
+    ip: str | None,
+) -> int:
+    """Store one click on a referral link and return its id."""
+    with write_transaction() as session:
+        visit = Visit(
+            code=referrer.code,
+            referrer_id=referrer.id,
+            visitor_id=visitor_id,
+            landing_path=landing_path[:512],
+            source=source,
+            ip_hash=hash_ip(ip),
+        )
+        session.add(visit)
+        session.flush()
+        visit_id = visit.id
+    return visit_id
+
+
+def normalize_email(email: str) -> str:
+    """The form in which emails are stored and compared: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def sign_up(*, name: str, email: str, password: str, capture: Capture | None):
+    """Create an account and, when a valid code was captured, its referral.
+
+    Everything happens in one transaction: either the user, their code and their
+    referral all exist afterwards, or nothing does.
+    """
+    User = user_model()
+    email = normalize_email(email)
+    with write_transaction() as session:
+        referrer = _referrer_for(capture)
+        if _email_exists(email):
+            raise EmailTaken("An account with this email already exists.")
+        user = User(name=name.strip(), email=email)
+        user.set_password(password)
+        if referrer is not None:
+            user.referred_by_id = referrer.id
+        _insert_with_unique_code(session, user, email)
+        referral = _attribute(session, user, referrer, capture) if referrer else None
+    app = current_app._get_current_object()
+    signals.user_signed_up.send(app, user=user, referral=referral)
+    if referral is not None:
+        signals.referral_created.send(app, referral=referral)
+    return user
+
+
+def _referrer_for(capture: Capture | None) -> Referrer | None:
+    if capture is None:
+        return None
+    referrer = find_referrer(capture.code)
+    if referrer is None:
+        raise UnknownCode("That referral code does not exist.")
+    return referrer
+
+
+def _email_exists(email: str) -> bool:
+    User = user_model()
+    return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
+
+
+def _insert_with_unique_code(session, user, email: str) -> None:
+    """Insert the user, drawing a new code if one collides with an existing code."""
+    for _ in range(CODE_ATTEMPTS):
+        user.referral_code = generate_code()
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError:
+            # A racing signup may have taken the email since we checked.
+            if _email_exists(email):
+                raise EmailTaken("An account with this email already exists.") from None
+            continue
+        return
+    raise RuntimeError("could not draw a unique referral code")
+
+
+def _attribute(session, user, referrer: Referrer, capture: Capture) -> Referral:
+    # The referred user is new, so it cannot be the referrer; the schema's
+    # not_self check and the unique referred_id back this up.
+    referral = Referral(
+        referrer_id=referrer.id,
+        referred_id=user.id,
+        code=referrer.code,
+        source=capture.source,
+        captured_at=capture.captured_at,
+        visit_id=capture.visit_id,
+    )
+    session.add(referral)
+    session.flush()
+    return referral
+
+
+@dataclass(frozen=True)
+class ReferrerSummary:
+    """The figures on a user's own page."""
+
+    clicks: int
+    signups: int
+    converted: int
+
+
+def referrer_summary(user_id: int) -> ReferrerSummary:
+    """Clicks on a user's links and signups attributed to them."""
+    clicks = db.session.scalar(
+        sa.select(sa.func.count(Visit.id)).where(Visit.referrer_id == user_id)
+    )
+    signups, converted = db.session.execute(
+        sa.select(
+            sa.func.count(Referral.id),
+            sa.func.count(Referral.id).filter(
+                Referral.status == ReferralStatus.CONVERTED
+            ),
+        ).where(Referral.referrer_id == user_id)
+    ).one()
+    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
+
+
+def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
+    """One page of the people a user referred, newest first."""
+    User = user_model()
+    query = (
+        sa.select(
+            User.name,
+            User.email,
+            Referral.created_at,
+            Referral.status,
+            Referral.source,
+        )
+        .join(User, User.id == Referral.referred_id)
+        .where(Referral.referrer_id == user_id)
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    )
+    return paginate_rows(query, page, per_page)
+
+
+@dataclass(frozen=True)
+class ProgramTotals:
+    """Program-wide figures for the admin report."""
+
+    users: int
+    clicks: int
+    referred_signups: int
+
+    @property
+    def click_to_signup_rate(self) -> float | None:
+        """Referred signups per click, or None before the first click."""
+        return self.referred_signups / self.clicks if self.clicks else None
+
+
+def program_totals() -> ProgramTotals:
+    """Users, clicks and referred signups across the whole program."""
+    User = user_model()
+    users, clicks, referred = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count(User.id)).scalar_subquery(),
+            sa.select(sa.func.count(Visit.id)).scalar_subquery(),
+            sa.select(sa.func.count(Referral.id)).scalar_subquery(),
+        )
+    ).one()
+    return ProgramTotals(users=users, clicks=clicks, referred_signups=referred)
+
+
+def top_referrers(limit: int = 10) -> list:
+    """The users with the most referred signups, with their click counts."""
+    User = user_model()
+    signups = (
+        sa.select(Referral.referrer_id, sa.func.count(Referral.id).label("signups"))
+        .group_by(Referral.referrer_id)
+        .subquery()
+    )
+    clicks = (
+        sa.select(Visit.referrer_id, sa.func.count(Visit.id).label("clicks"))
+        .group_by(Visit.referrer_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            User.id,
+            User.name,
+            User.email,
+            User.referral_code,
+            signups.c.signups,
+            sa.func.coalesce(clicks.c.clicks, 0).label("clicks"),
+        )
+        .join(signups, signups.c.referrer_id == User.id)
+        .outerjoin(clicks, clicks.c.referrer_id == User.id)
+        .order_by(signups.c.signups.desc(), User.id)
+        .limit(limit)
+    )
+    return list(db.session.execute(query))

@@ -1,0 +1,146 @@
+"""Fixtures: a fresh app and database per test, on SQLite or on TEST_DATABASE_URL."""
+
+import os
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from referral_site import create_app
+from referral_site.config import TestingConfig
+from referral_site.extensions import db
+from referral_site.models import User
+from referral_site.referrals import services
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+PASSWORD = "correct horse battery"
+
+
+def _database_url(tmp_path) -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_schema():
+    """On PostgreSQL, build the schema once; each test then empties the tables."""
+    if not POSTGRES_URL:
+        yield
+        return
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": _database_url(None)})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield
+
+
+def _base() -> dict:
+    return {
+        key: getattr(TestingConfig, key) for key in dir(TestingConfig) if key.isupper()
+    }
+
+
+@pytest.fixture
+def make_app(tmp_path, _postgres_schema):
+    """Build an app on the test database with extra settings; cleaned up after."""
+    apps = []
+
+    def build(**settings):
+        config = _base() | {"SQLALCHEMY_DATABASE_URI": _database_url(tmp_path)}
+        app = create_app(config | settings)
+        if not POSTGRES_URL and not apps:
+            with app.app_context():
+                db.create_all()
+        apps.append(app)
+        return app
+
+    yield build
+    if apps:
+        with apps[0].app_context():
+            db.session.remove()
+            if POSTGRES_URL:
+                _empty_tables()
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def _empty_tables() -> None:
+    names = ", ".join(t.name for t in db.metadata.sorted_tables)
+    db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user through the signup service; returns (id, referral_code)."""
+
+    def create(email="ann@example.com", name="Ann", *, admin=False, code=None):
+        with app.app_context():
+            capture = (
+                services.Capture(code=code, source=services.CaptureSource.TYPED)
+                if code
+                else None
+            )
+            user = services.sign_up(
+                name=name, email=email, password=PASSWORD, capture=capture
+            )
+            if admin:
+                user.is_admin = True
+                db.session.commit()
+            return user.id, user.referral_code
+
+    return create
+
+
+def login(client, email, password=PASSWORD, **extra):
+    """Sign in through the login form; returns the response."""
+    return client.post(
+        "/login" + extra.pop("query", ""),
+        data={"email": email, "password": password, **extra},
+    )
+
+
+def signup(client, email="bob@example.com", name="Bob", password=PASSWORD, code=None):
+    """Sign up through the form; code=None leaves the cookie's prefill in place."""
+    data = {"name": name, "email": email, "password": password}
+    if code is None:
+        page = client.get("/signup").get_data(as_text=True)
+        match = re.search(r'id="referral_code"[^>]*value="([^"]*)"', page)
+        data["referral_code"] = match.group(1) if match else ""
+    else:
+        data["referral_code"] = code
+    return client.post("/signup", data=data)
+
+
+def query(app, statement):
+    """Run one read query in an app context and return all rows."""
+    with app.app_context():
+        return db.session.execute(statement).all()
+
+
+def scalar(app, statement):
+    with app.app_context():
+        return db.session.scalar(statement)
+
+
+def get_user(app, email) -> User:
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        db.session.expunge(user)
+        return user

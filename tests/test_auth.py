@@ -1,0 +1,140 @@
+"""Signing in and out: hashing, redirects, sessions that really end."""
+
+import pytest
+import sqlalchemy as sa
+
+from referral_site.extensions import db
+from referral_site.models import User
+from tests.conftest import PASSWORD, get_user, login
+
+
+def test_login_lands_on_my_referrals(client, make_user):
+    make_user()
+    response = login(client, "ANN@example.com")
+    assert response.status_code == 302 and response.headers["Location"] == "/referrals"
+    assert client.get("/referrals").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("ann@example.com", "wrong password!"), ("nobody@example.com", PASSWORD)],
+)
+def test_bad_credentials_get_one_message_that_reveals_nothing(
+    client, make_user, email, password
+):
+    make_user()
+    response = login(client, email, password)
+    assert response.status_code == 200
+    assert "Invalid email or password." in response.get_data(as_text=True)
+    assert client.get("/referrals").status_code == 302
+
+
+def test_next_parameter_to_a_local_path_is_followed(client, make_user):
+    make_user()
+    response = login(client, "ann@example.com", query="?next=/referrals%3Fpage%3D2")
+    assert response.headers["Location"] == "/referrals?page=2"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "////evil.example",
+        "\\\\evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "http:/evil.example",
+    ],
+)
+def test_next_parameter_never_leaves_the_site(client, make_user, target):
+    make_user()
+    from urllib.parse import quote
+
+    response = login(client, "ann@example.com", query="?next=" + quote(target, safe=""))
+    assert response.headers["Location"] == "/referrals"
+
+
+def test_password_is_hashed_with_argon2id(app, make_user):
+    make_user()
+    user = get_user(app, "ann@example.com")
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_default_hash_parameters_meet_owasp(make_app):
+    from referral_site.config import Config
+
+    assert (Config.PASSWORD_HASH_MEMORY_KIB, Config.PASSWORD_HASH_TIME_COST) == (
+        19456,
+        2,
+    )
+    assert Config.PASSWORD_HASH_PARALLELISM == 1
+
+
+def test_outdated_hash_is_upgraded_on_login(make_app, make_user):
+    make_user()  # hashed with the cheap test parameters (m=8)
+    stronger = make_app(PASSWORD_HASH_MEMORY_KIB=64, PASSWORD_HASH_TIME_COST=2)
+    login(stronger.test_client(), "ann@example.com")
+    upgraded = get_user(stronger, "ann@example.com").password_hash
+    assert "m=64,t=2,p=1" in upgraded
+    assert login(stronger.test_client(), "ann@example.com").status_code == 302
+
+
+def test_logout_needs_a_post(client, make_user):
+    make_user()
+    login(client, "ann@example.com")
+    assert client.get("/logout").status_code == 405
+
+
+def test_session_cookie_captured_before_logout_no_longer_works(app, client, make_user):
+    make_user()
+    login(client, "ann@example.com")
+    stolen = client.get_cookie("session").value
+    client.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/referrals").status_code == 302
+
+
+def test_remember_cookie_captured_before_logout_no_longer_works(app, client, make_user):
+    make_user()
+    login(client, "ann@example.com", remember="y")
+    stolen = client.get_cookie("remember_token").value
+    thief = app.test_client()
+    thief.set_cookie("remember_token", stolen)
+    assert thief.get("/referrals").status_code == 200  # works while signed in
+    client.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("remember_token", stolen)
+    assert thief.get("/referrals").status_code == 302
+
+
+def test_password_change_ends_existing_sessions(app, client, make_user):
+    make_user()
+    login(client, "ann@example.com")
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "ann@example.com"))
+        user.set_password("another long password")
+        db.session.commit()
+    assert client.get("/referrals").status_code == 302
+
+
+def test_login_starts_a_fresh_session(client, make_user):
+    make_user()
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    login(client, "ann@example.com")
+    with client.session_transaction() as session:
+        assert "planted" not in session
+
+
+def test_session_cookies_are_httponly_and_lax(client, make_user):
+    make_user()
+    response = login(client, "ann@example.com", remember="y")
+    cookies = response.headers.getlist("Set-Cookie")
+    for name in ("session=", "remember_token="):
+        header = next(c for c in cookies if c.startswith(name))
+        assert "HttpOnly" in header and "SameSite=Lax" in header

@@ -1,0 +1,228 @@
+"""Signing up: the account, its code and its referral in one transaction."""
+
+import re
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from referral_site.extensions import db
+from referral_site.models import User
+from referral_site.referrals import codes, services
+from referral_site.referrals.models import CaptureSource, Referral, Visit
+from tests.conftest import PASSWORD, get_user, query, scalar, signup
+
+USERS = sa.select(sa.func.count(User.id))
+REFERRALS = sa.select(sa.func.count(Referral.id))
+
+
+def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
+    referrer_id, code = make_user()
+    client.get(f"/r/{code}")
+    response = signup(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/referrals"
+    bob = get_user(app, "bob@example.com")
+    assert bob.referred_by_id == referrer_id
+    referral = scalar(app, sa.select(Referral))
+    visit_id = scalar(app, sa.select(Visit.id))
+    assert (referral.referrer_id, referral.referred_id, referral.code) == (
+        referrer_id,
+        bob.id,
+        code,
+    )
+    assert referral.source == CaptureSource.LINK
+    assert referral.visit_id == visit_id and referral.captured_at is not None
+    assert client.get_cookie("ref") is None  # used up
+    assert "Bob" in client.get("/referrals").get_data(as_text=True)  # signed in
+
+
+def test_typed_code_is_attributed_as_typed(app, client, make_user):
+    referrer_id, code = make_user()
+    signup(client, code=code.lower())
+    referral = scalar(app, sa.select(Referral))
+    assert referral.referrer_id == referrer_id
+    assert (referral.source, referral.visit_id) == (CaptureSource.TYPED, None)
+
+
+def test_signup_without_a_code_creates_no_referral(app, client):
+    assert signup(client, code="").status_code == 302
+    assert scalar(app, USERS) == 1 and scalar(app, REFERRALS) == 0
+    assert get_user(app, "bob@example.com").referred_by_id is None
+
+
+def test_every_user_gets_a_unique_unambiguous_code(app, client, make_user):
+    make_user()
+    signup(client, code="")
+    found = [row[0] for row in query(app, sa.select(User.referral_code))]
+    assert len(set(found)) == 2
+    for code in found:
+        assert re.fullmatch(r"[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{8}", code)
+
+
+def test_code_collision_draws_a_new_code(app, make_user, monkeypatch):
+    _, taken = make_user()
+    drawn = iter([taken, taken, "NEWCODE2"])
+    monkeypatch.setattr(services, "generate_code", lambda: next(drawn))
+    user_id, code = make_user("cat@example.com", "Cat")
+    assert code == "NEWCODE2"
+    assert scalar(app, USERS) == 2
+
+
+def test_unknown_code_is_refused_with_a_message_and_nothing_written(app, client):
+    response = signup(client, code="ZZZZ9999")
+    assert response.status_code == 400
+    assert "That referral code does not exist." in response.get_data(as_text=True)
+    assert scalar(app, USERS) == 0
+    assert signup(client, code="").status_code == 302  # cleared: signup works
+    assert scalar(app, USERS) == 1
+
+
+@pytest.mark.parametrize("bad", ["ab", "abc def", "<b>x</b>", "x" * 40])
+def test_malformed_code_gets_a_form_error(app, client, bad):
+    response = signup(client, code=bad)
+    assert response.status_code == 400
+    assert "Clear the field" in response.get_data(as_text=True)
+    assert scalar(app, USERS) == 0
+
+
+@pytest.mark.parametrize(
+    "email", ["ann@example.com", "ANN@Example.com", " ann@example.com "]
+)
+def test_taken_email_is_refused_whatever_its_case(app, client, make_user, email):
+    make_user("ann@example.com")
+    response = signup(client, email=email, code="")
+    assert response.status_code == 400
+    assert "already exists" in response.get_data(as_text=True)
+    assert scalar(app, USERS) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "data", "message"),
+    [
+        ("password", {"password": "short"}, "at least 10 characters"),
+        ("password", {"password": "aaaaaaaaaaaa"}, "less repetitive"),
+        (
+            "password",
+            {"password": "bobby-tables-1", "email": "bobby@example.com"},
+            "email",
+        ),
+        ("email", {"email": "not-an-email"}, "Invalid email"),
+        ("email", {"email": ""}, "required"),
+        ("name", {"name": ""}, "required"),
+        ("name", {"name": "x" * 101}, "longer than 100"),
+    ],
+)
+def test_invalid_fields_get_clear_errors(app, client, field, data, message):
+    form = {
+        "name": "Bob",
+        "email": "bob@example.com",
+        "password": PASSWORD,
+        "referral_code": "",
+    }
+    response = client.post("/signup", data=form | data)
+    assert response.status_code == 400
+    assert message.lower() in response.get_data(as_text=True).lower()
+    assert scalar(app, USERS) == 0
+
+
+def test_signed_in_users_are_sent_to_their_page(app, client):
+    signup(client, code="")
+    response = client.get("/signup")
+    assert response.status_code == 302 and response.headers["Location"] == "/referrals"
+
+
+def test_a_user_is_attributed_at_most_once(app, make_user):
+    ann, _ = make_user("ann@example.com")
+    cat, cat_code = make_user("cat@example.com", "Cat")
+    bob, _ = make_user("bob@example.com", "Bob", code=cat_code)
+    with app.app_context():
+        db.session.add(
+            Referral(
+                referrer_id=ann, referred_id=bob, code="X", source=CaptureSource.TYPED
+            )
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_a_user_can_never_be_their_own_referral(app, make_user):
+    ann, code = make_user()
+    with app.app_context():
+        db.session.add(
+            Referral(
+                referrer_id=ann, referred_id=ann, code=code, source=CaptureSource.TYPED
+            )
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_csrf_token_is_required(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    data = {"name": "Bob", "email": "bob@example.com", "password": PASSWORD}
+    assert client.post("/signup", data=data).status_code == 400
+    page = client.get("/signup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post("/signup", data=data | {"csrf_token": token}).status_code == 302
+    assert scalar(app, USERS) == 1
+
+
+def test_racing_signups_with_one_email_create_one_account(app, make_user):
+    _, code = make_user()
+    statuses, errors = [], []
+    barrier = threading.Barrier(6)
+
+    def attempt():
+        client = app.test_client()
+        barrier.wait()
+        try:
+            response = signup(client, email="race@example.com", code=code)
+            statuses.append(response.status_code)
+        except Exception as error:  # noqa: BLE001 - a crash is what we are looking for
+            errors.append(error)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(statuses) == [302] + [400] * 5
+    assert (
+        scalar(
+            app,
+            sa.select(sa.func.count(User.id)).where(User.email == "race@example.com"),
+        )
+        == 1
+    )
+    assert scalar(app, REFERRALS) == 1
+
+
+def test_race_losers_see_the_taken_email_message(app, monkeypatch):
+    """The email check can pass for two signups at once; the constraint decides."""
+    signup(app.test_client(), email="dup@example.com", code="")
+    monkeypatch.setattr(services, "_email_exists", _first_call_says_free())
+    response = signup(app.test_client(), email="dup@example.com", code="")
+    assert response.status_code == 400
+    assert "already exists" in response.get_data(as_text=True)
+    assert scalar(app, USERS) == 1
+
+
+def _first_call_says_free():
+    real = services._email_exists
+    calls = []
+
+    def fake(email):
+        calls.append(email)
+        return False if len(calls) == 1 else real(email)
+
+    return fake
+
+
+def test_codes_module_normalises_input():
+    assert codes.normalize_code(" abcd2345 ") == "ABCD2345"
+    assert codes.normalize_code(None) is None
+    assert codes.normalize_code(["x"]) is None
+    assert all(ch not in codes.ALPHABET for ch in "01OIL")

@@ -84,9 +84,11 @@ class Referrals:
         )
         _tune_sqlite_engines(app)
 
+        from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+        app.cli.add_command(referrals_cli)
 
 
 def _ip_hash_key(app: Flask) -> bytes:

@@ -61,6 +61,8 @@ def upgrade():
     sa.Column('captured_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('visit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('status', sa.Enum('signed_up', 'converted', 'rejected', name='status', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('converted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('review_status', sa.Enum('clear', 'flagged', 'cleared', 'confirmed', name='review_status', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('referrer_id <> referred_id', name=op.f('ck_referrals_not_self')),
     sa.ForeignKeyConstraint(['referred_id'], ['users.id'], name=op.f('fk_referrals_referred_id_users')),

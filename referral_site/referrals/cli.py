@@ -2,5 +2,5 @@
 
 from flask.cli import AppGroup
 
-#: Registered on the app by Referrals.init_app; commands attach with @referrals_cli.command.
+#: Registered by Referrals.init_app; commands attach with @referrals_cli.command.
 referrals_cli = AppGroup("referrals", help="Referral program maintenance commands.")

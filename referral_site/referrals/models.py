@@ -74,6 +74,15 @@ class ReferralStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class ReviewStatus(enum.StrEnum):
+    """An admin's view of a referral's trustworthiness."""
+
+    CLEAR = "clear"  # no suspicious signal: rewards follow the rules
+    FLAGGED = "flagged"  # suspicious: rewards wait for an admin
+    CLEARED = "cleared"  # an admin looked and let it through
+    CONFIRMED = "confirmed"  # an admin confirmed abuse: rewards are rejected
+
+
 class RewardKind(enum.StrEnum):
     """What a reward is paid as."""
 
@@ -126,6 +135,11 @@ class Referral(db.Model):
     )
     status: Mapped[ReferralStatus] = mapped_column(
         _enum(ReferralStatus, "status"), default=ReferralStatus.SIGNED_UP
+    )
+    #: When the referred user first converted (purchase, subscription...).
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        _enum(ReviewStatus, "review_status"), default=ReviewStatus.CLEAR
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from referral_site import database
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
 from referral_site.extensions import csrf, db, login_manager, migrate
 
@@ -37,6 +38,7 @@ def _configure(app: Flask, override: type | dict | None) -> None:
         os.makedirs(app.instance_path, exist_ok=True)
         path = Path(app.instance_path) / "referral_site.db"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config)
     if app.config["ENV_NAME"] == "production" and app.config.get("SECRET_KEY") in (
         None,
         "",
@@ -76,6 +78,7 @@ def _init_extensions(app: Flask) -> None:
     from referral_site.referrals import Referrals
 
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -85,11 +88,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from referral_site import cli, errors
+    from referral_site import cli, errors, security
     from referral_site.auth.views import bp as auth_bp
     from referral_site.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     errors.register(app)
+    security.init_app(app)
     cli.register(app)

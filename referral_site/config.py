@@ -16,6 +16,10 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     #: Milliseconds a SQLite writer waits for the lock before giving up.
     SQLITE_BUSY_TIMEOUT_MS = 10_000
+    #: PostgreSQL statement timeout (ms): a stuck query ends in a clean 503.
+    DATABASE_STATEMENT_TIMEOUT_MS = 15_000
+    #: Number of trusted reverse proxies in front of the app (0: trust no header).
+    PROXY_FIX_X_FOR = 0
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

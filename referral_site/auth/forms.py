@@ -1,11 +1,12 @@
 """Sign-in form."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from referral_site.referrals.forms import BrowserForm
 
-class LoginForm(FlaskForm):
+
+class LoginForm(BrowserForm):
     """Email and password; shape checks only, the lookup happens in the view."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])

@@ -1,6 +1,6 @@
 """Forms of the referral blueprint: they check the shape of input, not the rules."""
 
-from flask import current_app
+from flask import current_app, request
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
@@ -8,11 +8,25 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 from referral_site.referrals.codes import normalize_code
 
 
+class BrowserForm(FlaskForm):
+    """A form filled from an HTML form post only.
+
+    Flask-WTF would read a JSON body as form data and fail with a 500 when the body
+    is not an object; here a JSON post simply submits an empty form (a 400).
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            if request and request.is_json and not request.form:
+                formdata = request.form
+            return super().wrap_formdata(form, formdata)
+
+
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class SignupForm(FlaskForm):
+class SignupForm(BrowserForm):
     """Name, email, password and an optional referral code."""
 
     name = StringField(

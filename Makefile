@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test lint install clean
+.PHONY: run test proof lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,22 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## proof: the reliability and security suite (slow races included) and its figures
+PROOF_DATABASE_URL ?=
+proof: $(VENV)/.installed-test
+	rm -rf test-artifacts/proof
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} $(BIN)/pytest -q -m "slow or proof"
+	@if [ -n "$(PROOF_DATABASE_URL)" ]; then \
+	  TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} \
+	    $(BIN)/pytest -q -m "slow or proof"; \
+	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
+	$(BIN)/python -m tests.proof_report
+
 ## lint: static checks
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r referral_site
 
 clean:
 	rm -rf $(VENV) instance/*.db*

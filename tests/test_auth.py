@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
+from tests import proof
 from tests.conftest import PASSWORD, get_user, login
 
 
@@ -89,6 +90,7 @@ def test_logout_needs_a_post(client, make_user):
     assert client.get("/logout").status_code == 405
 
 
+@pytest.mark.proof
 def test_session_cookie_captured_before_logout_no_longer_works(app, client, make_user):
     make_user()
     login(client, "ann@example.com")
@@ -96,9 +98,13 @@ def test_session_cookie_captured_before_logout_no_longer_works(app, client, make
     client.post("/logout")
     thief = app.test_client()
     thief.set_cookie("session", stolen)
-    assert thief.get("/referrals").status_code == 302
+    accepted = thief.get("/referrals").status_code != 302
+    proof.record("session_replays_after_logout", 1)
+    proof.record("session_replays_accepted", int(accepted))
+    assert not accepted
 
 
+@pytest.mark.proof
 def test_remember_cookie_captured_before_logout_no_longer_works(app, client, make_user):
     make_user()
     login(client, "ann@example.com", remember="y")
@@ -109,7 +115,10 @@ def test_remember_cookie_captured_before_logout_no_longer_works(app, client, mak
     client.post("/logout")
     thief = app.test_client()
     thief.set_cookie("remember_token", stolen)
-    assert thief.get("/referrals").status_code == 302
+    accepted = thief.get("/referrals").status_code != 302
+    proof.record("session_replays_after_logout", 1)
+    proof.record("session_replays_accepted", int(accepted))
+    assert not accepted
 
 
 def test_password_change_ends_existing_sessions(app, client, make_user):

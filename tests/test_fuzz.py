@@ -1,5 +1,7 @@
 """Hostile input on every route: never a 5xx, never a partial write."""
 
+import os
+
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -98,6 +100,7 @@ def fuzz_app(make_app, make_user):
     return app
 
 
+@pytest.mark.proof
 @pytest.mark.parametrize("who", ["anonymous", "user", "admin"])
 def test_no_route_answers_5xx_or_half_writes_to_hostile_input(fuzz_app, who):
     targets = [(e, p, sorted(m)) for e, p, m in routes(fuzz_app)]
@@ -107,7 +110,7 @@ def test_no_route_answers_5xx_or_half_writes_to_hostile_input(fuzz_app, who):
     tried, server_errors = [], []
 
     @settings(
-        max_examples=60,
+        max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
         deadline=None,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

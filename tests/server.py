@@ -1,0 +1,170 @@
+"""A real gunicorn serving the site on a free port, over a freshly migrated DB."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def fresh_database(tmp_path: Path, name: str):
+    """A migrated, empty database URL: a SQLite file, or a PostgreSQL schema."""
+    postgres = os.environ.get("TEST_DATABASE_URL")
+    if not postgres:
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        _migrate(url)
+        yield url
+        return
+    base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {name}"))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options=-csearch_path%3D{name}"
+    _migrate(url)
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        admin.dispose()
+
+
+def server_environment(database_url: str, **extra: str) -> dict:
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "server-test-secret",
+        "FLASK_ENV": "development",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "8",
+        **extra,
+    }
+
+
+def _migrate(url: str) -> None:
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=server_environment(url),
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def gunicorn(database_url: str, *, workers: int = 4, log: Path, **env: str):
+    """Run gunicorn until the block ends; yields the base URL."""
+    port = free_port()
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "60",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=server_environment(database_url, **env),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(base, process)
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_up(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            urllib.request.urlopen(base + "/", timeout=2).close()  # noqa: S310
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """A cookie-keeping HTTP client that sends forms with their CSRF token."""
+
+    def __init__(self, base: str):
+        import http.cookiejar
+
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()
+        )
+        self.token = ""
+
+    def get(self, path: str) -> tuple[int, str]:
+        status, body = self._open(urllib.request.Request(self.base + path))
+        self._remember_token(body)
+        return status, body
+
+    def post(self, path: str, data: dict) -> tuple[int, str]:
+        from urllib.parse import urlencode
+
+        payload = urlencode({"csrf_token": self.token, **data}).encode()
+        return self._open(urllib.request.Request(self.base + path, data=payload))
+
+    def _open(self, request) -> tuple[int, str]:
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def _remember_token(self, body: str) -> None:
+        import re
+
+        found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', body)
+        if found:
+            self.token = found.group(1)
+
+
+def log_problems(log: Path) -> list[str]:
+    """Lines of a server log that show a crash or a locked database."""
+    text = log.read_text(errors="replace")
+    return [
+        line
+        for line in text.splitlines()
+        if "Traceback" in line or "database is locked" in line or "[ERROR]" in line
+    ]

@@ -3,6 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
+from referral_site import create_app
 from referral_site.referrals.models import Visit
 from referral_site.referrals.services import hash_ip
 from tests import proof
@@ -179,3 +180,22 @@ def test_client_ip_comes_from_the_trusted_proxy_header(make_app, make_user):
     with app.app_context():
         expected = hash_ip("198.51.100.7")  # the hop our one proxy saw
     assert scalar(app, sa.select(Visit.ip_hash)) == expected
+
+
+def test_production_cookies_are_secure_httponly_and_lax(
+    make_app, make_user, monkeypatch
+):
+    _, code = make_user()
+    url = make_app().config["SQLALCHEMY_DATABASE_URI"]
+    monkeypatch.setenv("FLASK_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 64)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    captured = client.get(f"/r/{code}").headers.getlist("Set-Cookie")
+    signed_in = login(client, "ann@example.com", remember="y").headers.getlist(
+        "Set-Cookie"
+    )
+    cookies = {c.split("=", 1)[0]: c for c in captured + signed_in}
+    for name in ("ref", "ref_vid", "session", "remember_token"):
+        assert "Secure" in cookies[name], name
+        assert "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name], name

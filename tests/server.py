@@ -104,16 +104,16 @@ def gunicorn(database_url: str, *, workers: int = 4, log: Path, **env: str):
 
 
 def _wait_until_up(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("gunicorn exited during start-up")
         try:
-            urllib.request.urlopen(base + "/", timeout=2).close()  # noqa: S310
+            urllib.request.urlopen(base + "/", timeout=5).close()
             return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not answer within 30 s")
+        except OSError:  # refused, reset or timed out: not serving yet
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 60 s")
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -20,14 +20,14 @@ SERIES = (
 )
 
 
-def nice_max(value: int) -> int:
-    """A round axis maximum at or above value: 1, 2, 5, 10, 20, 50..."""
-    step = 1
+def nice_step(value: int, ticks: int = 4) -> int:
+    """A round tick step (1, 2, 5, 10, 20, 50...) so ticks steps cover value."""
+    magnitude = 1
     while True:
         for factor in (1, 2, 5):
-            if value <= step * factor:
-                return step * factor
-        step *= 10
+            if value <= magnitude * factor * ticks:
+                return magnitude * factor
+        magnitude *= 10
 
 
 def _x(index: int, count: int) -> float:
@@ -55,15 +55,16 @@ def _label_days(days: list[date]) -> list[int]:
 def daily_chart(series: DailySeries, title: str = "Daily activity") -> Markup:
     """The SVG markup of clicks, signups and conversions per day, with axes."""
     count = len(series.days)
-    top = nice_max(max([1, *series.clicks, *series.signups, *series.conversions]))
+    peak = max([1, *series.clicks, *series.signups, *series.conversions])
+    step = nice_step(peak)
+    top = step * -(-peak // step)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-title">{escape(title)}</title>',
         f'<desc id="chart-desc">{escape(_describe(series))}</desc>',
     ]
-    for tick in range(5):
-        value = top * tick // 4
+    for value in range(0, top + 1, step):
         y = _y(value, top)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -71,10 +72,17 @@ def daily_chart(series: DailySeries, title: str = "Daily activity") -> Markup:
             f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" '
             f'font-size="12" fill="#4b5563">{value}</text>'
         )
-    for index in _label_days(series.days):
+    labelled = _label_days(series.days)
+    for index in labelled:
         x = _x(index, count)
+        # The outermost labels hang inwards so they are never clipped.
+        anchor = "middle"
+        if count > 1 and index == 0:
+            anchor = "start"
+        elif count > 1 and index == count - 1:
+            anchor = "end"
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" '
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}" '
             f'font-size="12" fill="#4b5563">{series.days[index]:%b %-d}</text>'
         )
     parts.append(
@@ -91,6 +99,13 @@ def daily_chart(series: DailySeries, title: str = "Daily activity") -> Markup:
         points = " ".join(
             f"{_x(i, count):.1f},{_y(v, top):.1f}" for i, v in enumerate(values)
         )
+        if key == "clicks" and count > 1:
+            base = HEIGHT - BOTTOM
+            parts.append(
+                f'<polygon points="{_x(0, count):.1f},{base} {points} '
+                f'{_x(count - 1, count):.1f},{base}" fill="{colour}" '
+                f'fill-opacity="0.08" aria-hidden="true"/>'
+            )
         parts.append(
             f'<g data-series="{key}"><title>{label}</title>'
             f'<polyline points="{points}" fill="none" stroke="{colour}" '

@@ -70,7 +70,7 @@ def site(tmp_path_factory):
         "PASSWORD_HASH_MEMORY_KIB": "8",
     }
     bin_dir = Path(sys.executable).parent
-    subprocess.run(
+    subprocess.run(  # noqa: S603
         [str(bin_dir / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT,
         env=env,

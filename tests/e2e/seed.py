@@ -35,6 +35,11 @@ REFERRERS = [
     ("Farah Haddad", "farah@example.com", 2, 4),
     ("Gus Lindqvist", "gus@example.com", 1, 8),
 ]
+SURNAMES = [
+    "Okafor", "Tanaka", "Silva", "Novak", "Berg", "Costa", "Ibrahim", "Kowalski",
+    "Nguyen", "Patel", "Schmidt", "Dubois", "Rossi", "Hughes", "Moreau", "Larsen",
+    "Khan", "Alvarez", "Brennan", "Sato", "Fischer",
+]  # fmt: skip
 FIRST_NAMES = [
     "Hana", "Ivan", "Jade", "Kofi", "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn",
     "Rosa", "Sami", "Tara", "Uma", "Victor", "Wen", "Xavi", "Yara", "Zane", "Aiko",
@@ -72,13 +77,14 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
             admin.is_admin = True
         ann = None
         people = iter(FIRST_NAMES * 3)
-        for index, (name, email, signups, per_signup) in enumerate(REFERRERS):
+        surnames = iter(SURNAMES * 3)
+        for name, email, signups, per_signup in REFERRERS:
             user = services.sign_up(
                 name=name, email=email, password=PASSWORD, capture=None
             )
             ann = ann or user
             friends = [
-                _sign_up(f"{next(people)} {chr(65 + index)}{n}") for n in range(signups)
+                _sign_up(f"{next(people)} {next(surnames)}") for _ in range(signups)
             ]
             with write_transaction():
                 _clicks(user, signups * per_signup, now, rng)

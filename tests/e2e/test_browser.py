@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 import segno
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import log_in, screenshot, serious_accessibility_violations
 from tests.e2e.seed import PASSWORD
@@ -26,12 +27,12 @@ def test_visitor_follows_link_signs_up_and_appears_on_referrer_page(new_page, si
     visitor.get_by_label("Password").fill(PASSWORD)
     visitor.get_by_role("button", name="Sign up").click()
     visitor.wait_for_url("**/referrals")
-    assert visitor.get_by_role("status").first.is_visible()
+    expect(visitor.get_by_role("status").first).to_contain_text("Welcome")
 
     referrer = new_page()
     log_in(referrer, "ann@example.com")
     row = referrer.locator("tr", has_text="Walter Newcomer")
-    assert row.is_visible()
+    expect(row).to_be_visible()
     assert "w***@e***.net" in row.inner_text()
 
 
@@ -45,10 +46,8 @@ def test_copy_button_puts_the_exact_link_on_the_clipboard(new_page, site):
     button = page.get_by_role("button", name="Copy link")
     button.focus()
     page.keyboard.press("Enter")  # keyboard users can copy too
-    assert page.get_by_role("button", name="Copied!").is_visible()
-    assert page.locator("[data-copy-status]").inner_text() == (
-        "Link copied to clipboard."
-    )
+    expect(page.get_by_role("button", name="Copied!")).to_be_visible()
+    expect(page.locator("[data-copy-status]")).to_have_text("Link copied to clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == expected
 
 

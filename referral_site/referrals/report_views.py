@@ -37,13 +37,15 @@ def _page() -> int:
 def admin_report():
     """Program funnel, rewards, daily chart and the leaderboard for a date range."""
     period = _period()
+    series = reports.daily_series(period)
     return render_template(
         "referrals/admin.html",
         period=period,
         presets=reports.PRESETS,
         funnel=reports.funnel(period),
         rewards=reports.rewards_by_status(period),
-        chart=charts.daily_chart(reports.daily_series(period)),
+        series=series,
+        chart=charts.daily_chart(series),
         leaders=reports.leaderboard_page(
             period, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),

@@ -163,3 +163,22 @@ def test_pages_fit_a_375px_screen_without_horizontal_scroll(new_page, site, name
     screenshot(page, f"mobile-{name}")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert serious_accessibility_violations(page) == []
+
+
+def test_copy_falls_back_to_selecting_the_link_without_the_clipboard_api(
+    new_page, site
+):
+    page = new_page()
+    # A browser without the Clipboard API, where execCommand("copy") also fails.
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'clipboard',"
+        " {get: () => undefined});"
+        "document.execCommand = () => false;"
+    )
+    log_in(page, "ann@example.com")
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator("[data-copy-status]")).to_contain_text("Ctrl+C")
+    box = page.get_by_role("textbox", name="Your referral link")
+    selected = box.evaluate("el => el.value.slice(el.selectionStart, el.selectionEnd)")
+    assert selected == f"{site['base_url']}/r/{site['seed'].ann_code}"
+    expect(box).to_be_focused()

@@ -149,3 +149,10 @@ def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
                 created_at=referral.converted_at,
             )
         )
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m tests.e2e.seed sqlite:///instance/demo.db  (after `flask db upgrade`)
+    print(seed(sys.argv[1]))

@@ -404,3 +404,13 @@ def test_pages_have_no_inline_scripts_styles_or_handlers(app, make_user, admin):
         assert not re.search(r"<script(?![^>]*\ssrc=)", page)
         assert not re.search(r"\sstyle=", page)
         assert not re.search(r"\son[a-z]+=", page)
+
+
+def test_daily_numbers_table_lists_each_day_newest_first(app, make_user, admin):
+    ann_id, _ = make_user("ann@example.com", "Ann")
+    add_clicks(app, ann_id, 0, 0, 1)
+    page = admin.get("/admin?range=7d").get_data(as_text=True)
+    table = page[page.index('data-table="daily"') :]
+    cells = re.findall(r'<td class="num">(\d+)</td>', table[: table.index("</table>")])
+    assert len(cells) == 21  # 7 days x 3 figures
+    assert cells[0] == "2" and cells[3] == "1" and cells[6:] == ["0"] * 15

@@ -294,6 +294,12 @@ class DailySeries:
     signups: list[int]
     conversions: list[int]
 
+    @property
+    def rows_newest_first(self) -> list[tuple[date, int, int, int]]:
+        """(day, clicks, signups, conversions) per day, for a table."""
+        rows = zip(self.days, self.clicks, self.signups, self.conversions, strict=True)
+        return list(rows)[::-1]
+
 
 def _day(column):
     """The UTC calendar day of a timestamp column, on SQLite and PostgreSQL."""

@@ -182,3 +182,23 @@ def test_copy_falls_back_to_selecting_the_link_without_the_clipboard_api(
     selected = box.evaluate("el => el.value.slice(el.selectionStart, el.selectionEnd)")
     assert selected == f"{site['base_url']}/r/{site['seed'].ann_code}"
     expect(box).to_be_focused()
+
+
+def test_native_share_button_appears_only_where_the_browser_can_share(new_page, site):
+    plain = new_page()
+    log_in(plain, "ann@example.com")
+    expect(plain.locator("[data-native-share]")).to_be_hidden()
+
+    page = new_page()
+    # A browser with a share sheet: record what the page asks it to share.
+    page.add_init_script(
+        "window.__shared = [];"
+        "Navigator.prototype.share = function (data) {"
+        " window.__shared.push(data); return Promise.resolve(); };"
+    )
+    log_in(page, "ann@example.com")
+    page.get_by_role("button", name="More…").click()
+    shared = page.evaluate("window.__shared")
+    assert [item["url"] for item in shared] == [
+        f"{site['base_url']}/r/{site['seed'].ann_code}"
+    ]

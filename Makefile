@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test proof lint install clean
+.PHONY: run test e2e proof lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# axe-core for the browser tests' accessibility checks (versions pinned by the lock).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 install: $(VENV)/.installed
 
 ## run: set up, migrate the SQLite database under instance/, serve on http://$(HOST):$(PORT)
@@ -27,8 +32,8 @@ run: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-## test: set up with the test extra and run the whole suite
-test: $(VENV)/.installed-test
+## test: set up with the test extra and run the whole suite (browser tests included)
+test: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## proof: the reliability and security suite (slow races included) and its figures
@@ -42,6 +47,10 @@ proof: $(VENV)/.installed-test
 	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
 	$(BIN)/python -m tests.proof_report
 
+## e2e: only the browser tests (headless Chromium against gunicorn)
+e2e: $(VENV)/.installed-test node_modules/.installed
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
 ## lint: static checks
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -49,4 +58,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/bandit -q -c pyproject.toml -r referral_site
 
 clean:
-	rm -rf $(VENV) instance/*.db*
+	rm -rf $(VENV) node_modules instance/*.db* test-artifacts

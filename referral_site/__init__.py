@@ -51,13 +51,27 @@ def _configure(app: Flask, override: type | dict | None) -> None:
         )
 
 
+#: Integer settings that may also come from environment variables of the same name.
+INT_SETTINGS_FROM_ENV = (
+    "PASSWORD_HASH_TIME_COST",
+    "PASSWORD_HASH_MEMORY_KIB",
+    "PASSWORD_HASH_PARALLELISM",
+    "PROXY_FIX_X_FOR",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    "SQLITE_BUSY_TIMEOUT_MS",
+)
+
+
 def _settings_from_environment() -> dict:
-    """DATABASE_URL, SECRET_KEY and every REFERRALS_* variable that is set."""
+    """DATABASE_URL, SECRET_KEY, the integer settings and every REFERRALS_* variable."""
     settings = {
         name: value
         for name, value in os.environ.items()
         if name.startswith("REFERRALS_")
     }
+    for name in INT_SETTINGS_FROM_ENV:
+        if value := os.environ.get(name):
+            settings[name] = int(value)
     if url := os.environ.get("DATABASE_URL"):
         settings["SQLALCHEMY_DATABASE_URI"] = _with_psycopg_driver(url)
     if key := os.environ.get("SECRET_KEY"):

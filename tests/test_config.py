@@ -53,3 +53,13 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_integer_settings_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "64")
+    monkeypatch.setenv("PROXY_FIX_X_FOR", "2")
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT_MS", "250")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["PASSWORD_HASH_MEMORY_KIB"] == 64
+    assert app.config["PROXY_FIX_X_FOR"] == 2
+    assert app.config["SQLITE_BUSY_TIMEOUT_MS"] == 250

@@ -84,6 +84,7 @@ class Referrals:
         )
         _tune_sqlite_engines(app)
 
+        from referral_site.referrals import report_views  # noqa: F401 (routes)
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 

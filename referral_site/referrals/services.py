@@ -188,6 +188,16 @@ class ReferrerSummary:
     signups: int
     converted: int
 
+    @property
+    def signup_rate(self) -> float | None:
+        """Signups per click, or None before the first click."""
+        return self.signups / self.clicks if self.clicks else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Conversions per signup, or None before the first signup."""
+        return self.converted / self.signups if self.signups else None
+
 
 def referrer_summary(user_id: int) -> ReferrerSummary:
     """Clicks on a user's links and signups attributed to them."""

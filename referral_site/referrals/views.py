@@ -1,9 +1,13 @@
-"""The referral blueprint: link capture, signup, the user's page, the admin report."""
+"""The referral blueprint: link capture, signup and the user's page.
+
+The admin report lives in report_views.py, on the same blueprint.
+"""
 
 from functools import wraps
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -14,9 +18,10 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user
 
-from referral_site.referrals import capture, services
+from referral_site.referrals import capture, qr, reports, services
 from referral_site.referrals.forms import SignupForm
 from referral_site.referrals.models import CaptureSource, utcnow
+from referral_site.referrals.money import format_money
 
 bp = Blueprint(
     "referrals",
@@ -144,21 +149,24 @@ def mine():
             "referrals.follow", code=current_user.referral_code, _external=True
         ),
         summary=services.referrer_summary(current_user.id),
+        reward_totals=reports.rewards_by_status(user_id=current_user.id),
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
     )
 
 
-@bp.route("/admin")
-@admin_required
-def admin_report():
-    """Program totals and the top referrers."""
-    return render_template(
-        "referrals/admin.html",
-        totals=services.program_totals(),
-        leaders=services.top_referrers(),
-    )
+@bp.route("/referrals/qr.svg")
+@login_required
+def qr_code():
+    """The signed-in user's link as a QR code (SVG), shown inline or downloaded."""
+    link = url_for("referrals.follow", code=current_user.referral_code, _external=True)
+    response = Response(qr.qr_svg(link), mimetype="image/svg+xml")
+    if request.args.get("download"):
+        name = f"referral-qr-{current_user.referral_code}.svg"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.app_template_filter("mask_email")
@@ -167,3 +175,21 @@ def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     name, dot, tld = domain.rpartition(".")
     return f"{local[:1]}***@{name[:1]}***{dot}{tld}" if name else f"{local[:1]}***"
+
+
+@bp.app_template_filter("money")
+def money(amount_minor: int, currency: str) -> str:
+    """Integer minor units as money: {{ 1000|money("USD") }} -> "$10.00"."""
+    return format_money(amount_minor, currency)
+
+
+@bp.app_template_filter("percent")
+def percent(rate: float | None) -> str:
+    """A ratio as a percentage with one decimal, or a dash when undefined."""
+    return "–" if rate is None else f"{rate * 100:.1f}%"
+
+
+@bp.app_template_global("qr_code_svg")
+def qr_code_svg(text: str, title: str = "QR code"):
+    """Inline SVG QR code of text, for templates."""
+    return qr.qr_inline(text, title=title)

@@ -1,4 +1,9 @@
-// Copy buttons: <button data-copy-target="input-id">, status in [data-copy-status].
+// Referral page behaviour, loaded as a static file (no inline script, CSP-friendly).
+// - <button data-copy-target="input-id">: copy the input's value; status in
+//   [data-copy-status]. Clipboard API first, then execCommand, then select the text.
+// - [data-native-share] is revealed where the browser has a share sheet, and its
+//   button opens it with data-share-url / data-share-title.
+// - inputs with data-select-on-focus select their text when focused or clicked.
 (function () {
   "use strict";
 
@@ -17,12 +22,13 @@
     }
   }
 
-  function announce(button, message) {
+  function announce(button, message, copied) {
     var status = document.querySelector("[data-copy-status]");
     if (status) status.textContent = message;
     var label = button.dataset.label || button.textContent;
     button.dataset.label = label;
-    button.textContent = message.indexOf("Copied") === 0 ? "Copied!" : label;
+    if (!copied) return;
+    button.textContent = "Copied!";
     button.classList.add("is-copied");
     window.clearTimeout(button._copyTimer);
     button._copyTimer = window.setTimeout(function () {
@@ -34,10 +40,10 @@
   function copy(button) {
     var input = document.getElementById(button.dataset.copyTarget);
     if (!input) return;
-    var done = function () { announce(button, "Copied to clipboard."); };
+    var done = function () { announce(button, "Link copied to clipboard.", true); };
     var manual = function () {
       selectText(input);
-      announce(button, "Press Ctrl+C (or Cmd+C) to copy the selected link.");
+      announce(button, "Press Ctrl+C (or \u2318+C) to copy the selected link.", false);
     };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(input.value).then(done, function () {
@@ -50,8 +56,30 @@
     }
   }
 
+  function nativeShare(button) {
+    navigator.share({
+      title: button.dataset.shareTitle,
+      text: button.dataset.shareTitle,
+      url: button.dataset.shareUrl,
+    }).catch(function () { /* the person closed the sheet */ });
+  }
+
   document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-copy-target]");
-    if (button) copy(button);
+    var copyButton = event.target.closest("[data-copy-target]");
+    if (copyButton) copy(copyButton);
+    var shareButton = event.target.closest("[data-share-url]");
+    if (shareButton && navigator.share) nativeShare(shareButton);
   });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) {
+      event.target.select();
+    }
+  });
+
+  if (navigator.share) {
+    document.querySelectorAll("[data-native-share]").forEach(function (item) {
+      item.hidden = false;
+    });
+  }
 })();

@@ -1,0 +1,171 @@
+"""Browser-test fixtures: the site under gunicorn on a fresh database, and Chromium.
+
+The server runs the real WSGI app (CSRF on, argon2 made cheap through the
+environment) on a free loopback port; the browser is Debian's Chromium driven by
+Playwright, since Playwright cannot download its own browsers here.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.seed import PASSWORD, seed
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+#: Without these, Chromium on a machine with no network stalls on start-up calls.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited before it served a page")
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer at {url}")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """A migrated, seeded SQLite database and gunicorn serving it; yields facts."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    database = tmp_path_factory.mktemp("e2e") / "e2e.db"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REFERRALS_", "FLASK_"))
+    } | {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "e2e-secret-key-not-for-production",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "8",
+    }
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(  # noqa: S603
+        [str(bin_dir / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    facts = seed(f"sqlite:///{database}")
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [
+            str(bin_dir / "gunicorn"),
+            "--workers=2",
+            f"--bind=127.0.0.1:{port}",
+            "--log-level=warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base_url, server)
+        yield {"base_url": base_url, "seed": facts, "database": database}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="session")
+def browser(site):
+    """One headless Chromium for the whole run."""
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def base_url(site) -> str:
+    return site["base_url"]
+
+
+@pytest.fixture
+def new_page(browser, base_url):
+    """Open pages in fresh contexts (own cookies); closed after the test."""
+    contexts = []
+
+    def open_page(width: int = 1280, height: int = 900, **options):
+        context = browser.new_context(
+            base_url=base_url,
+            viewport={"width": width, "height": height},
+            permissions=["clipboard-read", "clipboard-write"],
+            accept_downloads=True,
+            **options,
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form and wait for the landing page."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/referrals")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/screenshots/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def serious_accessibility_violations(page) -> list[dict]:
+    """Run axe-core on the page; return its serious and critical violations."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (make test does it)")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

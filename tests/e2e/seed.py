@@ -1,0 +1,158 @@
+"""Demo data for the browser tests: referrers, clicks, signups, conversions, rewards.
+
+Rows are inserted directly (conversions and rewards as their columns describe them),
+spread over the last 60 days so that every date-range preset shows different figures.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from referral_site import create_app
+from referral_site.extensions import db
+from referral_site.referrals import services
+from referral_site.referrals.models import (
+    CaptureSource,
+    Referral,
+    ReferralStatus,
+    ReviewStatus,
+    Reward,
+    RewardKind,
+    RewardStatus,
+    Visit,
+)
+from referral_site.referrals.transactions import write_transaction
+
+PASSWORD = "correct horse battery"
+
+#: (name, email, referred signups, clicks per signup) of the seeded referrers.
+REFERRERS = [
+    ("Ann Rivera", "ann@example.com", 9, 4),
+    ("Bilal Chaudhry", "bilal@example.com", 7, 3),
+    ("Chloé Martin", "chloe@example.com", 5, 5),
+    ("Dmitri Volkov", "dmitri@example.com", 4, 3),
+    ("Esi Mensah", "esi@example.com", 3, 6),
+    ("Farah Haddad", "farah@example.com", 2, 4),
+    ("Gus Lindqvist", "gus@example.com", 1, 8),
+]
+SURNAMES = [
+    "Okafor", "Tanaka", "Silva", "Novak", "Berg", "Costa", "Ibrahim", "Kowalski",
+    "Nguyen", "Patel", "Schmidt", "Dubois", "Rossi", "Hughes", "Moreau", "Larsen",
+    "Khan", "Alvarez", "Brennan", "Sato", "Fischer",
+]  # fmt: skip
+FIRST_NAMES = [
+    "Hana", "Ivan", "Jade", "Kofi", "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn",
+    "Rosa", "Sami", "Tara", "Uma", "Victor", "Wen", "Xavi", "Yara", "Zane", "Aiko",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the tests need to know about the seeded data."""
+
+    admin_email: str
+    ann_id: int
+    ann_code: str
+
+
+def seed(database_url: str, now: datetime | None = None) -> Seeded:
+    """Fill an empty, migrated database with a believable referral program."""
+    now = now or datetime.now(UTC)
+    rng = random.Random(20261124)  # the same data on every run
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "PASSWORD_HASH_TIME_COST": 1,
+            "PASSWORD_HASH_MEMORY_KIB": 8,
+        }
+    )
+    with app.app_context():
+        admin = services.sign_up(
+            name="Morgan Admin",
+            email="admin@example.com",
+            password=PASSWORD,
+            capture=None,
+        )
+        with write_transaction():
+            admin.is_admin = True
+        ann = None
+        people = iter(FIRST_NAMES * 3)
+        surnames = iter(SURNAMES * 3)
+        for name, email, signups, per_signup in REFERRERS:
+            user = services.sign_up(
+                name=name, email=email, password=PASSWORD, capture=None
+            )
+            ann = ann or user
+            friends = [
+                _sign_up(f"{next(people)} {next(surnames)}") for _ in range(signups)
+            ]
+            with write_transaction():
+                _clicks(user, signups * per_signup, now, rng)
+                for friend in friends:
+                    _referral(user, friend, now, rng)
+        seeded = Seeded("admin@example.com", ann.id, ann.referral_code)
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return seeded
+
+
+def _clicks(user, count: int, now: datetime, rng: random.Random) -> None:
+    for n in range(count):
+        db.session.add(
+            Visit(
+                code=user.referral_code,
+                referrer_id=user.id,
+                visitor_id=f"seed{user.id}v{n}",
+                landing_path=f"/r/{user.referral_code}",
+                source=CaptureSource.LINK,
+                created_at=now - timedelta(days=rng.randint(0, 59), hours=rng.random()),
+            )
+        )
+
+
+def _sign_up(name: str):
+    email = name.lower().replace(" ", ".") + "@example.org"
+    return services.sign_up(name=name, email=email, password=PASSWORD, capture=None)
+
+
+def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
+    created = now - timedelta(days=rng.randint(0, 55), hours=rng.random())
+    converted = rng.random() < 0.45
+    referral = Referral(
+        referrer_id=referrer.id,
+        referred_id=user.id,
+        code=referrer.referral_code,
+        source=rng.choice(list(CaptureSource)),
+        status=ReferralStatus.CONVERTED if converted else ReferralStatus.SIGNED_UP,
+        converted_at=created + timedelta(days=rng.randint(0, 4)) if converted else None,
+        review_status=ReviewStatus.FLAGGED
+        if rng.random() < 0.1
+        else ReviewStatus.CLEAR,
+        created_at=created,
+    )
+    if referral.converted_at and referral.converted_at > now:
+        referral.converted_at = now
+    user.referred_by_id = referrer.id
+    db.session.add(referral)
+    db.session.flush()
+    if converted:
+        currency = "EUR" if referrer.email.startswith(("chloe", "esi")) else "USD"
+        db.session.add(
+            Reward(
+                user_id=referrer.id,
+                referral_id=referral.id,
+                kind=RewardKind.CREDIT,
+                amount_minor=rng.choice([1000, 1500, 2500]),
+                currency=currency,
+                status=rng.choice(list(RewardStatus)),
+                created_at=referral.converted_at,
+            )
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m tests.e2e.seed sqlite:///instance/demo.db  (after `flask db upgrade`)
+    print(seed(sys.argv[1]))

@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
-from referral_site.extensions import csrf, db, login_manager, migrate
+from referral_site.extensions import csrf, db, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +78,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"

@@ -112,7 +112,11 @@ class Referrals:
         _tune_sqlite_engines(app)
         _init_limiter(app)
 
-        from referral_site.referrals import fraud_models  # noqa: F401 (tables)
+        from referral_site.referrals import (  # noqa: F401 (tables and routes)
+            account_views,
+            fraud_models,
+            fraud_views,
+        )
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 

@@ -163,6 +163,8 @@ def _signup_capture(typed: str | None, captured) -> services.Capture | None:
 @login_required
 def mine():
     """The signed-in user's link, figures and referred people."""
+    from referral_site.referrals import account_views  # imports this module
+
     page = request.args.get("page", 1, type=int)
     return render_template(
         "referrals/mine.html",
@@ -173,6 +175,7 @@ def mine():
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        **account_views.my_account_context(),
     )
 
 

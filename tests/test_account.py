@@ -202,3 +202,14 @@ def test_account_deletion_rejects_a_missing_csrf_token(make_app, make_user):
     response = client.post("/referrals/delete", data={"password": PASSWORD})
     assert response.status_code == 400
     assert get_user(app, "ann@example.com").deleted_at is None
+
+
+def test_accounts_created_outside_signup_get_a_working_code(app):
+    with app.app_context():
+        user = User(name="Dee", email="dee@example.com", referral_code="DEECODE1")
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+    visitor = app.test_client()
+    visitor.get("/r/deecode1")
+    assert visitor.get_cookie("ref") is not None

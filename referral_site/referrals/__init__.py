@@ -120,6 +120,8 @@ class Referrals:
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 
+        fraud_models.track_user_codes(user_model)
+
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
 

@@ -126,3 +126,25 @@ class VisitRollup(db.Model):
     )
     day: Mapped[date] = mapped_column(sa.Date)
     clicks: Mapped[int] = mapped_column(default=0)
+
+
+def insert_primary_code(mapper, connection, target) -> None:
+    """After a user row is inserted, register its code so links to it resolve.
+
+    Listening on the user model covers every way an account is created (signup,
+    commands, a host's own code) in the same transaction as the user row.
+    """
+    connection.execute(
+        sa.insert(ReferralCode).values(
+            code=target.referral_code,
+            user_id=target.id,
+            is_primary=True,
+            created_at=utcnow(),
+        )
+    )
+
+
+def track_user_codes(user_model: type) -> None:
+    """Keep referral_codes in step with the host's user model (once per model)."""
+    if not sa.event.contains(user_model, "after_insert", insert_primary_code):
+        sa.event.listen(user_model, "after_insert", insert_primary_code)

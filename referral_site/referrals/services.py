@@ -198,9 +198,9 @@ def _insert_with_unique_code(session, user, email: str) -> None:
         user.referral_code = generate_code()
         try:
             with session.begin_nested():
+                # The user's row in referral_codes is inserted with it (see
+                # fraud_models.insert_primary_code), so a clash there retries too.
                 session.add(user)
-                session.flush()
-                session.add(ReferralCode(code=user.referral_code, user_id=user.id))
         except IntegrityError:
             # A racing signup may have taken the email since we checked.
             if _email_exists(email):

@@ -115,9 +115,11 @@ BOTS = [
     "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
     "TelegramBot (like TwitterBot)",
     "WhatsApp/2.23.20.0 A",
-    "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient "
+    "+http://www.linkedin.com)",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) SkypeUriPreview Preview/0.5",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0 "
+    "Safari/537.36",
     "curl/8.5.0",
     "python-requests/2.31.0",
 ]

@@ -51,7 +51,7 @@ def review_of(app, email):
 
 
 def referrer_seen_at(app, make_user, ip, email="john.smith@gmail.com"):
-    """A referrer who signed in from `ip` with their own browser; returns code, client."""
+    """A referrer signed in from `ip` in their own browser; returns code, client."""
     _, code = make_user(email, "John")
     browser = client_at(app, ip)
     login(browser, email)

@@ -5,7 +5,7 @@ import json
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from referral_site.referrals import account, fraud, services
+from referral_site.referrals import account, services, sightings
 from referral_site.referrals.capture import visitor_id
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.views import bp
@@ -26,7 +26,7 @@ def remember_signed_in_device():
     if request.endpoint is None or request.endpoint.endswith("static"):
         return
     if current_user.is_authenticated:
-        fraud.record_sighting(
+        sightings.record_sighting(
             current_user.id,
             visitor_id=visitor_id(),
             ip_hash=services.hash_ip(request.remote_addr),

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-import sqlalchemy.orm
 from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
 from referral_site.referrals import signals as notify
@@ -27,13 +25,10 @@ from referral_site.referrals.fraud_models import (
     UserSighting,
 )
 from referral_site.referrals.models import Referral, ReviewStatus, utcnow
-from referral_site.referrals.pagination import paginate_rows
 from referral_site.referrals.transactions import write_transaction
 
 #: Domains whose addresses ignore dots in the local part, mapped to one spelling.
 _GMAIL_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-#: How often a signed-in user's device and IP are written again (limits writes).
-SIGHTING_REFRESH = timedelta(hours=1)
 #: Longest reason an admin can give (the column's size).
 REASON_MAX_LENGTH = 500
 
@@ -309,51 +304,6 @@ def confirm_flag(referral_id: int, *, admin_id: int, reason: str) -> None:
     _decide(referral_id, ReviewStatus.CONFIRMED, admin_id=admin_id, reason=reason)
 
 
-def record_sighting(user_id: int, *, visitor_id: str | None, ip_hash: str | None):
-    """Remember the device and IP hash of a signed-in session (at most hourly)."""
-    wanted = {
-        (kind, value)
-        for kind, value in (
-            (SightingKind.DEVICE, visitor_id),
-            (SightingKind.IP, ip_hash),
-        )
-        if value
-    }
-    fresh_since = utcnow() - SIGHTING_REFRESH
-    fresh = set(
-        tuple(row)
-        for row in db.session.execute(
-            sa.select(UserSighting.kind, UserSighting.value).where(
-                UserSighting.user_id == user_id,
-                UserSighting.last_seen_at >= fresh_since,
-            )
-        )
-    )
-    if wanted <= fresh:
-        return  # a read, not a write, on most signed-in requests
-    with write_transaction() as session:
-        for kind, value in wanted - fresh:
-            _upsert_sighting(session, user_id, kind, value)
-
-
-def _upsert_sighting(session, user_id: int, kind: SightingKind, value: str) -> None:
-    row = session.scalar(
-        sa.select(UserSighting).where(
-            UserSighting.user_id == user_id,
-            UserSighting.kind == kind,
-            UserSighting.value == value,
-        )
-    )
-    if row is not None:
-        row.last_seen_at = utcnow()
-        return
-    try:
-        with session.begin_nested():
-            session.add(UserSighting(user_id=user_id, kind=kind, value=value))
-    except IntegrityError:
-        pass  # a concurrent request of the same user recorded it just now
-
-
 def would_loop(referrer_id: int, email: str) -> bool:
     """Whether this address belongs to someone up the referrer's chain of referrers.
 
@@ -377,56 +327,3 @@ def would_loop(referrer_id: int, email: str) -> bool:
         comparison_email(found) == mailbox
         for found in db.session.scalars(sa.select(chain.c.email))
     )
-
-
-def review_page(status: ReviewStatus, page: int, per_page: int):
-    """One page of referrals in a review status, newest first, with both users."""
-    User = current_app.extensions["referrals"].user_model
-    referrer = sa.orm.aliased(User)
-    referred = sa.orm.aliased(User)
-    query = (
-        sa.select(
-            Referral.id,
-            Referral.created_at,
-            Referral.code,
-            Referral.source,
-            Referral.status,
-            Referral.review_status,
-            referrer.name.label("referrer_name"),
-            referrer.email.label("referrer_email"),
-            referred.name.label("referred_name"),
-            referred.email.label("referred_email"),
-        )
-        .join(referrer, referrer.id == Referral.referrer_id)
-        .join(referred, referred.id == Referral.referred_id)
-        .where(Referral.review_status == status)
-        .order_by(Referral.created_at.desc(), Referral.id.desc())
-    )
-    return paginate_rows(query, page, per_page)
-
-
-def signals_by_referral(referral_ids: list[int]) -> dict[int, list]:
-    """The stored signals of some referrals, oldest first."""
-    found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
-    for row in db.session.scalars(
-        sa.select(ReferralSignalRecord)
-        .where(ReferralSignalRecord.referral_id.in_(referral_ids))
-        .order_by(ReferralSignalRecord.id)
-    ):
-        found[row.referral_id].append(row)
-    return found
-
-
-def history_by_referral(referral_ids: list[int]) -> dict[int, list]:
-    """The flag history of some referrals with the deciding admin's name."""
-    User = current_app.extensions["referrals"].user_model
-    found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
-    rows = db.session.execute(
-        sa.select(ReferralFlagEvent, User.name.label("actor_name"))
-        .outerjoin(User, User.id == ReferralFlagEvent.actor_id)
-        .where(ReferralFlagEvent.referral_id.in_(referral_ids))
-        .order_by(ReferralFlagEvent.id)
-    )
-    for event, actor_name in rows:
-        found[event.referral_id].append((event, actor_name))
-    return found

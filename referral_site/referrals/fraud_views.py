@@ -3,7 +3,7 @@
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from referral_site.referrals import fraud
+from referral_site.referrals import fraud, fraud_queue
 from referral_site.referrals.forms import ReviewForm
 from referral_site.referrals.models import ReviewStatus
 from referral_site.referrals.views import admin_required, bp
@@ -23,7 +23,7 @@ def fraud_review():
     status = _LISTS.get(request.args.get("status", "flagged"))
     if status is None:
         abort(404)
-    page = fraud.review_page(
+    page = fraud_queue.review_page(
         status,
         request.args.get("page", 1, type=int),
         current_app.config["REFERRALS_PAGE_SIZE"],
@@ -34,8 +34,8 @@ def fraud_review():
         status=status,
         lists=_LISTS,
         page=page,
-        signals=fraud.signals_by_referral(ids),
-        history=fraud.history_by_referral(ids),
+        signals=fraud_queue.signals_by_referral(ids),
+        history=fraud_queue.history_by_referral(ids),
     )
 
 

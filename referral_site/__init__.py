@@ -9,6 +9,8 @@ from referral_site.config import CONFIGS, DEV_SECRET_KEY
 from referral_site.extensions import csrf, db, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: How a boolean setting reads as true in the environment.
+TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -50,12 +52,18 @@ def _configure(app: Flask, override: type | dict | None) -> None:
 
 
 def _settings_from_environment() -> dict:
-    """DATABASE_URL, SECRET_KEY and every REFERRALS_* variable that is set."""
+    """DATABASE_URL, SECRET_KEY, RATELIMIT_* and every REFERRALS_* variable set."""
     settings = {
         name: value
         for name, value in os.environ.items()
         if name.startswith("REFERRALS_")
     }
+    # Flask-Limiter's settings, so a deployment can point every worker at Redis.
+    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
+        if value := os.environ.get(name):
+            settings[name] = value
+    if (enabled := os.environ.get("RATELIMIT_ENABLED")) is not None:
+        settings["RATELIMIT_ENABLED"] = enabled.strip().lower() in TRUE_WORDS
     if url := os.environ.get("DATABASE_URL"):
         settings["SQLALCHEMY_DATABASE_URI"] = _with_psycopg_driver(url)
     if key := os.environ.get("SECRET_KEY"):

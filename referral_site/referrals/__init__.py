@@ -140,6 +140,7 @@ def _init_limiter(app: Flask) -> None:
 
     if limiter not in app.extensions.get("limiter", ()):
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+        app.config.setdefault("RATELIMIT_ENABLED", True)
         limiter.init_app(app)
 
 

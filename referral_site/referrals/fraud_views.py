@@ -39,17 +39,25 @@ def fraud_review():
     )
 
 
-@bp.route(
-    "/admin/fraud/<int:referral_id>/<any(clear, confirm):decision>", methods=["POST"]
-)
+@bp.route("/admin/fraud/<int:referral_id>/clear", methods=["POST"])
 @admin_required
-def decide_flag(referral_id: int, decision: str):
-    """Clear or confirm one flagged referral, with the admin's reason."""
+def clear_flag(referral_id: int):
+    """Let one flagged referral through, with the admin's reason."""
+    return _decide(referral_id, fraud.clear_flag, "cleared")
+
+
+@bp.route("/admin/fraud/<int:referral_id>/confirm", methods=["POST"])
+@admin_required
+def confirm_flag(referral_id: int):
+    """Confirm one flagged referral as abuse, with the admin's reason."""
+    return _decide(referral_id, fraud.confirm_flag, "confirmed as abuse")
+
+
+def _decide(referral_id: int, service, done: str):
     form = ReviewForm()
     if not form.validate_on_submit():
         flash("Give a reason for the decision (up to 500 characters).", "error")
         return redirect(url_for("referrals.fraud_review"))
-    service = fraud.clear_flag if decision == "clear" else fraud.confirm_flag
     try:
         service(referral_id, admin_id=current_user.id, reason=form.reason.data)
     except fraud.ReferralNotFound:
@@ -57,6 +65,5 @@ def decide_flag(referral_id: int, decision: str):
     except fraud.ReviewError as error:
         flash(str(error), "error")
     else:
-        done = "cleared" if decision == "clear" else "confirmed as abuse"
         flash(f"Referral #{referral_id} {done}.", "success")
     return redirect(url_for("referrals.fraud_review"))

@@ -7,9 +7,11 @@ from flask import Flask
 
 from referral_site import database
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
-from referral_site.extensions import csrf, db, login_manager, migrate
+from referral_site.extensions import csrf, db, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: How a boolean setting reads as true in the environment.
+TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -63,7 +65,7 @@ INT_SETTINGS_FROM_ENV = (
 
 
 def _settings_from_environment() -> dict:
-    """DATABASE_URL, SECRET_KEY, the integer settings and every REFERRALS_* variable."""
+    """DATABASE_URL, SECRET_KEY, integer and RATELIMIT_* settings, every REFERRALS_*."""
     settings = {
         name: value
         for name, value in os.environ.items()
@@ -72,6 +74,12 @@ def _settings_from_environment() -> dict:
     for name in INT_SETTINGS_FROM_ENV:
         if value := os.environ.get(name):
             settings[name] = int(value)
+    # Flask-Limiter's settings, so a deployment can point every worker at Redis.
+    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
+        if value := os.environ.get(name):
+            settings[name] = value
+    if (enabled := os.environ.get("RATELIMIT_ENABLED")) is not None:
+        settings["RATELIMIT_ENABLED"] = enabled.strip().lower() in TRUE_WORDS
     if url := os.environ.get("DATABASE_URL"):
         settings["SQLALCHEMY_DATABASE_URI"] = _with_psycopg_driver(url)
     if key := os.environ.get("SECRET_KEY"):
@@ -95,6 +103,7 @@ def _init_extensions(app: Flask) -> None:
     database.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"

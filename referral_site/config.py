@@ -31,6 +31,14 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(days=14)
     WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
 
+    #: Flask-Limiter's switch. Set explicitly: the limiter is one shared instance and
+    #: would otherwise keep the last app's value.
+    RATELIMIT_ENABLED = True
+    #: Flask-Limiter: "memory://" is per worker; use redis://host:6379 for several.
+    RATELIMIT_STORAGE_URI = "memory://"
+    #: Send X-RateLimit-* and Retry-After headers.
+    RATELIMIT_HEADERS_ENABLED = True
+
     #: argon2id parameters; defaults are OWASP's first choice (19 MiB, t=2, p=1).
     PASSWORD_HASH_TIME_COST = 2
     PASSWORD_HASH_MEMORY_KIB = 19 * 1024

@@ -1,8 +1,12 @@
 """Friendly error pages; the 500 handler rolls back whatever the request left open."""
 
-from flask import Flask, render_template
+import math
+import time
 
-from referral_site.extensions import db
+from flask import Flask, render_template
+from flask_limiter import RateLimitExceeded
+
+from referral_site.extensions import db, limiter
 
 _TITLES = {
     400: "Bad request",
@@ -25,6 +29,23 @@ def _render(error):
     if code >= 500:
         db.session.rollback()
     title = _TITLES.get(code, "Error")
-    return render_template(
-        "errors/error.html", code=code, title=title, error=error
-    ), code
+    retry_after = _retry_after(error) if code == 429 else None
+    response = render_template(
+        "errors/error.html",
+        code=code,
+        title=title,
+        error=error,
+        retry_after=retry_after,
+    )
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return response, code, headers
+
+
+def _retry_after(error) -> int | None:
+    """Seconds until the breached rate limit lets the client in again."""
+    if not isinstance(error, RateLimitExceeded):
+        return getattr(error, "retry_after", None)
+    current = limiter.current_limit
+    if current is None:
+        return None
+    return max(1, math.ceil(current.reset_at - time.time()))

@@ -1,5 +1,7 @@
 """Flask extension instances, unbound: the app factory binds them with init_app."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +29,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+#: Per client IP. Storage comes from RATELIMIT_STORAGE_URI ("memory://" counts per
+#: worker process; a redis:// URL shares the counts between workers and hosts).
+#: Behind a reverse proxy, wrap the app in ProxyFix so remote_addr is the client's.
+limiter = Limiter(key_func=get_remote_address)

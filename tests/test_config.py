@@ -63,3 +63,27 @@ def test_integer_settings_are_read_from_the_environment(monkeypatch):
     assert app.config["PASSWORD_HASH_MEMORY_KIB"] == 64
     assert app.config["PROXY_FIX_X_FOR"] == 2
     assert app.config["SQLITE_BUSY_TIMEOUT_MS"] == 250
+
+
+@pytest.mark.parametrize(
+    ("raw", "enabled"), [("false", False), ("0", False), ("true", True)]
+)
+def test_rate_limit_settings_are_read_from_the_environment(monkeypatch, raw, enabled):
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://cache.example:6379")
+    monkeypatch.setenv("RATELIMIT_ENABLED", raw)
+    monkeypatch.setenv("REFERRALS_RATELIMIT_SIGNUP", "100 per hour")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://cache.example:6379"
+    assert app.config["RATELIMIT_ENABLED"] is enabled
+    assert app.config["REFERRALS_RATELIMIT_SIGNUP"] == "100 per hour"
+
+
+def test_rate_limits_can_be_switched_off(make_app):
+    from tests.conftest import signup
+
+    app = make_app(RATELIMIT_ENABLED=False, REFERRALS_RATELIMIT_SIGNUP="1 per hour")
+    for n in range(3):
+        assert (
+            signup(app.test_client(), email=f"x{n}@example.com", code="").status_code
+            == 302
+        )

@@ -377,6 +377,7 @@ def test_pages_issue_a_fixed_number_of_queries_whatever_the_data(app, make_user)
         }
 
     refer(app, make_user, ann, "first@example.com", converted_age=0)
+    counts()  # a session's first request also records its device sighting
     small = counts()
     for n in range(12):
         user_id, code = make_user(f"r{n}@example.com", f"R{n}", code=ann)

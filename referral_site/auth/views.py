@@ -1,16 +1,29 @@
 """Sign in and sign out."""
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from referral_site.auth import services
 from referral_site.auth.forms import LoginForm
 from referral_site.auth.redirects import safe_next_path
+from referral_site.extensions import limiter
 
 bp = Blueprint("auth", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["REFERRALS_RATELIMIT_LOGIN"], methods=["POST"]
+)
 def login():
     """Check credentials, start a fresh session and go back where the user was."""
     if current_user.is_authenticated:

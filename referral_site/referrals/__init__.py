@@ -39,6 +39,33 @@ DEFAULTS: dict[str, object] = {
     "PASSWORD_MIN_LENGTH": 10,
     #: Endpoint a visitor lands on after following a referral link.
     "LANDING_ENDPOINT": "referrals.signup",
+    #: When the signup form's code differs from the cookie's: True uses the typed
+    #: code, False keeps the cookie's (the typed one is then ignored).
+    "TYPED_CODE_WINS": True,
+    #: Velocity signals: more referred signups than these within the window flag.
+    "VELOCITY_WINDOW_MINUTES": 60,
+    "VELOCITY_MAX_PER_IP": 3,
+    "VELOCITY_MAX_PER_REFERRER": 10,
+    #: A refund this many days (or fewer) after the conversion flags the referral.
+    "REFUND_SUSPICIOUS_DAYS": 14,
+    #: Extra disposable email domains (comma or space separated), on top of the
+    #: disposable-email-domains package's list.
+    "EXTRA_DISPOSABLE_DOMAINS": "",
+    #: Flask-Limiter limit strings, per client IP.
+    "RATELIMIT_SIGNUP": "20 per hour",
+    "RATELIMIT_LOGIN": "30 per minute;300 per hour",
+    #: Only unknown codes on /r/<code> count (code guessing); valid links never do.
+    "RATELIMIT_CODE_MISSES": "10 per minute;30 per hour",
+    #: For the conversion API (applied where that endpoint is registered).
+    "RATELIMIT_API": "120 per minute",
+    #: Visits older than this are purged by `referrals purge-visits` (rolled up first).
+    "VISIT_RETENTION_DAYS": 90,
+    #: Vanity codes: allowed length and how many codes (aliases) a user may hold.
+    "VANITY_MIN_LENGTH": 4,
+    "VANITY_MAX_LENGTH": 20,
+    "MAX_CODES_PER_USER": 5,
+    #: Extra words refused as vanity codes (comma or space separated).
+    "RESERVED_CODES": "",
 }
 
 
@@ -83,10 +110,18 @@ class Referrals:
             user_model=user_model, ip_hash_key=_ip_hash_key(app)
         )
         _tune_sqlite_engines(app)
+        _init_limiter(app)
 
-        from referral_site.referrals import report_views  # noqa: F401 (routes)
+        from referral_site.referrals import (  # noqa: F401 (tables and routes)
+            account_views,
+            fraud_models,
+            fraud_views,
+            report_views,
+        )
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
+
+        fraud_models.track_user_codes(user_model)
 
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
@@ -98,6 +133,16 @@ def _ip_hash_key(app: Flask) -> bytes:
         return configured.encode()
     secret = str(app.config.get("SECRET_KEY") or "").encode()
     return hmac.new(secret, b"referrals-ip-hash", hashlib.sha256).digest()
+
+
+def _init_limiter(app: Flask) -> None:
+    """Bind the shared rate limiter, unless the host already did."""
+    from referral_site.extensions import limiter
+
+    if limiter not in app.extensions.get("limiter", ()):
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+        app.config.setdefault("RATELIMIT_ENABLED", True)
+        limiter.init_app(app)
 
 
 def _tune_sqlite_engines(app: Flask) -> None:

@@ -61,3 +61,27 @@ class SignupForm(BrowserForm):
                 "A referral code is 4 to 32 letters and digits. Clear the field "
                 "to sign up without one."
             )
+
+
+class VanityCodeForm(FlaskForm):
+    """A code the user picks; the rules (reserved, taken) live in the service."""
+
+    code = StringField(
+        "Your own code", filters=[_strip], validators=[DataRequired(), Length(max=32)]
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    """Deleting an account asks for its password."""
+
+    password = PasswordField(
+        "Your password", validators=[DataRequired(), Length(max=128)]
+    )
+
+
+class ReviewForm(FlaskForm):
+    """An admin's reason for clearing or confirming a flag."""
+
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )

@@ -112,6 +112,9 @@ class ReferralUserMixin:
             sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL"), index=True
         )
 
+    #: Set when the account was deleted: the row stays, scrubbed, for the history.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class Referral(db.Model):
     """One referred user attributed to one referrer; at most one per referred user."""
@@ -120,6 +123,7 @@ class Referral(db.Model):
     __table_args__ = (
         sa.CheckConstraint("referrer_id <> referred_id", name="not_self"),
         sa.Index("ix_referrals_referrer_created", "referrer_id", "created_at"),
+        sa.Index("ix_referrals_signup_ip_created", "signup_ip_hash", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,6 +145,9 @@ class Referral(db.Model):
     review_status: Mapped[ReviewStatus] = mapped_column(
         _enum(ReviewStatus, "review_status"), default=ReviewStatus.CLEAR
     )
+    #: Keyed hash of the IP and the visitor id the signup came from (fraud signals).
+    signup_ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    signup_visitor_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")

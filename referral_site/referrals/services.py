@@ -10,8 +10,9 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import signals
+from referral_site.referrals import fraud, signals
 from referral_site.referrals.codes import generate_code, normalize_code
+from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
@@ -35,6 +36,10 @@ class EmailTaken(ReferralError):
 
 class UnknownCode(ReferralError):
     """No user has this referral code."""
+
+
+class ReferralLoop(ReferralError):
+    """The new account would be referred by someone it referred, directly or not."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +66,19 @@ def user_model():
 
 
 def find_referrer(raw_code: object) -> Referrer | None:
-    """Look up the user a code belongs to; None for malformed or unknown codes."""
+    """Look up the user a code belongs to; None for malformed or unknown codes.
+
+    Any of the user's codes (their primary one or an older alias) leads to them; the
+    Referrer carries the primary code, which is what gets recorded.
+    """
     code = normalize_code(raw_code)
     if code is None:
         return None
     User = user_model()
     row = db.session.execute(
-        sa.select(User.id, User.referral_code).where(User.referral_code == code)
+        sa.select(User.id, User.referral_code)
+        .join(ReferralCode, ReferralCode.user_id == User.id)
+        .where(ReferralCode.code == code)
     ).first()
     return Referrer(id=row.id, code=row.referral_code) if row else None
 
@@ -109,11 +120,20 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def sign_up(*, name: str, email: str, password: str, capture: Capture | None):
+def sign_up(
+    *,
+    name: str,
+    email: str,
+    password: str,
+    capture: Capture | None,
+    ip: str | None = None,
+    visitor_id: str | None = None,
+):
     """Create an account and, when a valid code was captured, its referral.
 
-    Everything happens in one transaction: either the user, their code and their
-    referral all exist afterwards, or nothing does.
+    Everything happens in one transaction: either the user, their code, their
+    referral and its fraud signals all exist afterwards, or nothing does. The IP
+    (stored only as a keyed hash) and the visitor id feed the fraud signals.
     """
     User = user_model()
     email = normalize_email(email)
@@ -121,17 +141,41 @@ def sign_up(*, name: str, email: str, password: str, capture: Capture | None):
         referrer = _referrer_for(capture)
         if _email_exists(email):
             raise EmailTaken("An account with this email already exists.")
+        if referrer is not None and fraud.would_loop(referrer.id, email):
+            raise ReferralLoop(
+                "This code belongs to someone you referred, directly or through "
+                "others, so it cannot be used for your account."
+            )
         user = User(name=name.strip(), email=email)
         user.set_password(password)
         if referrer is not None:
             user.referred_by_id = referrer.id
         _insert_with_unique_code(session, user, email)
-        referral = _attribute(session, user, referrer, capture) if referrer else None
+        referral = flagged = None
+        if referrer is not None:
+            referral = _attribute(session, user, referrer, capture)
+            referral.signup_ip_hash = hash_ip(ip)
+            referral.signup_visitor_id = visitor_id
+            flagged = _score_signup(session, referral, email)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
         signals.referral_created.send(app, referral=referral)
+    if flagged:
+        signals.referral_flagged.send(
+            app, referral_id=referral.id, signals=[found.name for found in flagged]
+        )
     return user
+
+
+def _score_signup(session, referral: Referral, email: str) -> list:
+    """Store the soft fraud signals of a new referral; they flag, never block."""
+    session.flush()
+    referrer_email = session.get(user_model(), referral.referrer_id).email
+    found = fraud.signup_signals(
+        referral, referred_email=email, referrer_email=referrer_email
+    )
+    return fraud.apply_signals(session, referral, found, SignalStage.SIGNUP)
 
 
 def _referrer_for(capture: Capture | None) -> Referrer | None:
@@ -154,6 +198,8 @@ def _insert_with_unique_code(session, user, email: str) -> None:
         user.referral_code = generate_code()
         try:
             with session.begin_nested():
+                # The user's row in referral_codes is inserted with it (see
+                # fraud_models.insert_primary_code), so a clash there retries too.
                 session.add(user)
         except IntegrityError:
             # A racing signup may have taken the email since we checked.
@@ -203,6 +249,10 @@ def referrer_summary(user_id: int) -> ReferrerSummary:
     """Clicks on a user's links and signups attributed to them."""
     clicks = db.session.scalar(
         sa.select(sa.func.count(Visit.id)).where(Visit.referrer_id == user_id)
+    ) + db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
+            VisitRollup.referrer_id == user_id
+        )
     )
     signups, converted = db.session.execute(
         sa.select(
@@ -257,6 +307,9 @@ def program_totals() -> ProgramTotals:
             sa.select(sa.func.count(Referral.id)).scalar_subquery(),
         )
     ).one()
+    clicks += db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0))
+    )
     return ProgramTotals(users=users, clicks=clicks, referred_signups=referred)
 
 
@@ -268,9 +321,17 @@ def top_referrers(limit: int = 10) -> list:
         .group_by(Referral.referrer_id)
         .subquery()
     )
+    # Recent clicks are visits; purged ones survive as daily rollups.
+    every_click = sa.union_all(
+        sa.select(Visit.referrer_id, sa.literal(1).label("clicks")),
+        sa.select(VisitRollup.referrer_id, VisitRollup.clicks),
+    ).subquery()
     clicks = (
-        sa.select(Visit.referrer_id, sa.func.count(Visit.id).label("clicks"))
-        .group_by(Visit.referrer_id)
+        sa.select(
+            every_click.c.referrer_id,
+            sa.func.sum(every_click.c.clicks).label("clicks"),
+        )
+        .group_by(every_click.c.referrer_id)
         .subquery()
     )
     query = (

@@ -11,6 +11,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -18,7 +19,8 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user
 
-from referral_site.referrals import capture, qr, reports, services
+from referral_site.extensions import limiter
+from referral_site.referrals import bots, capture, qr, reports, services
 from referral_site.referrals.forms import SignupForm
 from referral_site.referrals.models import CaptureSource, utcnow
 from referral_site.referrals.money import format_money
@@ -48,10 +50,11 @@ def admin_required(view):
 
 def _capture(raw_code: object, source: CaptureSource) -> None:
     """Record a visit for a valid code and remember the code in a cookie."""
-    if request.method != "GET":
-        return  # HEAD and other probes are not clicks
+    if bots.is_bot_or_prefetch(request):
+        return  # HEAD, prefetches, crawlers and unfurlers are not clicks
     referrer = services.find_referrer(raw_code)
     if referrer is None:
+        g.referrals_code_miss = True  # counted against the code-guessing limit
         return
     if current_user.is_authenticated and current_user.id == referrer.id:
         return  # people checking their own link are not clicks
@@ -86,7 +89,16 @@ def set_capture_cookies(response):
     return capture.write_cookies(response)
 
 
+def _config_limit(key: str):
+    """A rate limit read from REFERRALS_RATELIMIT_<KEY> when the request comes."""
+    return lambda: current_app.config["REFERRALS_RATELIMIT_" + key]
+
+
 @bp.route("/r/<path:code>")
+@limiter.limit(
+    _config_limit("CODE_MISSES"),
+    deduct_when=lambda response: g.pop("referrals_code_miss", False),
+)
 def follow(code: str):
     """A shared referral link: count the click, then send the visitor to sign up."""
     _capture(code, CaptureSource.LINK)
@@ -94,9 +106,16 @@ def follow(code: str):
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_config_limit("SIGNUP"), methods=["POST"])
 def signup():
     """Create an account, attributed to the referrer whose code was captured."""
     if current_user.is_authenticated:
+        if request.method == "POST":
+            flash(
+                "You are already signed in: you cannot create another account or "
+                "use a referral code for yourself.",
+                "error",
+            )
         return redirect(url_for("referrals.mine"))
     captured = capture.read_captured_code()
     form = SignupForm()
@@ -109,10 +128,12 @@ def signup():
                 email=form.email.data,
                 password=form.password.data,
                 capture=_signup_capture(form.referral_code.data, captured),
+                ip=request.remote_addr,
+                visitor_id=capture.visitor_id(),
             )
         except services.EmailTaken as error:
             form.email.errors.append(str(error))
-        except services.UnknownCode as error:
+        except (services.UnknownCode, services.ReferralLoop) as error:
             form.referral_code.errors.append(str(error))
         else:
             capture.forget()
@@ -125,10 +146,15 @@ def signup():
 
 
 def _signup_capture(typed: str | None, captured) -> services.Capture | None:
-    """The evidence for the code on the form: the cookie's, or typed by hand."""
+    """The evidence for the code on the form: the cookie's, or typed by hand.
+
+    When the typed code differs from the cookie's, REFERRALS_TYPED_CODE_WINS decides;
+    a cleared field always means no referral.
+    """
     if not typed:
         return None
-    if captured is not None and captured.code == typed.upper():
+    cookie_wins = not current_app.config["REFERRALS_TYPED_CODE_WINS"]
+    if captured is not None and (captured.code == typed.upper() or cookie_wins):
         return services.Capture(
             code=captured.code,
             source=captured.source,
@@ -142,6 +168,8 @@ def _signup_capture(typed: str | None, captured) -> services.Capture | None:
 @login_required
 def mine():
     """The signed-in user's link, figures and referred people."""
+    from referral_site.referrals import account_views  # imports this module
+
     page = request.args.get("page", 1, type=int)
     return render_template(
         "referrals/mine.html",
@@ -153,6 +181,7 @@ def mine():
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        **account_views.my_account_context(),
     )
 
 

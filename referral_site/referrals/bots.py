@@ -1,0 +1,41 @@
+"""Requests that are not a person clicking: crawlers, link-preview fetchers, prefetches.
+
+They land like anyone else but are not counted as clicks and get no cookie: a chat
+app unfurling a shared link must not use up the attribution or inflate the figures.
+"""
+
+import re
+
+from flask import Request
+
+#: User agents of crawlers, link unfurlers and HTTP libraries (case-insensitive).
+_BOT_AGENTS = re.compile(
+    # In-app browsers (Instagram, LinkedInApp, Snapchat...) are people and must not
+    # match: only the fetchers' own names are listed (and Cubot is a phone brand).
+    r"(?<!cu)bot\b|bot/|crawl|spider|slurp|preview|unfurl|"
+    r"facebookexternalhit|facebookcatalog|meta-externalagent|"
+    r"whatsapp/|slack-imgproxy|skypeuripreview|embedly|iframely|vkshare|"
+    r"mastodon/|cardyb|google-pagerenderer|google-inspectiontool|googleother|"
+    r"headlesschrome|lighthouse|"
+    r"curl/|wget/|python-requests|python-urllib|aiohttp|httpx|go-http-client|"
+    r"okhttp|java/|libwww|node-fetch|axios/|postmanruntime",
+    re.IGNORECASE,
+)
+
+#: Headers browsers send on speculative loads (prefetch and prerender).
+_PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")
+
+
+def is_bot_or_prefetch(request: Request) -> bool:
+    """Whether this request should not count as a click nor set a cookie.
+
+    HEAD and other non-GET methods, speculative loads and known bot user agents
+    are excluded. An empty user agent still counts: some privacy tools strip it.
+    """
+    if request.method != "GET":
+        return True
+    for header in _PREFETCH_HEADERS:
+        value = request.headers.get(header, "").lower()
+        if "prefetch" in value or "prerender" in value or "preview" in value:
+            return True
+    return bool(_BOT_AGENTS.search(request.user_agent.string or ""))

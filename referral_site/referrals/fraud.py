@@ -1,0 +1,329 @@
+"""Fraud signals: email normalisation, scoring at signup and conversion, flag reviews.
+
+A soft signal never blocks anything: the referral is kept, its signals are stored
+with it and its review status becomes FLAGGED, so its rewards wait for an admin
+(who clears or confirms the flag, recorded in ``referral_flag_events``).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
+from flask import current_app
+
+from referral_site.extensions import db
+from referral_site.referrals import signals as notify
+from referral_site.referrals.fraud_models import (
+    FlagAction,
+    FraudSignal,
+    ReferralFlagEvent,
+    ReferralSignalRecord,
+    SightingKind,
+    SignalStage,
+    UserSighting,
+)
+from referral_site.referrals.models import Referral, ReviewStatus, utcnow
+from referral_site.referrals.transactions import write_transaction
+
+#: Domains whose addresses ignore dots in the local part, mapped to one spelling.
+_GMAIL_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+#: Longest reason an admin can give (the column's size).
+REASON_MAX_LENGTH = 500
+
+
+class ReviewError(Exception):
+    """A flag decision was refused; the message is safe to show."""
+
+
+class ReferralNotFound(ReviewError):
+    """No referral has this id."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One reason to doubt a referral, with a short explanation (no personal data)."""
+
+    name: FraudSignal
+    detail: str = ""
+
+
+def _config(key: str):
+    return current_app.config["REFERRALS_" + key]
+
+
+def comparison_email(email: str) -> str:
+    """The mailbox an address delivers to: case, +tags and Gmail dots ignored."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in _GMAIL_DOMAINS:
+        domain = _GMAIL_DOMAINS[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def disposable_domains() -> set[str]:
+    """The maintained list of disposable domains plus the configured extras."""
+    extra = _config("EXTRA_DISPOSABLE_DOMAINS")
+    if isinstance(extra, str):
+        extra = extra.replace(",", " ").split()
+    return _DISPOSABLE_DOMAINS | {domain.strip().lower() for domain in extra or ()}
+
+
+def is_disposable(email: str) -> bool:
+    """Whether an address is at a disposable domain (or a subdomain of one)."""
+    domain = email.strip().lower().rpartition("@")[2]
+    parts = domain.split(".")
+    listed = disposable_domains()
+    return any(".".join(parts[i:]) in listed for i in range(len(parts) - 1))
+
+
+def _recently_seen(user_id: int, kind: SightingKind, value: str | None) -> bool:
+    """Whether a user's signed-in session showed this device or IP in the window."""
+    if not value:
+        return False
+    since = utcnow() - timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
+    return db.session.scalar(
+        sa.select(
+            sa.exists().where(
+                UserSighting.user_id == user_id,
+                UserSighting.kind == kind,
+                UserSighting.value == value,
+                UserSighting.last_seen_at >= since,
+            )
+        )
+    )
+
+
+def _shared_session_signals(referral: Referral) -> list[Signal]:
+    signals = []
+    if _recently_seen(
+        referral.referrer_id, SightingKind.DEVICE, referral.signup_visitor_id
+    ):
+        signals.append(
+            Signal(
+                FraudSignal.SAME_DEVICE, "Signed up from a browser the referrer uses."
+            )
+        )
+    if _recently_seen(referral.referrer_id, SightingKind.IP, referral.signup_ip_hash):
+        signals.append(
+            Signal(FraudSignal.SAME_IP, "Signed up from an IP the referrer used.")
+        )
+    return signals
+
+
+def _velocity_signals(referral: Referral) -> list[Signal]:
+    since = utcnow() - timedelta(minutes=_config("VELOCITY_WINDOW_MINUTES"))
+    recent = sa.select(sa.func.count(Referral.id)).where(Referral.created_at >= since)
+    signals = []
+    per_referrer = db.session.scalar(
+        recent.where(Referral.referrer_id == referral.referrer_id)
+    )
+    if per_referrer > _config("VELOCITY_MAX_PER_REFERRER"):
+        signals.append(
+            Signal(
+                FraudSignal.REFERRER_VELOCITY,
+                f"{per_referrer} signups for this referrer in "
+                f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
+            )
+        )
+    if referral.signup_ip_hash:
+        per_ip = db.session.scalar(
+            recent.where(Referral.signup_ip_hash == referral.signup_ip_hash)
+        )
+        if per_ip > _config("VELOCITY_MAX_PER_IP"):
+            signals.append(
+                Signal(
+                    FraudSignal.IP_VELOCITY,
+                    f"{per_ip} referred signups from one IP in "
+                    f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
+                )
+            )
+    return signals
+
+
+def signup_signals(
+    referral: Referral, *, referred_email: str, referrer_email: str
+) -> list[Signal]:
+    """Every soft signal a new referral trips (it must already be flushed)."""
+    signals = []
+    if comparison_email(referred_email) == comparison_email(referrer_email):
+        signals.append(
+            Signal(
+                FraudSignal.OWN_EMAIL,
+                "Same mailbox as the referrer once case, dots and +tags are ignored.",
+            )
+        )
+    if is_disposable(referred_email):
+        domain = referred_email.rpartition("@")[2].lower()
+        signals.append(
+            Signal(FraudSignal.DISPOSABLE_EMAIL, f"Disposable email domain {domain}.")
+        )
+    return signals + _shared_session_signals(referral) + _velocity_signals(referral)
+
+
+def apply_signals(
+    session, referral: Referral, found: Iterable[Signal], stage: SignalStage
+) -> list[Signal]:
+    """Store the signals a referral does not have yet and flag it; returns those new.
+
+    Runs inside the caller's transaction. New evidence re-flags a referral an admin
+    had cleared; a confirmed one stays confirmed.
+    """
+    have = set(
+        session.scalars(
+            sa.select(ReferralSignalRecord.name).where(
+                ReferralSignalRecord.referral_id == referral.id
+            )
+        )
+    )
+    new: dict[FraudSignal, Signal] = {}
+    for signal in found:
+        if signal.name not in have and signal.name not in new:
+            new[signal.name] = signal
+    if not new:
+        return []
+    for signal in new.values():
+        session.add(
+            ReferralSignalRecord(
+                referral_id=referral.id,
+                name=signal.name,
+                stage=stage,
+                detail=signal.detail[:255],
+            )
+        )
+    if referral.review_status in (ReviewStatus.CLEAR, ReviewStatus.CLEARED):
+        referral.review_status = ReviewStatus.FLAGGED
+    session.add(
+        ReferralFlagEvent(
+            referral_id=referral.id,
+            action=FlagAction.FLAGGED,
+            actor_id=None,
+            reason="Signals at " + stage.value + ": " + ", ".join(new),
+        )
+    )
+    session.flush()
+    return list(new.values())
+
+
+def _locked_referral(session, referral_id: int) -> Referral:
+    referral = session.get(Referral, referral_id, with_for_update=True)
+    if referral is None:
+        raise ReferralNotFound("No such referral.")
+    return referral
+
+
+def _as_signal(value: Signal | FraudSignal | str) -> Signal:
+    return value if isinstance(value, Signal) else Signal(FraudSignal(value))
+
+
+def flag_referral(
+    referral_id: int, signals: Iterable[Signal | FraudSignal | str]
+) -> list[Signal]:
+    """Add signals to a referral and flag it; idempotent (known signals are skipped)."""
+    wanted = [_as_signal(signal) for signal in signals]
+    with write_transaction() as session:
+        referral = _locked_referral(session, referral_id)
+        new = apply_signals(session, referral, wanted, SignalStage.MANUAL)
+    _announce_flag(referral_id, new)
+    return new
+
+
+def score_conversion(
+    referral_id: int, *, refunded_within: timedelta | None
+) -> list[Signal]:
+    """Score a referral again when it converts (or is refunded); returns new signals.
+
+    The referrer may have used the referred person's browser or network since the
+    signup, so the shared-session signals are checked again; a refund within
+    REFERRALS_REFUND_SUSPICIOUS_DAYS adds ``refunded_soon``.
+    """
+    with write_transaction() as session:
+        referral = _locked_referral(session, referral_id)
+        found = _shared_session_signals(referral)
+        limit = timedelta(days=_config("REFUND_SUSPICIOUS_DAYS"))
+        if refunded_within is not None and refunded_within <= limit:
+            days = refunded_within.total_seconds() / 86400
+            found.append(
+                Signal(FraudSignal.REFUNDED_SOON, f"Refunded {days:.1f} days after.")
+            )
+        new = apply_signals(session, referral, found, SignalStage.CONVERSION)
+    _announce_flag(referral_id, new)
+    return new
+
+
+def _announce_flag(referral_id: int, new: list[Signal]) -> None:
+    if new:
+        notify.referral_flagged.send(
+            current_app._get_current_object(),
+            referral_id=referral_id,
+            signals=[signal.name for signal in new],
+        )
+
+
+def _decide(
+    referral_id: int, decision: ReviewStatus, *, admin_id: int, reason: str
+) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReviewError("Give a reason for the decision.")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ReviewError(f"Keep the reason under {REASON_MAX_LENGTH} characters.")
+    User = current_app.extensions["referrals"].user_model
+    with write_transaction() as session:
+        admin = session.get(User, admin_id)
+        if admin is None or not getattr(admin, "is_admin", False):
+            raise ReviewError("Only an admin can decide on a flag.")
+        referral = _locked_referral(session, referral_id)
+        if referral.review_status != ReviewStatus.FLAGGED:
+            raise ReviewError("This referral is not waiting for a review.")
+        referral.review_status = decision
+        action = FlagAction(decision.value)
+        session.add(
+            ReferralFlagEvent(
+                referral_id=referral_id, action=action, actor_id=admin_id, reason=reason
+            )
+        )
+    notify.referral_review_decided.send(
+        current_app._get_current_object(),
+        referral_id=referral_id,
+        decision=decision,
+        admin_id=admin_id,
+        reason=reason,
+    )
+
+
+def clear_flag(referral_id: int, *, admin_id: int, reason: str) -> None:
+    """An admin lets a flagged referral through: its rewards follow the rules again."""
+    _decide(referral_id, ReviewStatus.CLEARED, admin_id=admin_id, reason=reason)
+
+
+def confirm_flag(referral_id: int, *, admin_id: int, reason: str) -> None:
+    """An admin confirms abuse: the referral's unpaid rewards are to be rejected."""
+    _decide(referral_id, ReviewStatus.CONFIRMED, admin_id=admin_id, reason=reason)
+
+
+def would_loop(referrer_id: int, email: str) -> bool:
+    """Whether this address belongs to someone up the referrer's chain of referrers.
+
+    Signing up as one of them would make them referred, directly or not, by a
+    person they referred: a referral loop.
+    """
+    User = current_app.extensions["referrals"].user_model
+    start = sa.select(User.referred_by_id).where(User.id == referrer_id)
+    chain = (
+        sa.select(User.id, User.referred_by_id, User.email)
+        .where(User.id == start.scalar_subquery())
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union(
+        sa.select(User.id, User.referred_by_id, User.email).join(
+            chain, User.id == chain.c.referred_by_id
+        )
+    )
+    mailbox = comparison_email(email)
+    return any(
+        comparison_email(found) == mailbox
+        for found in db.session.scalars(sa.select(chain.c.email))
+    )

@@ -39,6 +39,14 @@ DEFAULTS: dict[str, object] = {
     "PASSWORD_MIN_LENGTH": 10,
     #: Endpoint a visitor lands on after following a referral link.
     "LANDING_ENDPOINT": "referrals.signup",
+    #: Bearer key of the conversions API; empty turns the API off.
+    "API_KEY": "",
+    #: Reward rules: a list of mappings or its JSON; empty means the default program.
+    "REWARD_RULES": "",
+    #: Currency of fixed-amount rewards whose rule names none (ISO 4217).
+    "DEFAULT_CURRENCY": "USD",
+    #: Days a new reward is held before it can be approved (rules may override).
+    "REWARD_HOLD_DAYS": 14,
 }
 
 
@@ -84,10 +92,14 @@ class Referrals:
         )
         _tune_sqlite_engines(app)
 
+        from referral_site.referrals import review_views, rewards  # noqa: F401
+        from referral_site.referrals.api import api_bp
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 
+        rewards.init_app(app)
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+        app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
 
 

@@ -14,7 +14,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user
 
-from referral_site.referrals import capture, services
+from referral_site.referrals import capture, reward_queries, services
 from referral_site.referrals.forms import SignupForm
 from referral_site.referrals.models import CaptureSource, utcnow
 
@@ -147,6 +147,7 @@ def mine():
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        my_rewards=reward_queries.my_rewards(current_user.id),
     )
 
 

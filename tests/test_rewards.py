@@ -265,7 +265,7 @@ def test_process_rewards_command_approves_due_rewards(app, make_user, runner):
     convert(app, bob, when=datetime.now(UTC) - timedelta(days=15))
     result = runner.invoke(args=["referrals", "process-rewards"])
     assert result.exit_code == 0, result.output
-    assert "approved 2, sent to review 0" in result.output
+    assert "approved 2, sent to review 0, rejected 0" in result.output
     assert len(reward_ids(app, RewardStatus.APPROVED)) == 2
 
 
@@ -311,6 +311,16 @@ def test_confirmed_abuse_rejects_unpaid_rewards_but_keeps_paid_ones(app, make_us
     assert moved == 1
     assert [r[4] for r in rewards_of(app)] == [RewardStatus.PAID, RewardStatus.REJECTED]
     assert reasons == [rewards.ABUSE_REASON]
+
+
+def test_process_rejects_held_rewards_of_confirmed_abuse(app, make_user):
+    _, bob = referred_pair(make_user)
+    convert(app, bob)
+    set_review_status(app, bob, ReviewStatus.CONFIRMED)
+    with app.app_context():
+        result = rewards.process_rewards(now=MARCH + timedelta(days=30))
+    assert result == rewards.Processed(approved=0, to_review=0, rejected=2)
+    assert len(reward_ids(app, RewardStatus.REJECTED)) == 2
 
 
 def test_confirmed_abuse_earns_nothing_more(app, make_user):

@@ -19,4 +19,7 @@ def process_rewards_command(batch_size: int) -> None:
     from referral_site.referrals.rewards import process_rewards
 
     result = process_rewards(batch_size=batch_size)
-    click.echo(f"approved {result.approved}, sent to review {result.to_review}")
+    click.echo(
+        f"approved {result.approved}, sent to review {result.to_review}, "
+        f"rejected {result.rejected}"
+    )

@@ -7,6 +7,7 @@ UPDATE (``WHERE status = <what we saw>``), so two deciders cannot both win, plus
 append-only RewardEvent; balances are sums over those events.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -507,17 +508,20 @@ class Processed:
 
     approved: int
     to_review: int
+    rejected: int = 0
 
 
 def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Processed:
     """Approve pending rewards whose hold has passed, or queue them for review.
 
-    Safe to run concurrently: each batch locks its rows with FOR UPDATE SKIP LOCKED
-    (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes runs), and each move is a
-    conditional UPDATE, so a reward is approved once whoever gets to it.
+    Rewards of a flagged referral (or of a rule requiring review) go to review; those
+    of a referral confirmed as abuse are rejected. Safe to run concurrently: each
+    batch locks its rows with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite's BEGIN
+    IMMEDIATE serializes runs), and each move is a conditional UPDATE, so a reward
+    is decided once whoever gets to it.
     """
     now = now or utcnow()
-    approved = to_review = 0
+    counts = Counter()
     while True:
         notices = Notices()
         with write_transaction() as session:
@@ -530,36 +534,39 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
                 .with_for_update(skip_locked=True, of=Reward)
             ).all()
             for row in rows:
-                review = _needs_review(row.rule, row.review_status)
+                target, reason = _release(row.rule, row.review_status)
                 problem = _move(
                     session,
                     row.id,
-                    RewardStatus.REVIEW if review else RewardStatus.APPROVED,
+                    target,
                     allowed=(RewardStatus.PENDING,),
                     actor_id=None,
-                    reason=_process_reason(row.rule, row.review_status),
+                    reason=reason,
                     notices=notices,
                 )
-                if problem is None:
-                    to_review, approved = to_review + review, approved + (not review)
+                counts[target] += problem is None
         notices.send()
         if len(rows) < batch_size:
-            return Processed(approved=approved, to_review=to_review)
+            return Processed(
+                approved=counts[RewardStatus.APPROVED],
+                to_review=counts[RewardStatus.REVIEW],
+                rejected=counts[RewardStatus.REJECTED],
+            )
 
 
-def _needs_review(rule_name: str, review_status: ReviewStatus | None) -> bool:
-    rule = _rule(rule_name)
-    # A rule removed from the configuration is paid only after a human looked.
-    return review_status == ReviewStatus.FLAGGED or rule is None or rule.review
-
-
-def _process_reason(rule_name: str, review_status: ReviewStatus | None) -> str:
+def _release(rule_name: str, review_status: ReviewStatus | None):
+    """Where a reward goes when its hold is over, and why."""
+    if review_status == ReviewStatus.CONFIRMED:
+        return RewardStatus.REJECTED, ABUSE_REASON
     if review_status == ReviewStatus.FLAGGED:
-        return "hold over; referral flagged for review"
+        return RewardStatus.REVIEW, "hold over; referral flagged for review"
     rule = _rule(rule_name)
     if rule is None:
-        return f"hold over; rule {rule_name} is no longer configured"
-    return "hold over; rule requires review" if rule.review else "hold over"
+        # A rule removed from the configuration is paid only after a human looked.
+        return RewardStatus.REVIEW, f"hold over; rule {rule_name} is not configured"
+    if rule.review:
+        return RewardStatus.REVIEW, "hold over; rule requires review"
+    return RewardStatus.APPROVED, "hold over"
 
 
 def apply_review_decision(

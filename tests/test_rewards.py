@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import conversions, reward_queries, rewards
+from referral_site.referrals import conversions, reward_grants, reward_queries, rewards
 from referral_site.referrals.models import (
     ReviewStatus,
     Reward,
@@ -148,7 +148,7 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
     assert rewards_of(app) == [(bob, "welcome", 200, "USD", RewardStatus.PENDING)]
     with app.app_context():
         referral_id = db.session.scalar(sa.select(Reward.referral_id))
-        assert rewards.grant_signup_rewards(referral_id) == []  # once only
+        assert reward_grants.grant_signup_rewards(referral_id) == []  # once only
     assert len(rewards_of(app)) == 1
 
 

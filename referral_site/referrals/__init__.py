@@ -92,7 +92,7 @@ class Referrals:
         )
         _tune_sqlite_engines(app)
 
-        from referral_site.referrals import review_views, rewards  # noqa: F401
+        from referral_site.referrals import review_views, reward_grants, rewards  # noqa: F401
         from referral_site.referrals.api import api_bp
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import rewards, signals
+from referral_site.referrals import reward_grants, rewards, signals
 from referral_site.referrals.currencies import is_currency
 from referral_site.referrals.models import (
     Conversion,
@@ -213,7 +213,7 @@ def _convert(session, conversion: Conversion, user_id: int, notices) -> None:
         if referral.status == ReferralStatus.SIGNED_UP:
             referral.status = ReferralStatus.CONVERTED
     session.flush()
-    rewards.grant_for_conversion(
+    reward_grants.grant_for_conversion(
         session, conversion, referral, first=first, notices=notices
     )
 

@@ -1,5 +1,7 @@
 """Conversions in through the JSON API and the Python call: auth, validation, replay."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -11,7 +13,7 @@ from referral_site.referrals.models import (
     Reward,
     RewardStatus,
 )
-from tests.conftest import scalar
+from tests.conftest import login, scalar
 from tests.reward_helpers import (
     API_KEY,
     AUTH,
@@ -137,6 +139,7 @@ def test_a_body_that_is_not_a_json_object_is_refused(api_app, data):
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": "2026-01-01T00:00:00"}, "occurred_at"),
         ({"occurred_at": 1700000000}, "occurred_at"),
+        ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
         ({"user_id": 1}, "user"),
         ({"email": 5}, "email"),
     ],
@@ -302,3 +305,35 @@ def _referral(app, referred_id):
                 Referral.referred_id == referred_id
             )
         ).one()
+
+
+def test_a_posted_conversion_goes_from_pending_to_paid_and_the_user_sees_it(
+    api_app, make_user
+):
+    make_user("boss@example.com", "Boss", admin=True)
+    referred_pair(make_user)
+    when = days_ago(15).isoformat()
+    post_conversion(api_app.test_client(), **conversion_body(occurred_at=when))
+    ann = api_app.test_client()
+    login(ann, "ann@example.com")
+    assert re.search(r'data-total="pending">10.00 USD<', ann.get("/referrals").text)
+
+    result = api_app.test_cli_runner().invoke(args=["referrals", "process-rewards"])
+    assert "approved 2" in result.output
+    assert re.search(r'data-total="approved">10.00 USD<', ann.get("/referrals").text)
+
+    admin = api_app.test_client()
+    login(admin, "boss@example.com")
+    ids = [r["id"] for r in post_conversion(admin, **conversion_body()).json["rewards"]]
+    admin.post("/admin/rewards", data={"reward_ids": ids[0], "pay": "Mark paid"})
+    admin.post(
+        "/admin/rewards",
+        data={"reward_ids": ids[1], "reject": "Reject", "reason": "test account"},
+    )
+    page = ann.get("/referrals").text
+    assert re.search(r'data-total="paid">10.00 USD<', page)
+    assert re.search(r'data-total="approved">0.00 USD<', page)
+    assert [r[4] for r in rewards_of(api_app)] == [
+        RewardStatus.PAID,
+        RewardStatus.REJECTED,
+    ]

@@ -76,6 +76,8 @@ def post_conversion():
             external_id=body["external_id"],
             occurred_at=occurred_at,
         )
+    except conversions.InvalidConversion as error:
+        return _error(400, "Invalid conversion.", error.errors)
     except conversions.UnknownUser as error:
         return _error(404, str(error))
     except conversions.ConversionConflict as error:

@@ -7,7 +7,7 @@ transaction; the same external id delivered again answers with what was stored.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,6 +29,8 @@ from referral_site.referrals.transactions import write_transaction
 #: Largest amount accepted for one conversion, in minor units (10^12 = 10 billion
 #: dollars): beyond it a value is a bug in the caller, not a sale.
 MAX_AMOUNT = 10**12
+#: How far ahead of our clock an occurred_at may be (the sender's clock may run fast).
+FUTURE_TOLERANCE = timedelta(hours=1)
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 
@@ -132,6 +134,9 @@ def record_conversion(
         not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None
     ):
         errors["occurred_at"] = "A timezone-aware date and time."
+    elif occurred_at is not None and occurred_at > utcnow() + FUTURE_TOLERANCE:
+        # A date far ahead would hold its rewards for as long: a clock or a bug.
+        errors["occurred_at"] = "Must not be in the future."
     if errors:
         raise InvalidConversion(errors)
     user_id = user if isinstance(user, int) else user.id

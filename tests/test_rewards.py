@@ -488,3 +488,22 @@ def test_rules_can_come_from_json_in_the_environment(monkeypatch, make_app):
     with app.app_context():
         (only,) = rewards.active_rules()
     assert (only.name, str(only.referrer_value.percent)) == ("cash", "2.5")
+
+
+def test_rewards_created_by_hand_wait_for_an_admin(app, make_user):
+    from referral_site.referrals.models import RewardKind
+
+    ann, _ = make_user()
+    with app.app_context(), write_transaction() as session:
+        for amount in (100, 200):
+            session.add(
+                Reward(
+                    user_id=ann,
+                    kind=RewardKind.COUPON,
+                    amount_minor=amount,
+                    currency="EUR",
+                )
+            )
+    with app.app_context():
+        assert rewards.process_rewards() == rewards.Processed(0, 2)
+    assert [r[1] for r in rewards_of(app)] == ["manual", "manual"]

@@ -5,6 +5,7 @@ The host's user model must live in the ``users`` table and include
 """
 
 import enum
+import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -197,6 +198,10 @@ class Conversion(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+def _manual_source() -> str:
+    return f"manual:{secrets.token_hex(8)}"
+
+
 class Reward(db.Model):
     """Value owed to a user because of a referral; money in integer minor units.
 
@@ -231,11 +236,12 @@ class Reward(db.Model):
         _enum(RewardStatus, "status"), default=RewardStatus.PENDING
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: Name of the configured rule that granted it ("adjustment" for clawbacks).
-    rule: Mapped[str] = mapped_column(sa.String(64))
+    #: Name of the configured rule that granted it ("adjustment" for clawbacks,
+    #: "manual" for a reward a host created itself).
+    rule: Mapped[str] = mapped_column(sa.String(64), default="manual")
     #: What it was granted for: "conversion:<id>", "referral:<id>",
-    #: "milestone:<n>" or "adjustment:<reward id>".
-    source_key: Mapped[str] = mapped_column(sa.String(64))
+    #: "milestone:<n>" or "adjustment:<reward id>"; a random "manual:..." otherwise.
+    source_key: Mapped[str] = mapped_column(sa.String(64), default=_manual_source)
     conversion_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("conversions.id"), index=True
     )

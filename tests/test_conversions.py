@@ -141,6 +141,7 @@ def test_a_body_that_is_not_a_json_object_is_refused(api_app, data):
         ({"occurred_at": 1700000000}, "occurred_at"),
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
         ({"user_id": 1}, "user"),
+        ({"user_id": 10**30, "email": None}, "user"),
         ({"email": 5}, "email"),
     ],
 )
@@ -336,4 +337,25 @@ def test_a_posted_conversion_goes_from_pending_to_paid_and_the_user_sees_it(
     assert [r[4] for r in rewards_of(api_app)] == [
         RewardStatus.PAID,
         RewardStatus.REJECTED,
+    ]
+
+
+@pytest.mark.parametrize("user_id", [0, -3, 2**31, 10**30, "7", 7.0, True])
+def test_a_malformed_user_id_is_refused(api_app, user_id):
+    body = conversion_body() | {"user_id": user_id}
+    del body["email"]
+    response = post_conversion(api_app.test_client(), **body)
+    assert response.status_code == 400
+    assert "user_id" in response.get_json()["errors"]
+
+
+def test_external_ids_with_slashes_can_be_refunded(api_app, make_user):
+    referred_pair(make_user)
+    client = api_app.test_client()
+    post_conversion(client, **conversion_body(external_id="inv/2026/17"))
+    response = client.post("/api/conversions/inv/2026/17/refund", headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["refunded"] is True
+    assert [r["status"] for r in response.get_json()["rewards"]] == [
+        "reversed",
+        "reversed",
     ]

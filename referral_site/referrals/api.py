@@ -85,7 +85,8 @@ def post_conversion():
     return jsonify(_as_json(result)), 201 if result.created else 200
 
 
-@api_bp.post("/api/conversions/<external_id>/refund")
+# path: billing ids may contain slashes ("inv/2026/17").
+@api_bp.post("/api/conversions/<path:external_id>/refund")
 def refund(external_id: str):
     """Mark a conversion refunded (repeating it changes nothing)."""
     try:
@@ -100,15 +101,18 @@ def _shape_errors(body: dict) -> dict[str, str]:
     has_email, has_id = "email" in body, "user_id" in body
     if has_email == has_id:
         errors["user"] = "Give exactly one of email or user_id."
-    elif has_id and (
-        not isinstance(body["user_id"], int) or isinstance(body["user_id"], bool)
-    ):
-        errors["user_id"] = "A whole number."
+    elif has_id and not _is_id(body["user_id"]):
+        errors["user_id"] = "A positive whole number."
     elif has_email and (not isinstance(body["email"], str) or "@" not in body["email"]):
         errors["email"] = "An email address."
     for name in sorted(_FIELDS - {"email", "user_id"} - set(body)):
         errors[name] = "Required."
     return errors
+
+
+def _is_id(value: object) -> bool:
+    # Bounded so an absurd number is a 400 here, not an overflow in the database.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def _occurred_at(raw: object, errors: dict) -> datetime | None:

@@ -5,7 +5,7 @@ from datetime import datetime
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectMultipleField, StringField, SubmitField
+from wtforms import SelectMultipleField, StringField, SubmitField
 from wtforms.validators import Length, ValidationError
 
 from referral_site.referrals import reward_queries, rewards
@@ -22,7 +22,6 @@ class RewardDecisionForm(FlaskForm):
     """Approve, reject (with a reason) or mark paid one or more rewards."""
 
     reward_ids = SelectMultipleField(coerce=int, validate_choice=False)
-    status = HiddenField()  # the queue filter to return to
     reason = StringField(
         "Reason (required to reject)", filters=[_strip], validators=[Length(max=500)]
     )

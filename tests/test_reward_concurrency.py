@@ -82,6 +82,24 @@ def test_the_same_conversion_posted_from_many_threads_is_granted_once(
     assert len(rewards_of(app, user_id=ann)) == ROUNDS
 
 
+def test_a_conversion_of_a_user_nobody_referred_is_stored_once_under_a_race(
+    make_app, make_user
+):
+    # No referrer row to lock here: the unique external_id alone decides.
+    app = make_app(REFERRALS_API_KEY=API_KEY)
+    make_user("solo@example.com", "Solo")
+    for round_ in range(ROUNDS):
+        body = conversion_body(user_email="solo@example.com", external_id=f"s{round_}")
+
+        def deliver(body=body):
+            return post_conversion(app.test_client(), **body)
+
+        responses = run_at_once([deliver] * THREADS)
+        codes = Counter(response.status_code for response in responses)
+        assert codes == {201: 1, 200: THREADS - 1}, round_
+    assert scalar(app, sa.select(sa.func.count(Conversion.id))) == ROUNDS
+
+
 def test_racing_conversions_of_one_referrer_never_exceed_the_cap(make_app, make_user):
     rule = {"name": "r", "trigger": "first_conversion", "amount": 1000}
     app = make_app(REFERRALS_REWARD_RULES=[rule | {"monthly_cap": 2500}])

@@ -359,3 +359,11 @@ def test_external_ids_with_slashes_can_be_refunded(api_app, make_user):
         "reversed",
         "reversed",
     ]
+
+
+def test_the_api_is_exempt_from_csrf_but_still_needs_its_key(make_app, make_user):
+    app = make_app(REFERRALS_API_KEY=API_KEY, WTF_CSRF_ENABLED=True)
+    referred_pair(make_user)
+    client = app.test_client()
+    assert post_conversion(client, **conversion_body()).status_code == 201
+    assert post_conversion(client, {}, **conversion_body()).status_code == 401

@@ -387,7 +387,9 @@ def test_pages_issue_a_fixed_number_of_queries_whatever_the_data(app, make_user)
     add_clicks(app, ann_id, *range(20))
     large = counts()
     assert large == small
-    assert max(large.values()) <= 10
+    # /referrals is the busiest: user, sighting check, funnel, reward totals, the
+    # rewards list and balances, account codes, referred people and their count.
+    assert max(large.values()) <= 12
 
 
 def test_pages_have_no_inline_scripts_styles_or_handlers(app, make_user, admin):

@@ -120,7 +120,8 @@ def _csrf_exempt_endpoints(app) -> set[str]:
     for endpoint, view in app.view_functions.items():
         location = f"{view.__module__}.{view.__name__}"
         blueprint = endpoint.rsplit(".", 1)[0] if "." in endpoint else None
-        if location in csrf._exempt_views or blueprint in csrf._exempt_blueprints:
+        exempt_blueprints = {bp.name for bp in csrf._exempt_blueprints}
+        if location in csrf._exempt_views or blueprint in exempt_blueprints:
             exempt.add(endpoint)
     return exempt
 

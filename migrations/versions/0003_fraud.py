@@ -5,7 +5,7 @@ Every existing user's current code becomes their primary row in referral_codes, 
 links shared before this revision keep working.
 
 Revision ID: 0003_fraud
-Revises: 0001_initial_schema
+Revises: 0002_rewards
 Create Date: 2026-11-24 17:11:45.885199
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_fraud'
-down_revision = '0001_initial_schema'
+down_revision = '0002_rewards'
 branch_labels = None
 depends_on = None
 

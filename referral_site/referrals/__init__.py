@@ -66,6 +66,14 @@ DEFAULTS: dict[str, object] = {
     "MAX_CODES_PER_USER": 5,
     #: Extra words refused as vanity codes (comma or space separated).
     "RESERVED_CODES": "",
+    #: Bearer key of the conversions API; empty turns the API off.
+    "API_KEY": "",
+    #: Reward rules: a list of mappings or its JSON; empty means the default program.
+    "REWARD_RULES": "",
+    #: Currency of fixed-amount rewards whose rule names none (ISO 4217).
+    "DEFAULT_CURRENCY": "USD",
+    #: Days a new reward is held before it can be approved (rules may override).
+    "REWARD_HOLD_DAYS": 14,
 }
 
 
@@ -117,13 +125,18 @@ class Referrals:
             fraud_models,
             fraud_views,
             report_views,
+            review_views,
+            reward_grants,
+            rewards,
         )
+        from referral_site.referrals.api import api_bp
         from referral_site.referrals.cli import referrals_cli
         from referral_site.referrals.views import bp
 
         fraud_models.track_user_codes(user_model)
-
+        rewards.init_app(app)
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+        app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
 
 

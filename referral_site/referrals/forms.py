@@ -2,7 +2,13 @@
 
 from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from referral_site.referrals.codes import normalize_code
@@ -63,7 +69,7 @@ class SignupForm(BrowserForm):
             )
 
 
-class VanityCodeForm(FlaskForm):
+class VanityCodeForm(BrowserForm):
     """A code the user picks; the rules (reserved, taken) live in the service."""
 
     code = StringField(
@@ -71,7 +77,7 @@ class VanityCodeForm(FlaskForm):
     )
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(BrowserForm):
     """Deleting an account asks for its password."""
 
     password = PasswordField(
@@ -79,9 +85,43 @@ class DeleteAccountForm(FlaskForm):
     )
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(BrowserForm):
     """An admin's reason for clearing or confirming a flag."""
 
     reason = StringField(
         "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
     )
+
+
+class RewardDecisionForm(BrowserForm):
+    """Approve, reject (with a reason) or mark paid one or more rewards."""
+
+    reward_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    reason = StringField(
+        "Reason (required to reject)", filters=[_strip], validators=[Length(max=500)]
+    )
+    approve = SubmitField("Approve")
+    reject = SubmitField("Reject")
+    pay = SubmitField("Mark paid")
+
+    @property
+    def action(self) -> str | None:
+        """The button that was pressed."""
+        return next(
+            (name for name in ("approve", "reject", "pay") if self[name].data), None
+        )
+
+    def validate_reward_ids(self, field) -> None:
+        if not field.data:
+            raise ValidationError("Select at least one reward.")
+
+    def validate_reason(self, field) -> None:
+        if self.reject.data and not field.data:
+            raise ValidationError("Give a reason to reject.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if valid and self.action is None:
+            self.form_errors.append("Choose approve, reject or mark paid.")
+            return False
+        return valid

@@ -1,10 +1,11 @@
-"""The plugin's tables: referrals, visits and rewards, plus the columns a user needs.
+"""The plugin's tables: referrals, visits, conversions, rewards and the reward history.
 
 The host's user model must live in the ``users`` table and include
 :class:`ReferralUserMixin`; every table here points at ``users.id``.
 """
 
 import enum
+import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -94,10 +95,12 @@ class RewardKind(enum.StrEnum):
 class RewardStatus(enum.StrEnum):
     """Where a reward stands in its review."""
 
-    PENDING = "pending"
+    PENDING = "pending"  # in its hold period
+    REVIEW = "review"  # hold over, waiting for an admin (flagged referral or rule)
     APPROVED = "approved"
     REJECTED = "rejected"
     PAID = "paid"
+    REVERSED = "reversed"  # its source conversion was refunded before payment
 
 
 class ReferralUserMixin:
@@ -177,13 +180,55 @@ class Visit(db.Model):
     )
 
 
+class Conversion(db.Model):
+    """An outcome of a user (signup, purchase...), stored once per external id."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The host billing system's id of the event; a second delivery is a replay.
+    external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"), index=True)
+    #: The user's referral when they were referred; None still counts in reports.
+    referral_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("referrals.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _manual_source() -> str:
+    return f"manual:{secrets.token_hex(8)}"
+
+
 class Reward(db.Model):
-    """Value owed to a user because of a referral; money in integer minor units."""
+    """Value owed to a user because of a referral; money in integer minor units.
+
+    ``status`` is the current state; every change is also a :class:`RewardEvent`.
+    A rule grants at most once per source and recipient: (rule, source_key, user_id)
+    is unique, whatever retries or racing workers do.
+    """
 
     __tablename__ = "rewards"
     __table_args__ = (
         sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+        # Grants are positive; only the clawback of a paid reward is negative.
+        sa.CheckConstraint(
+            "(adjusts_reward_id IS NULL AND amount_minor > 0)"
+            " OR (adjusts_reward_id IS NOT NULL AND amount_minor < 0)",
+            name="amount_sign",
+        ),
+        sa.UniqueConstraint("rule", "source_key", "user_id", name="uq_rewards_grant"),
         sa.Index("ix_rewards_user_status", "user_id", "status"),
+        sa.Index("ix_rewards_status_hold", "status", "hold_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,5 +243,51 @@ class Reward(db.Model):
         _enum(RewardStatus, "status"), default=RewardStatus.PENDING
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Name of the configured rule that granted it ("adjustment" for clawbacks,
+    #: "manual" for a reward a host created itself).
+    rule: Mapped[str] = mapped_column(sa.String(64), default="manual")
+    #: What it was granted for: "conversion:<id>", "referral:<id>",
+    #: "milestone:<n>" or "adjustment:<reward id>"; a random "manual:..." otherwise.
+    source_key: Mapped[str] = mapped_column(sa.String(64), default=_manual_source)
+    conversion_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("conversions.id"), index=True
+    )
+    #: For a negative adjustment: the paid reward it takes back.
+    adjusts_reward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rewards.id"))
+    #: When the outcome happened (caps count calendar months of this time).
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Not approvable before this time, to wait out refunds.
+    hold_until: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     referral: Mapped[Referral | None] = relationship(back_populates="rewards")
+
+
+class RewardEvent(db.Model):
+    """One change of a reward, append-only: balances are sums over these rows.
+
+    An event moves ``amount_minor`` out of ``from_status`` (None at creation) into
+    ``to_status``; a status's balance is what came in minus what went out.
+    """
+
+    __tablename__ = "reward_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("rewards.id"), index=True)
+    from_status: Mapped[RewardStatus | None] = mapped_column(
+        _enum(RewardStatus, "from_status")
+    )
+    to_status: Mapped[RewardStatus] = mapped_column(_enum(RewardStatus, "to_status"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    #: Who decided; None for the system (rules, process-rewards, refunds by API).
+    actor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@sa.event.listens_for(RewardEvent, "before_update")
+@sa.event.listens_for(RewardEvent, "before_delete")
+def _history_is_append_only(_mapper, _connection, target) -> None:
+    raise RuntimeError("reward history is append-only")

@@ -1,10 +1,6 @@
 """Money shown from integer minor units: no floats anywhere between storage and text."""
 
-#: Digits after the decimal point, for currencies that do not use two.
-MINOR_DIGITS = {
-    "BHD": 3, "CLP": 0, "ISK": 0, "JOD": 3, "JPY": 0,
-    "KRW": 0, "KWD": 3, "OMR": 3, "TND": 3, "VND": 0,
-}  # fmt: skip
+from referral_site.referrals.currencies import exponent
 
 #: Symbols for the currencies a reader recognises without a code.
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -13,7 +9,7 @@ SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 def format_money(amount_minor: int, currency: str) -> str:
     """Format e.g. (1000, "USD") as "$10.00" and (1000, "CHF") as "CHF 10.00"."""
     currency = (currency or "").upper()
-    digits = MINOR_DIGITS.get(currency, 2)
+    digits = exponent(currency)
     sign = "-" if amount_minor < 0 else ""
     units, minor = divmod(abs(int(amount_minor)), 10**digits)
     number = f"{units:,}" + (f".{minor:0{digits}d}" if digits else "")
@@ -23,7 +19,7 @@ def format_money(amount_minor: int, currency: str) -> str:
 
 def format_plain(amount_minor: int, currency: str) -> str:
     """The amount as a plain decimal string for CSV files: (1000, "USD") -> "10.00"."""
-    digits = MINOR_DIGITS.get((currency or "").upper(), 2)
+    digits = exponent((currency or "").upper())
     sign = "-" if amount_minor < 0 else ""
     units, minor = divmod(abs(int(amount_minor)), 10**digits)
     return f"{sign}{units}" + (f".{minor:0{digits}d}" if digits else "")

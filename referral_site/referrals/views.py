@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user
 
 from referral_site.extensions import limiter
-from referral_site.referrals import bots, capture, qr, reports, services
+from referral_site.referrals import bots, capture, qr, reports, reward_queries, services
 from referral_site.referrals.forms import SignupForm
 from referral_site.referrals.models import CaptureSource, utcnow
 from referral_site.referrals.money import format_money
@@ -181,6 +181,7 @@ def mine():
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        my_rewards=reward_queries.my_rewards(current_user.id),
         **account_views.my_account_context(),
     )
 

@@ -1,0 +1,71 @@
+"""Shared helpers of the conversion and reward tests."""
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from referral_site.extensions import db
+from referral_site.referrals.models import Referral, Reward, RewardStatus
+from referral_site.referrals.transactions import write_transaction
+
+API_KEY = "test-api-key-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def days_ago(days: float) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def referred_pair(make_user, referrer="ann@example.com", referred="bob@example.com"):
+    """A referrer and a user who signed up with their code; returns both ids."""
+    ann_id, code = make_user(referrer, "Ann") if referrer else (None, None)
+    bob_id, _ = make_user(referred, "Bob", code=code)
+    return ann_id, bob_id
+
+
+def post_conversion(client, headers=AUTH, **body):
+    return client.post("/api/conversions", json=body, headers=headers)
+
+
+def conversion_body(user_email="bob@example.com", **overrides):
+    body = {
+        "email": user_email,
+        "kind": "purchase",
+        "amount": 4999,
+        "currency": "USD",
+        "external_id": "ch_1",
+    }
+    return body | overrides
+
+
+def rewards_of(app, **where) -> list[tuple]:
+    """(user_id, rule, amount, currency, status) of rewards, in id order."""
+    with app.app_context():
+        query = sa.select(
+            Reward.user_id,
+            Reward.rule,
+            Reward.amount_minor,
+            Reward.currency,
+            Reward.status,
+        ).order_by(Reward.id)
+        for name, value in where.items():
+            query = query.where(getattr(Reward, name) == value)
+        return [tuple(row) for row in db.session.execute(query)]
+
+
+def reward_ids(app, status: RewardStatus | None = None) -> list[int]:
+    with app.app_context():
+        query = sa.select(Reward.id).order_by(Reward.id)
+        if status is not None:
+            query = query.where(Reward.status == status)
+        return list(db.session.scalars(query))
+
+
+def set_review_status(app, referred_id: int, review_status) -> int:
+    """Set a referral's review status (what the fraud checks do); returns its id."""
+    with app.app_context(), write_transaction() as session:
+        referral = session.scalar(
+            sa.select(Referral).where(Referral.referred_id == referred_id)
+        )
+        referral.review_status = review_status
+        return referral.id

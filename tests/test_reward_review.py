@@ -1,0 +1,181 @@
+"""The admins' review queue at /admin/rewards and the rewards on /referrals."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from referral_site.referrals import conversions, rewards
+from referral_site.referrals.models import RewardStatus
+from tests.conftest import login
+from tests.reward_helpers import referred_pair, reward_ids, rewards_of
+
+PAST = datetime.now(UTC) - timedelta(days=20)
+
+
+@pytest.fixture
+def queue(app, make_user):
+    """An admin, a referrer and a referred user whose two rewards are approved."""
+    make_user("boss@example.com", "Boss", admin=True)
+    ann, bob = referred_pair(make_user)
+    with app.app_context():
+        conversions.record_conversion(
+            bob, kind="purchase", amount=2500, external_id="ch_9", occurred_at=PAST
+        )
+        rewards.process_rewards()
+    admin = app.test_client()
+    login(admin, "boss@example.com")
+    return admin
+
+
+def test_the_queue_is_for_admins_only(app, make_user):
+    make_user()
+    anonymous = app.test_client().get("/admin/rewards")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    user = app.test_client()
+    login(user, "ann@example.com")
+    assert user.get("/admin/rewards").status_code == 403
+    assert user.post("/admin/rewards", data={"approve": "1"}).status_code == 403
+    assert user.get("/admin/rewards/1").status_code == 403
+
+
+def test_the_queue_shows_who_what_and_why(app, queue):
+    page = queue.get("/admin/rewards?status=approved").get_data(as_text=True)
+    assert page.count('name="reward_ids"') == 2
+    assert "first-conversion" in page and "$10.00" in page and "$5.00" in page
+    assert "Ann" in page and "Bob" in page and "ch_9" in page
+    assert "0 min" in page
+    assert 'name="reward_ids"' not in queue.get("/admin/rewards?status=paid").get_data(
+        as_text=True
+    )
+
+
+def test_an_unknown_filter_shows_everything(queue):
+    page = queue.get("/admin/rewards?status=bogus").get_data(as_text=True)
+    assert page.count('name="reward_ids"') == 2
+
+
+def test_admins_pay_in_bulk(app, queue):
+    ids = reward_ids(app)
+    response = queue.post(
+        "/admin/rewards",
+        data={"reward_ids": ids, "status": "approved", "pay": "Mark paid"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/rewards?status=approved"
+    assert reward_ids(app, RewardStatus.PAID) == ids
+    page = queue.get("/admin/rewards?status=approved").get_data(as_text=True)
+    assert "2 reward(s) updated." in page
+
+
+def test_rejecting_needs_a_reason(app, queue):
+    ids = reward_ids(app)
+    response = queue.post("/admin/rewards", data={"reward_ids": ids, "reject": "1"})
+    assert response.status_code == 400
+    assert "Give a reason to reject." in response.get_data(as_text=True)
+    assert reward_ids(app, RewardStatus.APPROVED) == ids
+
+
+def test_a_decision_without_a_selection_or_button_is_refused(app, queue):
+    nothing = queue.post("/admin/rewards", data={"approve": "1"})
+    assert nothing.status_code == 400
+    assert "Select at least one reward." in nothing.get_data(as_text=True)
+    no_button = queue.post("/admin/rewards", data={"reward_ids": reward_ids(app)})
+    assert no_button.status_code == 400
+    bad_id = queue.post("/admin/rewards", data={"reward_ids": "x", "pay": "1"})
+    assert bad_id.status_code == 400
+
+
+def test_one_reward_page_rejects_with_a_reason_and_shows_the_history(app, queue):
+    first = reward_ids(app)[0]
+    response = queue.post(
+        f"/admin/rewards/{first}",
+        data={"reject": "Reject", "reason": "self-referral by a second account"},
+    )
+    assert response.status_code == 302
+    page = queue.get(f"/admin/rewards/{first}").get_data(as_text=True)
+    assert "self-referral by a second account" in page and "Boss" in page
+    assert re.search(
+        r"new → pending.*pending → approved.*approved → rejected", page, re.S
+    )
+    assert rewards_of(app)[0][4] == RewardStatus.REJECTED
+
+
+def test_a_second_decision_on_the_same_reward_gets_a_clear_message(app, queue):
+    first = reward_ids(app)[0]
+    queue.post(f"/admin/rewards/{first}", data={"pay": "1"})
+    queue.get(f"/admin/rewards/{first}")  # consume the first flash
+    queue.post(f"/admin/rewards/{first}", data={"reject": "1", "reason": "late"})
+    page = queue.get(f"/admin/rewards/{first}").get_data(as_text=True)
+    assert f"Reward #{first} is paid; it cannot become rejected." in page
+    assert rewards_of(app)[0][4] == RewardStatus.PAID
+
+
+def test_a_missing_reward_is_404(queue):
+    assert queue.get("/admin/rewards/9999").status_code == 404
+
+
+def test_decisions_need_a_csrf_token(make_app, make_user):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    make_user("boss@example.com", "Boss", admin=True)
+    _, bob = referred_pair(make_user)
+    with app.app_context():
+        conversions.record_conversion(
+            bob, kind="purchase", amount=100, external_id="c", occurred_at=PAST
+        )
+        rewards.process_rewards()
+    admin = app.test_client()
+    page = admin.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    login(admin, "boss@example.com", csrf_token=token)
+    ids = reward_ids(app)
+    refused = admin.post("/admin/rewards", data={"reward_ids": ids, "pay": "1"})
+    assert refused.status_code == 400
+    assert reward_ids(app, RewardStatus.APPROVED) == ids
+    queue_page = admin.get("/admin/rewards").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', queue_page)[1]
+    accepted = admin.post(
+        "/admin/rewards", data={"reward_ids": ids, "pay": "1", "csrf_token": token}
+    )
+    assert accepted.status_code == 302
+    assert reward_ids(app, RewardStatus.PAID) == ids
+
+
+def test_users_see_their_own_rewards_and_totals(app, queue):
+    ann_id = rewards_of(app)[0][0]
+    queue.post(f"/admin/rewards/{reward_ids(app)[0]}", data={"pay": "1"})
+    ann = app.test_client()
+    login(ann, "ann@example.com")
+    page = ann.get("/referrals").get_data(as_text=True)
+    assert re.search(r'data-total="paid">\$10.00<', page)
+    assert re.search(r'data-total="approved">\$0.00<', page)
+    assert "$5.00" not in page  # Bob's reward is Bob's
+    bob = app.test_client()
+    login(bob, "bob@example.com")
+    page = bob.get("/referrals").get_data(as_text=True)
+    assert re.search(r'data-total="approved">\$5.00<', page)
+    assert "$10.00" not in page
+    assert ann_id != rewards_of(app)[1][0]
+
+
+def test_pending_rewards_show_their_hold(app, make_user):
+    _, bob = referred_pair(make_user)
+    with app.app_context():
+        conversions.record_conversion(bob, kind="purchase", amount=100, external_id="c")
+    ann = app.test_client()
+    login(ann, "ann@example.com")
+    page = ann.get("/referrals").get_data(as_text=True)
+    assert re.search(r'data-total="pending">\$10.00<', page)
+    assert "until 20" in page
+
+
+def test_a_user_without_rewards_sees_how_to_earn_them(client, make_user):
+    make_user()
+    login(client, "ann@example.com")
+    assert "No rewards yet." in client.get("/referrals").get_data(as_text=True)
+
+
+def test_review_pages_have_no_inline_script_or_style(app, queue):
+    for url in ["/admin/rewards", f"/admin/rewards/{reward_ids(app)[0]}"]:
+        page = queue.get(url).get_data(as_text=True)
+        assert "style=" not in page and "<script>" not in page

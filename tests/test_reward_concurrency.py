@@ -24,6 +24,8 @@ from tests.reward_helpers import (
 )
 
 ROUNDS = 20
+#: Hundreds of posts in seconds from one address: above any sane per-IP limit.
+UNLIMITED = "1000000 per minute"
 THREADS = 8
 PAST = datetime.now(UTC) - timedelta(days=30)
 
@@ -68,7 +70,7 @@ def in_context(app, function, *args, **kwargs):
 def test_the_same_conversion_posted_from_many_threads_is_granted_once(
     make_app, make_user
 ):
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+    app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_RATELIMIT_API=UNLIMITED)
     ann, code = make_user()
     for round_ in range(ROUNDS):
         email = f"friend{round_}@example.com"
@@ -94,7 +96,7 @@ def test_a_conversion_of_a_user_nobody_referred_is_stored_once_under_a_race(
     make_app, make_user
 ):
     # No referrer row to lock here: the unique external_id alone decides.
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+    app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_RATELIMIT_API=UNLIMITED)
     make_user("solo@example.com", "Solo")
     for round_ in range(ROUNDS):
         body = conversion_body(user_email="solo@example.com", external_id=f"s{round_}")

@@ -11,7 +11,7 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from referral_site.extensions import csrf
+from referral_site.extensions import csrf, limiter
 from referral_site.referrals import conversions
 
 api_bp = Blueprint("referrals_api", __name__)
@@ -49,7 +49,12 @@ def json_error(error: HTTPException):
     return _error(error.code or 500, error.description or error.name)
 
 
+def _api_limit() -> str:
+    return current_app.config["REFERRALS_RATELIMIT_API"]
+
+
 @api_bp.post("/api/conversions")
+@limiter.limit(_api_limit)
 def post_conversion():
     """Record a conversion: 201 when new, 200 for a replay of the same external_id."""
     body = request.get_json(force=True, silent=True)
@@ -87,6 +92,7 @@ def post_conversion():
 
 # path: billing ids may contain slashes ("inv/2026/17").
 @api_bp.post("/api/conversions/<path:external_id>/refund")
+@limiter.limit(_api_limit)
 def refund(external_id: str):
     """Mark a conversion refunded (repeating it changes nothing)."""
     try:

@@ -285,6 +285,11 @@ def _decide(
                 referral_id=referral_id, action=action, actor_id=admin_id, reason=reason
             )
         )
+    # Its own transaction: should it fail, process-rewards still never approves a
+    # flagged referral's rewards and rejects a confirmed one's, so nothing is paid.
+    from referral_site.referrals.rewards import apply_review_decision
+
+    apply_review_decision(referral_id, actor_id=admin_id, reason=reason)
     notify.referral_review_decided.send(
         current_app._get_current_object(),
         referral_id=referral_id,

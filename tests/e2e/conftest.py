@@ -119,12 +119,21 @@ def base_url(site) -> str:
     return site["base_url"]
 
 
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Safari/537.36"
+)
+
+
 @pytest.fixture
 def new_page(browser, base_url):
     """Open pages in fresh contexts (own cookies); closed after the test."""
     contexts = []
 
     def open_page(width: int = 1280, height: int = 900, **options):
+        # The site does not count "HeadlessChrome" clicks (bots); these pages stand
+        # for people, so they send the user agent of an ordinary desktop Chrome.
+        options.setdefault("user_agent", DESKTOP_CHROME)
         context = browser.new_context(
             base_url=base_url,
             viewport={"width": width, "height": height},

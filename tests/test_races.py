@@ -69,9 +69,8 @@ def test_fifty_concurrent_signups_with_one_code_are_all_attributed(server, run):
     base, url, log = server
     status, referrer = _sign_up(base, f"referrer{run}@example.com")
     assert status == 302
-    code = re.search(r"Your code: <strong>(\w+)<", referrer.get("/referrals")[1]).group(
-        1
-    )
+    page = referrer.get("/referrals")[1]
+    code = re.search(r'id="referral-link"[^>]*value="[^"]*/r/(\w+)"', page).group(1)
     jobs = [
         (lambda n=n: _sign_up(base, f"r{run}-friend{n}@example.com", code, True)[0])
         for n in range(SIGNUPS)

@@ -29,7 +29,7 @@ def fresh_database(tmp_path: Path, name: str):
     postgres = os.environ.get("TEST_DATABASE_URL")
     if not postgres:
         url = f"sqlite:///{tmp_path / (name + '.db')}"
-        _migrate(url)
+        migrate(url)
         yield url
         return
     base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -39,7 +39,7 @@ def fresh_database(tmp_path: Path, name: str):
         connection.execute(sa.text(f"CREATE SCHEMA {name}"))
     separator = "&" if "?" in base else "?"
     url = f"{base}{separator}options=-csearch_path%3D{name}"
-    _migrate(url)
+    migrate(url)
     try:
         yield url
     finally:
@@ -49,7 +49,13 @@ def fresh_database(tmp_path: Path, name: str):
 
 
 def server_environment(database_url: str, **extra: str) -> dict:
-    return os.environ | {
+    """Our settings, without the developer's own REFERRALS_ and FLASK_ variables."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REFERRALS_", "FLASK_"))
+    }
+    return inherited | {
         "DATABASE_URL": database_url,
         "SECRET_KEY": "server-test-secret",
         "FLASK_ENV": "development",
@@ -61,7 +67,8 @@ def server_environment(database_url: str, **extra: str) -> dict:
     }
 
 
-def _migrate(url: str) -> None:
+def migrate(url: str) -> None:
+    """Apply the Alembic migrations to the database at url."""
     subprocess.run(
         [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT,

@@ -6,16 +6,12 @@ Playwright, since Playwright cannot download its own browsers here.
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.seed import PASSWORD, seed
+from tests.server import gunicorn, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -34,73 +30,17 @@ CHROMIUM_ARGS = [
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("gunicorn exited before it served a page")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2):  # noqa: S310
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer at {url}")
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     """A migrated, seeded SQLite database and gunicorn serving it; yields facts."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     database = tmp_path_factory.mktemp("e2e") / "e2e.db"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("REFERRALS_", "FLASK_"))
-    } | {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "SECRET_KEY": "e2e-secret-key-not-for-production",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "8",
-    }
-    bin_dir = Path(sys.executable).parent
-    subprocess.run(  # noqa: S603
-        [str(bin_dir / "flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    facts = seed(f"sqlite:///{database}")
-    port = _free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            str(bin_dir / "gunicorn"),
-            "--workers=2",
-            f"--bind=127.0.0.1:{port}",
-            "--log-level=warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base_url, server)
+    url = f"sqlite:///{database}"
+    migrate(url)
+    facts = seed(url)
+    with gunicorn(url, workers=2, log=database.with_suffix(".log")) as base_url:
         yield {"base_url": base_url, "seed": facts, "database": database}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="session")

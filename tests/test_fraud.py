@@ -180,42 +180,6 @@ def _referral_id(app, email="bob@example.com"):
     )
 
 
-@pytest.mark.parametrize(
-    ("refunded_within", "flagged"),
-    [
-        (timedelta(days=3), True),
-        (timedelta(days=14), True),
-        (timedelta(days=30), False),
-        (None, False),
-    ],
-)
-def test_a_refund_soon_after_conversion_flags(app, make_user, refunded_within, flagged):
-    _, code = make_user()
-    signup(client_at(app, HOME_IP), code=code)
-    referral_id = _referral_id(app)
-    with app.app_context():
-        fraud.score_conversion(referral_id, refunded_within=refunded_within)
-    assert ("refunded_soon" in signals_of(app, "bob@example.com")) is flagged
-    expected = ReviewStatus.FLAGGED if flagged else ReviewStatus.CLEAR
-    assert review_of(app, "bob@example.com") == expected
-
-
-def test_conversion_scoring_sees_the_referrer_using_the_referred_browser(
-    app, make_user
-):
-    _, code = make_user("ann@example.com")
-    bob = client_at(app, HOME_IP)
-    bob.get(f"/r/{code}")
-    signup(bob)
-    assert signals_of(app, "bob@example.com") == set()
-    bob.post("/logout")
-    login(bob, "ann@example.com")  # the referrer, on Bob's machine
-    bob.get("/referrals")
-    with app.app_context():
-        new = fraud.score_conversion(_referral_id(app), refunded_within=None)
-    assert {signal.name.value for signal in new} == {"same_device", "same_ip"}
-
-
 def test_flag_referral_is_idempotent_and_adds_new_signals(app, make_user):
     _, code = make_user()
     signup(client_at(app, HOME_IP), code=code)

@@ -1,18 +1,52 @@
-"""Flag decisions reach the rewards; the conversion API is rate limited."""
+"""Flags reach the rewards: scoring at conversion and refund, and admin decisions."""
+
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals import fraud
-from referral_site.referrals.models import Referral, RewardStatus
-from tests.conftest import scalar
+from referral_site.referrals import fraud, rewards
+from referral_site.referrals.fraud_models import ReferralSignalRecord, SignalStage
+from referral_site.referrals.models import (
+    Referral,
+    ReviewStatus,
+    RewardStatus,
+    utcnow,
+)
+from tests.conftest import get_user, login, query, scalar, signup
 from tests.reward_helpers import (
     API_KEY,
+    AUTH,
     conversion_body,
+    days_ago,
     post_conversion,
     referred_pair,
     rewards_of,
 )
+
+
+def process_rewards_after(app, days: int):
+    """Run process-rewards as if `days` had passed (the default hold is 14 days)."""
+    with app.app_context():
+        return rewards.process_rewards(now=utcnow() + timedelta(days=days))
+
+
+def statuses(app) -> set[RewardStatus]:
+    return {row[4] for row in rewards_of(app)}
+
+
+def review_status(app) -> ReviewStatus:
+    return scalar(app, sa.select(Referral.review_status))
+
+
+def conversion_signals(app) -> set[str]:
+    rows = query(
+        app,
+        sa.select(ReferralSignalRecord.name).where(
+            ReferralSignalRecord.stage == SignalStage.CONVERSION
+        ),
+    )
+    return {row.name.value for row in rows}
 
 
 @pytest.fixture
@@ -32,16 +66,23 @@ def test_confirmed_abuse_rejects_the_unpaid_rewards(flagged):
     app, referral_id, admin_id = flagged
     with app.app_context():
         fraud.confirm_flag(referral_id, admin_id=admin_id, reason="same household")
-    statuses = {row[4] for row in rewards_of(app)}
-    assert statuses == {RewardStatus.REJECTED}
+    assert statuses(app) == {RewardStatus.REJECTED}
+
+
+def test_a_flagged_referrals_rewards_go_to_review_after_the_hold(flagged):
+    app, _, _ = flagged
+    process_rewards_after(app, days=15)
+    assert statuses(app) == {RewardStatus.REVIEW}
 
 
 def test_a_cleared_flag_lets_the_rewards_follow_the_rules(flagged):
     app, referral_id, admin_id = flagged
+    process_rewards_after(app, days=15)  # flagged: both wait in review
     with app.app_context():
         fraud.clear_flag(referral_id, admin_id=admin_id, reason="checked: two people")
-    statuses = {row[4] for row in rewards_of(app)}
-    assert statuses == {RewardStatus.PENDING}
+    assert statuses(app) == {RewardStatus.PENDING}
+    process_rewards_after(app, days=15)
+    assert statuses(app) == {RewardStatus.APPROVED}
 
 
 def test_the_conversion_api_is_rate_limited(make_app, make_user):
@@ -53,3 +94,73 @@ def test_the_conversion_api_is_rate_limited(make_app, make_user):
         for n in range(4)
     ]
     assert statuses == [201, 201, 201, 429]
+
+
+def _refund(client, external_id="ch_1"):
+    return client.post(f"/api/conversions/{external_id}/refund", headers=AUTH)
+
+
+@pytest.mark.parametrize(
+    ("days_before_refund", "flagged"),
+    [(3, True), (13.9, True), (14.1, False), (40, False)],
+)
+def test_a_refund_through_the_api_soon_after_the_purchase_flags_the_referral(
+    make_app, make_user, days_before_refund, flagged
+):
+    app = make_app(REFERRALS_API_KEY=API_KEY)
+    referred_pair(make_user)
+    client = app.test_client()
+    bought = days_ago(days_before_refund).isoformat()
+    assert (
+        post_conversion(client, **conversion_body(occurred_at=bought)).status_code
+        == 201
+    )
+    assert _refund(client).status_code == 200
+    assert ("refunded_soon" in conversion_signals(app)) is flagged
+    expected = ReviewStatus.FLAGGED if flagged else ReviewStatus.CLEAR
+    assert review_status(app) == expected
+
+
+def test_a_quick_refund_sends_the_referrals_other_approved_rewards_to_review(
+    make_app, make_user
+):
+    rules = [
+        {"name": "welcome", "trigger": "signup", "recipient": "referrer",
+         "kind": "credit", "amount": 300, "hold_days": 0},
+        {"name": "per-sale", "trigger": "every_conversion", "recipient": "referrer",
+         "kind": "credit", "amount": 1000},
+    ]  # fmt: skip
+    app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_REWARD_RULES=rules)
+    signup(app.test_client(), email="ann@example.com", name="Ann", code="")
+    signup(app.test_client(), code=get_user(app, "ann@example.com").referral_code)
+    process_rewards_after(app, days=0)
+    assert rewards_of(app, rule="welcome")[0][4] == RewardStatus.APPROVED
+    client = app.test_client()
+    assert post_conversion(client, **conversion_body()).status_code == 201
+    assert _refund(client).status_code == 200
+    assert review_status(app) == ReviewStatus.FLAGGED
+    # The welcome credit waits for an admin again; the sale's own reward is reversed.
+    assert rewards_of(app, rule="welcome")[0][4] == RewardStatus.REVIEW
+    assert rewards_of(app, rule="per-sale")[0][4] == RewardStatus.REVERSED
+
+
+def test_a_conversion_is_scored_for_the_referrer_using_the_referred_browser(
+    make_app, make_user
+):
+    app = make_app(REFERRALS_API_KEY=API_KEY)
+    _, code = make_user("ann@example.com", "Ann")
+    bobs_browser = app.test_client()
+    bobs_browser.environ_base["REMOTE_ADDR"] = "203.0.113.50"
+    bobs_browser.get(f"/r/{code}")
+    signup(bobs_browser)
+    bobs_browser.post("/logout")
+    login(bobs_browser, "ann@example.com")  # the referrer, on Bob's machine
+    bobs_browser.get("/referrals")
+    assert review_status(app) == ReviewStatus.CLEAR  # signup was clean
+    response = post_conversion(app.test_client(), **conversion_body())
+    assert response.status_code == 201
+    assert conversion_signals(app) == {"same_device", "same_ip"}
+    assert review_status(app) == ReviewStatus.FLAGGED
+    # Flagged in the conversion's own transaction: its rewards never auto-approve.
+    process_rewards_after(app, days=15)
+    assert statuses(app) == {RewardStatus.REVIEW}

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import reward_grants, rewards, signals
+from referral_site.referrals import fraud, reward_grants, rewards, signals
 from referral_site.referrals.currencies import is_currency
 from referral_site.referrals.models import (
     Conversion,
@@ -208,11 +208,14 @@ def _convert(session, conversion: Conversion, user_id: int, notices) -> None:
     referral = session.scalar(
         sa.select(Referral)
         .where(Referral.referred_id == user_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
     first = referral is not None and referral.converted_at is None
     if referral is not None:
         conversion.referral_id = referral.id
+        # Scored before granting, so a flag found now already holds these rewards.
+        fraud.score_conversion(session, referral, notices=notices)
     if first:
         referral.converted_at = conversion.occurred_at
         if referral.status == ReferralStatus.SIGNED_UP:
@@ -253,11 +256,29 @@ def refund_conversion(
                 reason=f"conversion {external_id} {reason}"[:500],
                 notices=notices,
             )
+            _score_refund(session, conversion_id, notices)
         result = _result(session, conversion_id, created=bool(refunded))
     if refunded:
         notices.add(signals.conversion_refunded, conversion=result)
     notices.send()
     return result
+
+
+def _score_refund(session, conversion_id: int, notices) -> None:
+    """A refund soon after the purchase is a fraud signal for the referral."""
+    referral_id, occurred_at, refunded_at = session.execute(
+        sa.select(
+            Conversion.referral_id, Conversion.occurred_at, Conversion.refunded_at
+        ).where(Conversion.id == conversion_id)
+    ).one()
+    if referral_id is None:
+        return
+    referral = session.get(
+        Referral, referral_id, with_for_update=True, populate_existing=True
+    )
+    fraud.score_conversion(
+        session, referral, notices=notices, refunded_within=refunded_at - occurred_at
+    )
 
 
 def find_user_id(*, email: str | None = None, user_id: int | None = None) -> int:

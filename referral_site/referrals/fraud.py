@@ -14,6 +14,7 @@ from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
 
 from referral_site.extensions import db
+from referral_site.referrals import rewards
 from referral_site.referrals import signals as notify
 from referral_site.referrals.fraud_models import (
     FlagAction,
@@ -223,43 +224,62 @@ def flag_referral(
 ) -> list[Signal]:
     """Add signals to a referral and flag it; idempotent (known signals are skipped)."""
     wanted = [_as_signal(signal) for signal in signals]
+    notices = rewards.Notices()
     with write_transaction() as session:
         referral = _locked_referral(session, referral_id)
-        new = apply_signals(session, referral, wanted, SignalStage.MANUAL)
-    _announce_flag(referral_id, new)
+        new = flag_with_rewards(session, referral, wanted, SignalStage.MANUAL, notices)
+    notices.send()
+    return new
+
+
+def flag_with_rewards(
+    session, referral: Referral, found: list[Signal], stage: SignalStage, notices
+) -> list[Signal]:
+    """Store new signals, then send the referral's approved rewards back to review.
+
+    Runs in the caller's transaction: the flag and the rewards it stops commit
+    together, so no reward stays approved on a referral that is now flagged.
+    """
+    new = apply_signals(session, referral, found, stage)
+    if new:
+        rewards.reevaluate_rewards(
+            session,
+            referral,
+            actor_id=None,
+            reason="referral flagged: " + ", ".join(signal.name for signal in new),
+            notices=notices,
+        )
+        notices.add(
+            notify.referral_flagged,
+            referral_id=referral.id,
+            signals=[signal.name for signal in new],
+        )
     return new
 
 
 def score_conversion(
-    referral_id: int, *, refunded_within: timedelta | None
+    session,
+    referral: Referral,
+    *,
+    notices,
+    refunded_within: timedelta | None = None,
 ) -> list[Signal]:
     """Score a referral again when it converts (or is refunded); returns new signals.
 
-    The referrer may have used the referred person's browser or network since the
+    Runs inside the conversion's (or refund's) transaction, which must hold the
+    referral's row, so the flag and the rewards granted or reversed agree. The
+    referrer may have used the referred person's browser or network since the
     signup, so the shared-session signals are checked again; a refund within
     REFERRALS_REFUND_SUSPICIOUS_DAYS adds ``refunded_soon``.
     """
-    with write_transaction() as session:
-        referral = _locked_referral(session, referral_id)
-        found = _shared_session_signals(referral)
-        limit = timedelta(days=_config("REFUND_SUSPICIOUS_DAYS"))
-        if refunded_within is not None and refunded_within <= limit:
-            days = refunded_within.total_seconds() / 86400
-            found.append(
-                Signal(FraudSignal.REFUNDED_SOON, f"Refunded {days:.1f} days after.")
-            )
-        new = apply_signals(session, referral, found, SignalStage.CONVERSION)
-    _announce_flag(referral_id, new)
-    return new
-
-
-def _announce_flag(referral_id: int, new: list[Signal]) -> None:
-    if new:
-        notify.referral_flagged.send(
-            current_app._get_current_object(),
-            referral_id=referral_id,
-            signals=[signal.name for signal in new],
+    found = _shared_session_signals(referral)
+    limit = timedelta(days=_config("REFUND_SUSPICIOUS_DAYS"))
+    if refunded_within is not None and refunded_within <= limit:
+        days = refunded_within.total_seconds() / 86400
+        found.append(
+            Signal(FraudSignal.REFUNDED_SOON, f"Refunded {days:.1f} days after.")
         )
+    return flag_with_rewards(session, referral, found, SignalStage.CONVERSION, notices)
 
 
 def _decide(
@@ -271,6 +291,7 @@ def _decide(
     if len(reason) > REASON_MAX_LENGTH:
         raise ReviewError(f"Keep the reason under {REASON_MAX_LENGTH} characters.")
     User = current_app.extensions["referrals"].user_model
+    notices = rewards.Notices()
     with write_transaction() as session:
         admin = session.get(User, admin_id)
         if admin is None or not getattr(admin, "is_admin", False):
@@ -285,11 +306,11 @@ def _decide(
                 referral_id=referral_id, action=action, actor_id=admin_id, reason=reason
             )
         )
-    # Its own transaction: should it fail, process-rewards still never approves a
-    # flagged referral's rewards and rejects a confirmed one's, so nothing is paid.
-    from referral_site.referrals.rewards import apply_review_decision
-
-    apply_review_decision(referral_id, actor_id=admin_id, reason=reason)
+        # Same transaction: the decision and the rewards it moves commit together.
+        rewards.reevaluate_rewards(
+            session, referral, actor_id=admin_id, reason=reason, notices=notices
+        )
+    notices.send()
     notify.referral_review_decided.send(
         current_app._get_current_object(),
         referral_id=referral_id,

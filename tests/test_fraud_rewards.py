@@ -94,6 +94,11 @@ def test_the_conversion_api_is_rate_limited(make_app, make_user):
         for n in range(4)
     ]
     assert statuses == [201, 201, 201, 429]
+    limited = post_conversion(client, **conversion_body(external_id="ch_9"))
+    assert limited.status_code == 429
+    assert limited.is_json
+    assert 1 <= limited.json["retry_after"] <= 61  # one minute, rounded up
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
 
 
 def _refund(client, external_id="ch_1"):

@@ -6,6 +6,8 @@ sessions: this API never reads the session cookie.
 """
 
 import hmac
+import math
+import time
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
@@ -47,6 +49,22 @@ def authenticate():
 def json_error(error: HTTPException):
     """Answer API errors in JSON, not with the site's HTML pages."""
     return _error(error.code or 500, error.description or error.name)
+
+
+@api_bp.errorhandler(429)
+def rate_limited(error: HTTPException):
+    """A 429 in JSON with the wait, in the body and in ``Retry-After``.
+
+    Registered by code: the host app's own 429 page (registered by code too) would
+    otherwise win over the class handler above.
+    """
+    current = limiter.current_limit
+    wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    response = jsonify(
+        error=f"Too many requests: retry in {wait} seconds.", retry_after=wait
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response, 429
 
 
 def _api_limit() -> str:

@@ -1,4 +1,5 @@
-"""Site commands: `flask --app wsgi create-admin EMAIL --password PASSWORD`."""
+"""Site commands: `flask --app wsgi create-admin EMAIL --password PASSWORD`,
+`disable-user EMAIL` and `enable-user EMAIL`."""
 
 import click
 import sqlalchemy as sa
@@ -6,6 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from referral_site.auth.services import UnknownAccount, set_disabled
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals import services
@@ -49,6 +51,32 @@ def create_admin(email: str, password: str, name: str | None) -> None:
     click.echo(f"{normalized} is an admin.")
 
 
+@click.command("disable-user")
+@with_appcontext
+@click.argument("email")
+def disable_user(email: str) -> None:
+    """Stop an account from signing in and end all its sessions now."""
+    _set_disabled(email, True)
+    click.echo(f"{email} is disabled; its sessions have ended.")
+
+
+@click.command("enable-user")
+@with_appcontext
+@click.argument("email")
+def enable_user(email: str) -> None:
+    """Let a disabled account sign in again."""
+    _set_disabled(email, False)
+    click.echo(f"{email} can sign in again.")
+
+
+def _set_disabled(email: str, disabled: bool) -> None:
+    try:
+        set_disabled(email, disabled)
+    except UnknownAccount as error:
+        raise click.BadParameter(str(error), param_hint="EMAIL") from None
+
+
 def register(app: Flask) -> None:
     """Add the site's commands to `flask`."""
-    app.cli.add_command(create_admin)
+    for command in (create_admin, disable_user, enable_user):
+        app.cli.add_command(command)

@@ -33,9 +33,16 @@ class User(UserMixin, ReferralUserMixin, db.Model):
         sa.String(64), unique=True, default=new_session_token
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set by an admin (`flask disable-user`): the account cannot sign in.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_id(self) -> str:
         return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to sign in an inactive (disabled) account."""
+        return self.disabled_at is None
 
     def set_password(self, password: str) -> None:
         """Hash and store a new password, and end every existing session."""
@@ -57,5 +64,9 @@ class User(UserMixin, ReferralUserMixin, db.Model):
 
 @login_manager.user_loader
 def load_user(session_token: str) -> User | None:
-    """Find the user whose current session token this is."""
-    return db.session.scalar(sa.select(User).where(User.session_token == session_token))
+    """Find the enabled user whose current session token this is."""
+    return db.session.scalar(
+        sa.select(User).where(
+            User.session_token == session_token, User.disabled_at.is_(None)
+        )
+    )

@@ -25,6 +25,7 @@ ROWS = [
     ("Hostile inputs tried", "hostile_inputs_tried", False),
     ("Hostile inputs answered 5xx", "hostile_inputs_5xx", True),
     ("Session replays after logout tried", "session_replays_after_logout", False),
+    ("Session replays after disabling tried", "session_replays_after_disabling", False),
     ("Session replays accepted", "session_replays_accepted", True),
     ("State-changing routes checked for CSRF", "state_changing_routes_checked", False),
     ("Routes without CSRF (or other auth)", "routes_without_csrf", True),
@@ -32,6 +33,16 @@ ROWS = [
     (
         "Admin routes reachable by the wrong user",
         "admin_routes_reachable_by_wrong_user",
+        True,
+    ),
+    (
+        "Object routes x methods checked with others' ids",
+        "object_routes_checked",
+        False,
+    ),
+    (
+        "Object routes reachable by the wrong user",
+        "object_routes_reachable_by_wrong_user",
         True,
     ),
     ("Faults injected (process killed mid-signup)", "faults_injected", False),

@@ -31,3 +31,12 @@ def admin_routes(app: Flask):
     for endpoint, path, methods in routes(app):
         if path.startswith("/admin"):
             yield endpoint, path, methods
+
+
+def object_routes(app: Flask):
+    """Routes whose URL names an object: yield (endpoint, rule, methods)."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        if rule.arguments:
+            yield rule.endpoint, rule, set(rule.methods or ()) - {"HEAD", "OPTIONS"}

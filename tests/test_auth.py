@@ -147,3 +147,43 @@ def test_session_cookies_are_httponly_and_lax(client, make_user):
     for name in ("session=", "remember_token="):
         header = next(c for c in cookies if c.startswith(name))
         assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+@pytest.mark.proof
+@pytest.mark.parametrize("cookie", ["session", "remember_token"])
+def test_disabling_an_account_ends_its_sessions_now(app, runner, make_user, cookie):
+    make_user()
+    client = app.test_client()
+    login(client, "ann@example.com", remember="y")
+    stolen = client.get_cookie(cookie).value
+    result = runner.invoke(args=["disable-user", "ann@example.com"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/referrals").status_code == 302  # the open session ended
+    replay = app.test_client()
+    replay.set_cookie(cookie, stolen)
+    accepted = replay.get("/referrals").status_code != 302
+    proof.record("session_replays_after_disabling", 1)
+    proof.record("session_replays_accepted", int(accepted))
+    assert not accepted
+
+
+def test_a_disabled_account_cannot_sign_in_until_enabled(app, runner, make_user):
+    make_user()
+    runner.invoke(args=["disable-user", "ANN@example.com"])
+    client = app.test_client()
+    response = login(client, "ann@example.com")
+    assert response.status_code == 200
+    assert "This account is disabled" in response.get_data(as_text=True)
+    assert client.get("/referrals").status_code == 302
+    # A wrong password learns nothing about the account's state.
+    wrong = login(app.test_client(), "ann@example.com", password="not the password")
+    assert "Invalid email or password" in wrong.get_data(as_text=True)
+    runner.invoke(args=["enable-user", "ann@example.com"])
+    assert login(client, "ann@example.com").status_code == 302
+    assert client.get("/referrals").status_code == 200
+
+
+def test_disabling_an_unknown_account_is_a_clear_error(runner):
+    result = runner.invoke(args=["disable-user", "nobody@example.com"])
+    assert result.exit_code == 2
+    assert "No account with the email nobody@example.com" in result.output

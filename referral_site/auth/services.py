@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.passwords import hash_password, verify_password
+from referral_site.referrals.models import utcnow
 from referral_site.referrals.services import normalize_email
 from referral_site.referrals.transactions import write_transaction
 
@@ -27,3 +28,28 @@ def end_all_sessions(user_id: int) -> None:
     """Invalidate every session and remember-me cookie of a user."""
     with write_transaction():
         db.session.get(User, user_id).rotate_session_token()
+
+
+class UnknownAccount(LookupError):
+    """No account has this email."""
+
+
+def set_disabled(email: str, disabled: bool) -> User:
+    """Disable an account (ending its sessions) or enable it again.
+
+    A disabled account keeps its data, referrals and rewards; it only cannot sign
+    in. Its session token rotates, so every session and remember-me cookie ends
+    now, not when the user next signs out.
+    """
+    with write_transaction():
+        user = db.session.scalar(
+            sa.select(User).where(User.email == normalize_email(email))
+        )
+        if user is None:
+            raise UnknownAccount(f"No account with the email {email}.")
+        if disabled and user.disabled_at is None:
+            user.disabled_at = utcnow()
+            user.rotate_session_token()
+        elif not disabled:
+            user.disabled_at = None
+    return user

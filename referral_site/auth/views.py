@@ -31,12 +31,16 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
-        if user is not None:
+        if user is not None and not user.is_active:
+            # Told only to whoever knows the password: it is their account.
+            flash("This account is disabled. Contact the site's team.", "error")
+        elif user is not None:
             session.clear()  # a fresh session: nothing carried over from before login
             login_user(user, remember=form.remember.data)
             target = safe_next_path(request.args.get("next"), url_for("referrals.mine"))
             return redirect(target)
-        flash("Invalid email or password.", "error")
+        else:
+            flash("Invalid email or password.", "error")
     return render_template("auth/login.html", form=form)
 
 

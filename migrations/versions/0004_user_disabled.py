@@ -1,0 +1,26 @@
+"""Accounts an admin disabled: users.disabled_at (NULL for every existing account).
+
+Revision ID: 0004_user_disabled
+Revises: 0003_fraud
+Create Date: 2026-11-24 19:46:03.259063
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0004_user_disabled'
+down_revision = '0003_fraud'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('disabled_at')

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import fraud, signals
+from referral_site.referrals import account, fraud, signals
 from referral_site.referrals.fraud_models import (
     FlagAction,
     ReferralFlagEvent,
@@ -16,7 +16,7 @@ from referral_site.referrals.fraud_models import (
     UserSighting,
 )
 from referral_site.referrals.models import Referral, ReviewStatus, utcnow
-from tests.conftest import login, query, scalar, signup
+from tests.conftest import PASSWORD, login, query, scalar, signup
 
 OFFICE_IP = "198.51.100.7"
 HOME_IP = "203.0.113.50"
@@ -371,3 +371,30 @@ def test_sightings_store_only_hashes_and_random_ids(app, make_user):
     rows = query(app, sa.select(UserSighting.kind, UserSighting.value))
     assert {row.kind for row in rows} == {SightingKind.DEVICE, SightingKind.IP}
     assert all(OFFICE_IP not in row.value for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("email", "refused"),
+    [
+        ("ann@example.com", True),  # Ann again, after deleting her account
+        ("Ann+new@Example.com", True),
+        ("anne@example.com", False),
+    ],
+)
+def test_a_deleted_referrer_cannot_rejoin_under_someone_they_referred(
+    app, make_user, email, refused
+):
+    ann_id, ann_code = make_user("ann@example.com", "Ann")
+    _, bob_code = make_user("bob@example.com", "Bob", code=ann_code)
+    with app.app_context():
+        account.delete_account(ann_id, password=PASSWORD)
+    response = signup(client_at(app, HOME_IP), email=email, code=bob_code)
+    if refused:
+        assert response.status_code == 400
+        assert "someone you referred" in response.get_data(as_text=True)
+    else:
+        assert response.status_code == 302
+    stored = scalar(
+        app, sa.select(User.deleted_mailbox_digest).where(User.id == ann_id)
+    )
+    assert stored and "ann" not in stored  # a keyed hash, not the address

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
+from referral_site.referrals.fraud import mailbox_digest
 from referral_site.referrals.fraud_models import ReferralCode, UserSighting
 from referral_site.referrals.models import Referral, Reward, utcnow
 from referral_site.referrals.services import referrer_summary, user_model
@@ -202,6 +203,7 @@ def delete_account(user_id: int, *, password: str) -> None:
             .values(signup_ip_hash=None, signup_visitor_id=None)
         )
         user.name = DELETED_NAME
+        user.deleted_mailbox_digest = mailbox_digest(user.email)
         user.email = f"deleted-{user.id}@deleted.invalid"
         # DELETED is a reserved word, so this code never collides nor resolves.
         user.referral_code = f"DELETED{user.id}"

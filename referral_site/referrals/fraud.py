@@ -5,6 +5,8 @@ with it and its review status becomes FLAGGED, so its rewards wait for an admin
 (who clears or confirms the flag, recorded in ``referral_flag_events``).
 """
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,6 +64,12 @@ def comparison_email(email: str) -> str:
         domain = _GMAIL_DOMAINS[domain]
         local = local.replace(".", "")
     return f"{local}@{domain}"
+
+
+def mailbox_digest(email: str) -> str:
+    """A keyed hash of the mailbox an address delivers to (see comparison_email)."""
+    key = current_app.extensions["referrals"].ip_hash_key
+    return hmac.new(key, comparison_email(email).encode(), hashlib.sha256).hexdigest()
 
 
 def disposable_domains() -> set[str]:
@@ -334,22 +342,25 @@ def would_loop(referrer_id: int, email: str) -> bool:
     """Whether this address belongs to someone up the referrer's chain of referrers.
 
     Signing up as one of them would make them referred, directly or not, by a
-    person they referred: a referral loop.
+    person they referred: a referral loop. Deleted accounts up the chain are
+    matched by their mailbox digest, so deleting an account does not open one.
     """
     User = current_app.extensions["referrals"].user_model
+    columns = (User.id, User.referred_by_id, User.email, User.deleted_mailbox_digest)
     start = sa.select(User.referred_by_id).where(User.id == referrer_id)
     chain = (
-        sa.select(User.id, User.referred_by_id, User.email)
+        sa.select(*columns)
         .where(User.id == start.scalar_subquery())
         .cte("chain", recursive=True)
     )
     chain = chain.union(
-        sa.select(User.id, User.referred_by_id, User.email).join(
-            chain, User.id == chain.c.referred_by_id
-        )
+        sa.select(*columns).join(chain, User.id == chain.c.referred_by_id)
     )
-    mailbox = comparison_email(email)
+    mailbox, digest = comparison_email(email), mailbox_digest(email)
     return any(
-        comparison_email(found) == mailbox
-        for found in db.session.scalars(sa.select(chain.c.email))
+        comparison_email(found.email) == mailbox
+        or hmac.compare_digest(found.deleted_mailbox_digest or "", digest)
+        for found in db.session.execute(
+            sa.select(chain.c.email, chain.c.deleted_mailbox_digest)
+        )
     )

@@ -117,6 +117,10 @@ class ReferralUserMixin:
 
     #: Set when the account was deleted: the row stays, scrubbed, for the history.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A deleted account's mailbox as a keyed hash (fraud.mailbox_digest): it can be
+    #: matched against a new signup's address, so deleting an account does not open
+    #: a referral loop, but the address cannot be read back.
+    deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Referral(db.Model):

@@ -1,6 +1,8 @@
-"""Accounts an admin disabled: users.disabled_at (NULL for every existing account).
+"""Accounts: users.disabled_at (an admin disabled it) and users.deleted_mailbox_digest
+(a deleted account's mailbox as a keyed hash, for the referral-loop rule). Both are
+NULL for every existing account.
 
-Revision ID: 0004_user_disabled
+Revision ID: 0004_accounts
 Revises: 0003_fraud
 Create Date: 2026-11-24 19:46:03.259063
 
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0004_user_disabled'
+revision = '0004_accounts'
 down_revision = '0003_fraud'
 branch_labels = None
 depends_on = None
@@ -19,8 +21,10 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_mailbox_digest', sa.String(length=64), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('deleted_mailbox_digest')
         batch_op.drop_column('disabled_at')

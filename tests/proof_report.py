@@ -48,6 +48,11 @@ ROWS = [
     ("Faults injected (process killed mid-signup)", "faults_injected", False),
     ("Half-written rows after a kill", "half_written_rows", True),
     ("Migration round trips (up, down, up, no drift)", "migration_round_trips", False),
+    (
+        "Rows carried through a data migration, up and down",
+        "migration_rows_carried",
+        False,
+    ),
 ]
 
 

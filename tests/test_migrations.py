@@ -75,3 +75,59 @@ def test_no_create_all_outside_tests():
             if name.endswith(".py"):
                 with open(os.path.join(folder, name)) as source:
                     assert "create_all" not in source.read(), name
+
+
+def _add_users_at(connection, *rows) -> None:
+    """Users as revision 0002 stored them (before aliases, deletion or disabling)."""
+    for user_id, email, code, referred_by in rows:
+        connection.execute(
+            sa.text(
+                "INSERT INTO users (id, email, name, password_hash, is_admin, "
+                "session_token, created_at, referral_code, referred_by_id) VALUES "
+                "(:id, :email, 'N', 'x', false, :token, :now, :code, :by)"
+            ),
+            {
+                "id": user_id,
+                "email": email,
+                "token": f"token-{user_id}",
+                "now": "2026-01-01 00:00:00+00:00",
+                "code": code,
+                "by": referred_by,
+            },
+        )
+
+
+@pytest.mark.proof
+def test_upgrading_with_data_keeps_every_code_working(empty_database_url):
+    """0003 carries data: each existing code becomes its user's primary alias."""
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0002_rewards")
+        with db.engine.begin() as connection:
+            _add_users_at(
+                connection,
+                (1, "ann@example.com", "ANNCODE1", None),
+                (2, "bob@example.com", "BOBCODE2", 1),
+            )
+        upgrade()
+        aliases = db.session.execute(
+            sa.text(
+                "SELECT code, user_id, is_primary FROM referral_codes ORDER BY user_id"
+            )
+        ).all()
+        db.session.remove()
+    assert [tuple(row) for row in aliases] == [
+        ("ANNCODE1", 1, True),
+        ("BOBCODE2", 2, True),
+    ]
+    follow = app.test_client().get("/r/anncode1")
+    assert follow.status_code == 302 and "signup" in follow.location
+    assert follow.headers.get("Set-Cookie")  # captured: the migrated code resolves
+    with app.app_context():
+        downgrade(revision="0002_rewards")
+        emails = db.session.scalars(sa.text("SELECT email FROM users ORDER BY id"))
+        kept = list(emails)
+        db.session.remove()
+        db.engine.dispose()
+    assert kept == ["ann@example.com", "bob@example.com"]
+    proof.record("migration_rows_carried", len(aliases) + len(kept))

@@ -65,7 +65,7 @@ ROWS = [
     ("Reward state machine steps", "state_machine_steps", False),
     ("Reward state machine invariant checks", "state_machine_checks", False),
     (
-        "Reward state machine invariant failures",
+        "Reward state machine failures (model, invariants)",
         "state_machine_invariant_failures",
         True,
     ),

@@ -38,11 +38,14 @@ test: $(VENV)/.installed-test node_modules/.installed
 
 ## proof: the reliability and security suite (slow races included) and its figures
 PROOF_DATABASE_URL ?=
+# Hypothesis examples per database: route fuzzing, reward state machine sequences.
+PROOF_SIZES = FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} \
+	STATE_MACHINE_EXAMPLES=$${STATE_MACHINE_EXAMPLES:-150}
 proof: $(VENV)/.installed-test
 	rm -rf test-artifacts/proof
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} $(BIN)/pytest -q -m "slow or proof"
+	$(PROOF_SIZES) $(BIN)/pytest -q -m "slow or proof"
 	@if [ -n "$(PROOF_DATABASE_URL)" ]; then \
-	  TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} \
+	  TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" $(PROOF_SIZES) \
 	    $(BIN)/pytest -q -m "slow or proof"; \
 	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
 	$(BIN)/python -m tests.proof_report

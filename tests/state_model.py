@@ -1,0 +1,324 @@
+"""The model the reward state machine is checked against, and its invariants.
+
+The model is what the README promises, written as plainly as possible: which rule
+grants what to whom, and how statuses move. It knows the rules of
+tests/test_state_machine.py (RULES) and nothing of the implementation.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+
+from referral_site.extensions import db
+from referral_site.referrals.models import (
+    Conversion,
+    Referral,
+    Reward,
+    RewardEvent,
+    RewardStatus,
+)
+
+PENDING, REVIEW, APPROVED = (
+    RewardStatus.PENDING,
+    RewardStatus.REVIEW,
+    RewardStatus.APPROVED,
+)
+PAID, REJECTED, REVERSED = (
+    RewardStatus.PAID,
+    RewardStatus.REJECTED,
+    RewardStatus.REVERSED,
+)
+OPEN = {PENDING, REVIEW, APPROVED}
+#: A hold that never ends within a test: signup rewards are held from the real now.
+FAR = datetime.max.replace(tzinfo=UTC)
+HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14}
+SHARE_PERCENT, SHARE_CAP, MILESTONE = Decimal("12.5"), 2500, 2
+_DECISIONS = {
+    "approve": ({PENDING, REVIEW}, APPROVED),
+    "reject": (OPEN, REJECTED),
+    "pay": ({APPROVED}, PAID),
+}
+
+Key = tuple[str, str, int]  # rule, source, recipient
+
+
+@dataclass
+class ModelReward:
+    amount: int
+    currency: str
+    status: RewardStatus
+    hold_until: datetime
+    conversion: str | None
+    id: int | None = None  # known once the database shows it
+
+
+@dataclass
+class ModelConversion:
+    id: int
+    user_id: int
+    amount: int
+    currency: str
+    refunded: bool = False
+
+
+@dataclass
+class Model:
+    clock: datetime
+    referrals: dict[int, tuple[int, int]] = field(default_factory=dict)
+    converted_users: set[int] = field(default_factory=set)
+    conversions: dict[str, ModelConversion] = field(default_factory=dict)
+    rewards: dict[Key, ModelReward] = field(default_factory=dict)
+
+    def signed_up(self, user_id: int, referrer: int | None, referral_id) -> None:
+        if referrer is not None:
+            self.referrals[user_id] = (referral_id, referrer)
+            self._grant(("welcome", f"referral:{referral_id}", referrer), 200, "EUR")
+
+    def converted(self, external_id, conversion_id, user_id, amount, currency) -> None:
+        self.conversions[external_id] = ModelConversion(
+            conversion_id, user_id, amount, currency
+        )
+        if user_id not in self.referrals:
+            return
+        referral_id, referrer = self.referrals[user_id]
+        first = user_id not in self.converted_users
+        self.converted_users.add(user_id)
+        grant = lambda key, amount, currency: self._grant(  # noqa: E731
+            key, amount, currency, external_id
+        )
+        grant(("first", f"referral:{referral_id}", referrer), 1000, "USD")
+        grant(("first", f"referral:{referral_id}", user_id), 500, "USD")
+        share = _percent(amount, SHARE_PERCENT)
+        left = SHARE_CAP - self._earned("share", referrer, currency)
+        grant(
+            ("share", f"conversion:{conversion_id}", referrer),
+            min(share, left),
+            currency,
+        )
+        if first and self._qualified(referrer) == MILESTONE:
+            grant(("milestone", f"milestone:{MILESTONE}", referrer), 700, "USD")
+
+    def refunded(self, external_id: str) -> None:
+        conversion = self.conversions[external_id]
+        if conversion.refunded:
+            return
+        conversion.refunded = True
+        for (rule, _, user_id), reward in list(self.rewards.items()):
+            if reward.conversion != external_id or rule == "adjustment":
+                continue
+            if reward.status in OPEN:
+                reward.status = REVERSED
+            elif reward.status == PAID:
+                key = ("adjustment", f"adjustment:{reward.id}", user_id)
+                self.rewards[key] = ModelReward(
+                    -reward.amount, reward.currency, APPROVED, self.clock, external_id
+                )
+
+    def processed(self) -> tuple[int, int, int]:
+        """Release pending rewards whose hold is over; (approved, review, rejected)."""
+        moved = Counter()
+        for (rule, _, _), reward in self.rewards.items():
+            if reward.status == PENDING and reward.hold_until <= self.clock:
+                reward.status = REVIEW if rule == "share" else APPROVED
+                moved[reward.status] += 1
+        return moved[APPROVED], moved[REVIEW], 0
+
+    def decided(self, key: Key, action: str, *, now: datetime) -> bool:
+        """Apply an admin's decision if the rules allow it; whether they did."""
+        reward = self.rewards[key]
+        allowed, target = _DECISIONS[action]
+        on_hold = reward.status == PENDING and reward.hold_until > now
+        if reward.status not in allowed or (action == "approve" and on_hold):
+            return False
+        reward.status = target
+        return True
+
+    def differences(self, state: "State") -> list[str]:
+        """Where the database differs from the model (and learn the reward ids)."""
+        external = {c.id: c.external_id for c in state.conversions}
+        stored = {
+            (r.rule, r.source_key, r.user_id): (
+                r.amount_minor,
+                r.currency,
+                r.status,
+                external.get(r.conversion_id),
+            )
+            for r in state.rewards
+        }
+        expected = {
+            key: (m.amount, m.currency, m.status, m.conversion)
+            for key, m in self.rewards.items()
+        }
+        for row in state.rewards:
+            if model := self.rewards.get((row.rule, row.source_key, row.user_id)):
+                model.id = row.id
+        problems = [
+            f"reward {key}: database {stored.get(key)}, model {expected.get(key)}"
+            for key in sorted(set(stored) | set(expected))
+            if stored.get(key) != expected.get(key)
+        ]
+        conversions = {
+            c.external_id: (
+                c.id,
+                c.user_id,
+                c.amount_minor,
+                c.currency,
+                bool(c.refunded_at),
+            )
+            for c in state.conversions
+        }
+        modelled = {
+            e: (c.id, c.user_id, c.amount, c.currency, c.refunded)
+            for e, c in self.conversions.items()
+        }
+        if conversions != modelled:
+            problems.append(f"conversions {conversions} != model {modelled}")
+        converted = {r.referred_id for r in state.referrals if r.converted_at}
+        if converted != self.converted_users:
+            problems.append(f"converted {converted} != model {self.converted_users}")
+        return problems
+
+    def _grant(self, key: Key, amount: int, currency: str, conversion=None) -> None:
+        if amount > 0 and key not in self.rewards:
+            hold = timedelta(days=HOLD_DAYS[key[0]]) if key[0] in HOLD_DAYS else None
+            self.rewards[key] = ModelReward(
+                amount,
+                currency,
+                PENDING,
+                self.clock + hold if hold else FAR,
+                conversion,
+            )
+
+    def _earned(self, rule: str, user_id: int, currency: str) -> int:
+        return sum(
+            r.amount
+            for (name, _, recipient), r in self.rewards.items()
+            if (name, recipient, r.currency) == (rule, user_id, currency)
+            and r.status not in (REJECTED, REVERSED)
+        )
+
+    def _qualified(self, referrer: int) -> int:
+        return sum(
+            1
+            for user_id, (_, by) in self.referrals.items()
+            if by == referrer and user_id in self.converted_users
+        )
+
+
+def _percent(amount: int, percent: Decimal) -> int:
+    exact = Decimal(amount) * percent / 100
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# -- the database's state and the invariants -----------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    rewards: list
+    events: list
+    conversions: list
+    referrals: list
+
+
+def load() -> State:
+    """Every row the invariants look at, read in one go."""
+
+    def everything(model, order):
+        return db.session.execute(sa.select(model.__table__).order_by(order)).all()
+
+    return State(
+        rewards=everything(Reward, Reward.id),
+        events=everything(RewardEvent, RewardEvent.id),
+        conversions=everything(Conversion, Conversion.id),
+        referrals=everything(Referral, Referral.id),
+    )
+
+
+def invariant_problems(state: State, before: State | None) -> list[str]:
+    """What breaks the reward invariants now, or since the state ``before``."""
+    problems = _sourceless(state) + _history_breaks(state)
+    grants = Counter((r.rule, r.source_key, r.user_id) for r in state.rewards)
+    problems += [f"{key} granted {n} times" for key, n in grants.items() if n > 1]
+    if before is not None:
+        now = {r.id: r for r in state.rewards}
+        problems += [
+            f"paid reward {r.id} changed: {r} -> {now.get(r.id)}"
+            for r in before.rewards
+            if r.status == PAID and now.get(r.id) != r
+        ]
+        events = set(state.events)
+        problems += [f"event {e.id} changed" for e in before.events if e not in events]
+    return problems
+
+
+def _sourceless(state: State) -> list[str]:
+    conversions = {c.id for c in state.conversions}
+    referrals = {r.id for r in state.referrals}
+    rewards = {r.id: r for r in state.rewards}
+    problems = []
+    for r in state.rewards:
+        if not _has_source(r, rewards, conversions) or (
+            r.referral_id and r.referral_id not in referrals
+        ):
+            problems.append(f"reward {r.id} ({r.rule}, {r.source_key}) has no source")
+        if r.conversion_id is not None and r.conversion_id not in conversions:
+            problems.append(f"reward {r.id} points to a missing conversion")
+        if r.source_key.startswith("referral:") and r.referral_id not in referrals:
+            problems.append(f"reward {r.id} points to a missing referral")
+    return problems
+
+
+def _has_source(r, rewards: dict, conversions: set) -> bool:
+    kind, _, value = r.source_key.partition(":")
+    if kind == "referral":
+        return r.referral_id == int(value)
+    if kind == "conversion":
+        return r.conversion_id == int(value) and r.conversion_id in conversions
+    if kind == "milestone":
+        return r.conversion_id in conversions
+    if kind == "adjustment":
+        paid = rewards.get(r.adjusts_reward_id)
+        return (
+            paid is not None
+            and paid.id == int(value)
+            and paid.status == PAID
+            and paid.amount_minor == -r.amount_minor
+        )
+    return False
+
+
+def _history_breaks(state: State) -> list[str]:
+    """Each reward's events must chain from creation to its current status."""
+    history = defaultdict(list)
+    for event in state.events:
+        history[event.reward_id].append(event)
+    problems = []
+    for r in state.rewards:
+        chain = history.pop(r.id, [])
+        statuses = [None] + [e.to_status for e in chain]
+        if not chain or [e.from_status for e in chain] != statuses[:-1]:
+            problems.append(f"reward {r.id}: history does not chain: {chain}")
+        elif chain[-1].to_status != r.status:
+            problems.append(f"reward {r.id} is {r.status}, history says otherwise")
+        if {(e.amount_minor, e.currency) for e in chain} - {
+            (r.amount_minor, r.currency)
+        }:
+            problems.append(f"reward {r.id}: history amounts differ")
+    problems += [f"events of a missing reward {rid}" for rid in history]
+    return problems
+
+
+def balances_from_rows(rewards: list, user_id: int) -> dict:
+    """A user's (pending incl. review, approved, paid) per currency, from rewards."""
+    totals = defaultdict(lambda: [0, 0, 0])
+    bucket = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
+    for r in rewards:
+        if r.user_id == user_id:
+            cell = totals[r.currency]
+            if r.status in bucket:
+                cell[bucket[r.status]] += r.amount_minor
+    return {currency: tuple(cell) for currency, cell in totals.items()}

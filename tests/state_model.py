@@ -35,6 +35,8 @@ OPEN = {PENDING, REVIEW, APPROVED}
 #: A hold that never ends within a test: signup rewards are held from the real now.
 FAR = datetime.max.replace(tzinfo=UTC)
 HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14}
+#: REFERRALS_REFUND_SUSPICIOUS_DAYS: a refund this soon after the purchase flags.
+REFUND_SUSPICIOUS = timedelta(days=14)
 SHARE_PERCENT, SHARE_CAP, MILESTONE = Decimal("12.5"), 2500, 2
 _DECISIONS = {
     "approve": ({PENDING, REVIEW}, APPROVED),
@@ -52,6 +54,7 @@ class ModelReward:
     status: RewardStatus
     hold_until: datetime
     conversion: str | None
+    referral: int | None = None  # the referral it is paid for (None: adjustments)
     id: int | None = None  # known once the database shows it
 
 
@@ -61,13 +64,17 @@ class ModelConversion:
     user_id: int
     amount: int
     currency: str
+    occurred_at: datetime
     refunded: bool = False
 
 
 @dataclass
 class Model:
     clock: datetime
+    #: When the run started: refunds happen at the real time, a little after it.
+    started: datetime
     referrals: dict[int, tuple[int, int]] = field(default_factory=dict)
+    flagged: set[int] = field(default_factory=set)
     converted_users: set[int] = field(default_factory=set)
     conversions: dict[str, ModelConversion] = field(default_factory=dict)
     rewards: dict[Key, ModelReward] = field(default_factory=dict)
@@ -75,11 +82,12 @@ class Model:
     def signed_up(self, user_id: int, referrer: int | None, referral_id) -> None:
         if referrer is not None:
             self.referrals[user_id] = (referral_id, referrer)
-            self._grant(("welcome", f"referral:{referral_id}", referrer), 200, "EUR")
+            key = ("welcome", f"referral:{referral_id}", referrer)
+            self._grant(key, 200, "EUR", referral=referral_id)
 
     def converted(self, external_id, conversion_id, user_id, amount, currency) -> None:
         self.conversions[external_id] = ModelConversion(
-            conversion_id, user_id, amount, currency
+            conversion_id, user_id, amount, currency, occurred_at=self.clock
         )
         if user_id not in self.referrals:
             return
@@ -87,7 +95,7 @@ class Model:
         first = user_id not in self.converted_users
         self.converted_users.add(user_id)
         grant = lambda key, amount, currency: self._grant(  # noqa: E731
-            key, amount, currency, external_id
+            key, amount, currency, external_id, referral=referral_id
         )
         grant(("first", f"referral:{referral_id}", referrer), 1000, "USD")
         grant(("first", f"referral:{referral_id}", user_id), 500, "USD")
@@ -116,13 +124,33 @@ class Model:
                 self.rewards[key] = ModelReward(
                     -reward.amount, reward.currency, APPROVED, self.clock, external_id
                 )
+        self._flag_if_refunded_soon(conversion)
+
+    def _flag_if_refunded_soon(self, conversion: ModelConversion) -> None:
+        """A quick refund flags the referral: its approved rewards go back to review.
+
+        The refund happens at the real time, seconds after `started`; a conversion
+        dated exactly the suspicious period before `started` is just past it.
+        """
+        if conversion.user_id not in self.referrals:
+            return
+        if self.started - conversion.occurred_at >= REFUND_SUSPICIOUS:
+            return
+        referral_id, _ = self.referrals[conversion.user_id]
+        if referral_id in self.flagged:
+            return  # no new signal, nothing moves
+        self.flagged.add(referral_id)
+        for reward in self.rewards.values():
+            if reward.referral == referral_id and reward.status == APPROVED:
+                reward.status = REVIEW
 
     def processed(self) -> tuple[int, int, int]:
         """Release pending rewards whose hold is over; (approved, review, rejected)."""
         moved = Counter()
         for (rule, _, _), reward in self.rewards.items():
             if reward.status == PENDING and reward.hold_until <= self.clock:
-                reward.status = REVIEW if rule == "share" else APPROVED
+                review = rule == "share" or reward.referral in self.flagged
+                reward.status = REVIEW if review else APPROVED
                 moved[reward.status] += 1
         return moved[APPROVED], moved[REVIEW], 0
 
@@ -181,7 +209,9 @@ class Model:
             problems.append(f"converted {converted} != model {self.converted_users}")
         return problems
 
-    def _grant(self, key: Key, amount: int, currency: str, conversion=None) -> None:
+    def _grant(
+        self, key: Key, amount: int, currency: str, conversion=None, *, referral
+    ) -> None:
         if amount > 0 and key not in self.rewards:
             hold = timedelta(days=HOLD_DAYS[key[0]]) if key[0] in HOLD_DAYS else None
             self.rewards[key] = ModelReward(
@@ -190,6 +220,7 @@ class Model:
                 PENDING,
                 self.clock + hold if hold else FAR,
                 conversion,
+                referral,
             )
 
     def _earned(self, rule: str, user_id: int, currency: str) -> int:

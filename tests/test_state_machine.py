@@ -92,7 +92,9 @@ class RewardProgram(RuleBasedStateMachine):
         self.codes: dict[int, str] = {}
         self.started = datetime.now(UTC)
         # The clock runs in the past: conversions may not be dated in the future.
-        self.model = Model(clock=self.started - timedelta(days=200))
+        self.model = Model(
+            clock=self.started - timedelta(days=40), started=self.started
+        )
         self.snapshot = None
 
     def teardown(self):

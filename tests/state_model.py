@@ -224,12 +224,18 @@ class Model:
             )
 
     def _earned(self, rule: str, user_id: int, currency: str) -> int:
+        """What counts toward a cap: kept rewards, not those clawed back."""
         return sum(
             r.amount
             for (name, _, recipient), r in self.rewards.items()
             if (name, recipient, r.currency) == (rule, user_id, currency)
             and r.status not in (REJECTED, REVERSED)
+            and not self._clawed_back(r, recipient)
         )
+
+    def _clawed_back(self, reward: ModelReward, user_id: int) -> bool:
+        clawback = self.rewards.get(("adjustment", f"adjustment:{reward.id}", user_id))
+        return clawback is not None and clawback.status not in (REJECTED, REVERSED)
 
     def _qualified(self, referrer: int) -> int:
         return sum(

@@ -215,6 +215,26 @@ def test_rejected_rewards_free_their_share_of_the_cap(make_app, make_user):
     ]
 
 
+def test_paid_rewards_clawed_back_by_a_refund_free_their_share_of_the_cap(
+    make_app, make_user
+):
+    app = make_app(REFERRALS_REWARD_RULES=[rule(lifetime_cap=1000, hold_days=0)])
+    admin, _ = make_user("boss@example.com", "Boss", admin=True)
+    _, code = make_user()
+    friends = _friends(make_user, code, 2)
+    convert(app, friends[0], "a")
+    with app.app_context():
+        rewards.process_rewards()
+        rewards.decide(reward_ids(app), "pay", actor_id=admin, reason="payout")
+        conversions.refund_conversion("a")  # paid: clawed back by an adjustment
+    convert(app, friends[1], "b")
+    assert [(r[1], r[2], r[4]) for r in rewards_of(app)] == [
+        ("r", 1000, RewardStatus.PAID),
+        (rewards.ADJUSTMENT_RULE, -1000, RewardStatus.APPROVED),
+        ("r", 1000, RewardStatus.PENDING),  # the cap had room again
+    ]
+
+
 def test_milestone_bonuses_come_at_exactly_the_fifth_and_tenth(make_app, make_user):
     app = make_app(
         REFERRALS_REWARD_RULES=[

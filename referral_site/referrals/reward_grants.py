@@ -226,13 +226,24 @@ def _granted(session, rule_name: str, source_key: str, user_id: int) -> bool:
 
 
 def _within_caps(session, rule, user_id, currency, amount, earned_at) -> int:
-    """Cut an amount to what the rule's caps leave for this referrer."""
+    """Cut an amount to what the rule's caps leave for this referrer.
+
+    Rejected and reversed rewards leave the cap, and so does a paid reward that a
+    refund clawed back: what counts is what the referrer keeps, whether the refund
+    came before or after the payment.
+    """
+    clawback = sa.orm.aliased(Reward)
+    clawed_back = sa.exists().where(
+        clawback.adjusts_reward_id == Reward.id,
+        clawback.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
+    )
     earned = sa.select(sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0)).where(
         Reward.rule == rule.name,
         Reward.user_id == user_id,
         Reward.currency == currency,
         Reward.adjusts_reward_id.is_(None),
         Reward.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
+        ~clawed_back,
     )
     if rule.lifetime_cap is not None:
         amount = min(amount, rule.lifetime_cap - session.scalar(earned))

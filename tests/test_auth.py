@@ -90,18 +90,23 @@ def test_logout_needs_a_post(client, make_user):
     assert client.get("/logout").status_code == 405
 
 
+def replay_accepted(app, cookie: str, stolen: str, *, after: str) -> bool:
+    """Whether a captured cookie still opens a signed-in page; counted for the proof."""
+    thief = app.test_client()
+    thief.set_cookie(cookie, stolen)
+    accepted = thief.get("/referrals").status_code != 302
+    proof.record(f"session_replays_after_{after}", 1)
+    proof.record("session_replays_accepted", int(accepted))
+    return accepted
+
+
 @pytest.mark.proof
 def test_session_cookie_captured_before_logout_no_longer_works(app, client, make_user):
     make_user()
     login(client, "ann@example.com")
     stolen = client.get_cookie("session").value
     client.post("/logout")
-    thief = app.test_client()
-    thief.set_cookie("session", stolen)
-    accepted = thief.get("/referrals").status_code != 302
-    proof.record("session_replays_after_logout", 1)
-    proof.record("session_replays_accepted", int(accepted))
-    assert not accepted
+    assert not replay_accepted(app, "session", stolen, after="logout")
 
 
 @pytest.mark.proof
@@ -113,12 +118,7 @@ def test_remember_cookie_captured_before_logout_no_longer_works(app, client, mak
     thief.set_cookie("remember_token", stolen)
     assert thief.get("/referrals").status_code == 200  # works while signed in
     client.post("/logout")
-    thief = app.test_client()
-    thief.set_cookie("remember_token", stolen)
-    accepted = thief.get("/referrals").status_code != 302
-    proof.record("session_replays_after_logout", 1)
-    proof.record("session_replays_accepted", int(accepted))
-    assert not accepted
+    assert not replay_accepted(app, "remember_token", stolen, after="logout")
 
 
 def test_password_change_ends_existing_sessions(app, client, make_user):
@@ -159,12 +159,7 @@ def test_disabling_an_account_ends_its_sessions_now(app, runner, make_user, cook
     result = runner.invoke(args=["disable-user", "ann@example.com"])
     assert result.exit_code == 0, result.output
     assert client.get("/referrals").status_code == 302  # the open session ended
-    replay = app.test_client()
-    replay.set_cookie(cookie, stolen)
-    accepted = replay.get("/referrals").status_code != 302
-    proof.record("session_replays_after_disabling", 1)
-    proof.record("session_replays_accepted", int(accepted))
-    assert not accepted
+    assert not replay_accepted(app, cookie, stolen, after="disabling")
 
 
 def test_a_disabled_account_cannot_sign_in_until_enabled(app, runner, make_user):

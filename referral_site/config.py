@@ -58,6 +58,8 @@ class TestingConfig(Config):
     PASSWORD_HASH_TIME_COST = 1
     PASSWORD_HASH_MEMORY_KIB = 8
     SECRET_KEY = "testing-secret"  # noqa: S105
+    #: Visits are written in their request, so a test can read them right away.
+    REFERRALS_VISIT_BUFFER_SECONDS = 0
 
 
 class ProductionConfig(Config):

@@ -15,7 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from referral_site.extensions import db
 from referral_site.referrals.fraud_models import ReferralCode, UserSighting
 from referral_site.referrals.models import Referral, Reward, utcnow
-from referral_site.referrals.services import referrer_summary, user_model
+from referral_site.referrals.services import (
+    forget_cached_codes,
+    referrer_summary,
+    user_model,
+)
 from referral_site.referrals.transactions import write_transaction
 
 #: Words nobody may take as a code: they look official or clash with pages.
@@ -99,6 +103,7 @@ def set_vanity_code(user_id: int, raw: str) -> str:
     except IntegrityError:
         # Someone took the code between our check and our insert.
         raise CodeRefused("That code is taken; choose another.") from None
+    forget_cached_codes(user_id)  # links now record the new primary code
     return code
 
 
@@ -211,3 +216,4 @@ def delete_account(user_id: int, *, password: str) -> None:
         if hasattr(user, "is_admin"):
             user.is_admin = False
         user.deleted_at = utcnow()
+    forget_cached_codes(user_id)  # the deleted codes stop working in this process

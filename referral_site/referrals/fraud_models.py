@@ -115,10 +115,16 @@ class UserSighting(db.Model):
 
 
 class VisitRollup(db.Model):
-    """Clicks per referrer per day, kept when the visits themselves are purged."""
+    """Clicks per referrer per UTC day: every click ever, counted when written.
+
+    The reports read clicks from here; purging old visits leaves it alone.
+    """
 
     __tablename__ = "visit_rollups"
-    __table_args__ = (sa.UniqueConstraint("referrer_id", "day"),)
+    __table_args__ = (
+        sa.UniqueConstraint("referrer_id", "day"),
+        sa.Index("ix_visit_rollups_day", "day"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     referrer_id: Mapped[int] = mapped_column(

@@ -1,11 +1,11 @@
-"""Report figures as SQL aggregates: funnel, rewards, leaderboard, daily series, CSV.
+"""Report figures as SQL aggregates: funnel, rewards, leaderboard, daily series.
 
-Every figure is counted or summed by the database; Python only receives the totals
-(or, for CSV exports, streams rows in batches). Each function issues a fixed number
-of queries, whatever the amount of data.
+Every figure is counted or summed by the database; Python only receives the totals.
+Clicks come from the daily counts (``visit_rollups``), never from counting visits.
+Each function issues a fixed number of queries, whatever the amount of data. The
+CSV exports are in report_exports.py.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -13,15 +13,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
+from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import (
     Referral,
     ReferralStatus,
     Reward,
     RewardStatus,
-    Visit,
     utcnow,
 )
-from referral_site.referrals.money import format_plain
 from referral_site.referrals.pagination import Page, paginate_rows
 
 #: Range presets of the admin report: key -> (label, days; None for all time).
@@ -32,8 +31,6 @@ PRESETS: dict[str, tuple[str, int | None]] = {
     "all": ("All time", None),
 }
 DEFAULT_RANGE = "30d"
-#: Rows fetched per round trip while streaming a CSV export.
-STREAM_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -47,6 +44,10 @@ class DateRange:
     def contains(self, column) -> sa.ColumnElement[bool]:
         """A SQL condition: the timestamp column falls inside the range."""
         return sa.true() if self.start is None else column >= self.start
+
+    def contains_day(self, column) -> sa.ColumnElement[bool]:
+        """A SQL condition: the date column (a UTC day) falls inside the range."""
+        return sa.true() if self.start is None else column >= self.start.date()
 
 
 def date_range(key: str | None, now: datetime | None = None) -> DateRange:
@@ -86,31 +87,33 @@ class Funnel:
         return _rate(self.conversions, self.clicks)
 
 
-def _user_model():
+def user_model():
     return current_app.extensions["referrals"].user_model
 
 
 def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
     """The funnel of the whole program, or of one referrer, in one query."""
-    User = _user_model()
+    User = user_model()
 
     def count(column, *conditions):
         query = sa.select(sa.func.count(column)).where(*conditions)
         return query.scalar_subquery()
 
-    visits = [period.contains(Visit.created_at)]
+    clicks = sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
+        period.contains_day(VisitRollup.day)
+    )
     signups = [period.contains(Referral.created_at)]
     conversions = [
         Referral.status == ReferralStatus.CONVERTED,
         period.contains(Referral.converted_at),
     ]
     if referrer_id is not None:
-        visits.append(Visit.referrer_id == referrer_id)
+        clicks = clicks.where(VisitRollup.referrer_id == referrer_id)
         signups.append(Referral.referrer_id == referrer_id)
         conversions.append(Referral.referrer_id == referrer_id)
     row = db.session.execute(
         sa.select(
-            count(Visit.id, *visits),
+            clicks.scalar_subquery(),
             count(Referral.id, *signups),
             count(Referral.id, *conversions),
             count(User.id, period.contains(User.created_at)),
@@ -161,9 +164,9 @@ def rewards_by_status(
     return [by_currency[c] for c in sorted(by_currency)]
 
 
-def _leaderboard_query(period: DateRange) -> sa.Select:
+def leaderboard_query(period: DateRange) -> sa.Select:
     """Referrers with clicks or signups in the range, best first."""
-    User = _user_model()
+    User = user_model()
 
     def per_referrer(column, key, *conditions):
         return (
@@ -182,8 +185,14 @@ def _leaderboard_query(period: DateRange) -> sa.Select:
         Referral.status == ReferralStatus.CONVERTED,
         period.contains(Referral.converted_at),
     )
-    clicks = per_referrer(
-        Visit.id, Visit.referrer_id, period.contains(Visit.created_at)
+    clicks = (
+        sa.select(
+            VisitRollup.referrer_id.label("user_id"),
+            sa.func.sum(VisitRollup.clicks).label("n"),
+        )
+        .where(period.contains_day(VisitRollup.day))
+        .group_by(VisitRollup.referrer_id)
+        .subquery()
     )
     per_currency = (
         sa.select(
@@ -262,7 +271,7 @@ def _parse_totals(raw: str | None) -> list[tuple[str, int]]:
     return sorted((currency, int(amount)) for currency, amount in pairs)
 
 
-def _leader(rank: int, row) -> LeaderRow:
+def leader(rank: int, row) -> LeaderRow:
     return LeaderRow(
         rank=rank,
         id=row.id,
@@ -279,9 +288,9 @@ def _leader(rank: int, row) -> LeaderRow:
 
 def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
     """One page of the leaderboard (two queries: the count and the page)."""
-    result = paginate_rows(_leaderboard_query(period), page, per_page)
+    result = paginate_rows(leaderboard_query(period), page, per_page)
     first = (result.page - 1) * per_page + 1
-    items = [_leader(first + i, row) for i, row in enumerate(result.items)]
+    items = [leader(first + i, row) for i, row in enumerate(result.items)]
     return Page(items=items, page=result.page, per_page=per_page, total=result.total)
 
 
@@ -323,8 +332,17 @@ def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
             .group_by(day)
         )
 
+    clicks_per_day = (
+        sa.select(
+            VisitRollup.day,
+            sa.literal("clicks").label("metric"),
+            sa.func.sum(VisitRollup.clicks).label("n"),
+        )
+        .where(period.contains_day(VisitRollup.day))
+        .group_by(VisitRollup.day)
+    )
     union = sa.union_all(
-        per_day("clicks", Visit.created_at),
+        clicks_per_day,
         per_day("signups", Referral.created_at),
         per_day(
             "conversions",
@@ -353,7 +371,7 @@ def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
 
 def referrer(user_id: int):
     """The referrer shown on an admin's per-referrer page, or None."""
-    User = _user_model()
+    User = user_model()
     return db.session.execute(
         sa.select(
             User.id, User.name, User.email, User.referral_code, User.created_at
@@ -365,7 +383,7 @@ def referrals_page(
     period: DateRange, referrer_id: int, page: int, per_page: int
 ) -> Page:
     """One page of a referrer's referrals made in the range, newest first."""
-    User = _user_model()
+    User = user_model()
     query = (
         sa.select(
             Referral.id,
@@ -385,83 +403,3 @@ def referrals_page(
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
     return paginate_rows(query, page, per_page)
-
-
-# --- CSV exports: header row, then rows streamed from the database in batches ---
-
-
-def _stream(query: sa.Select) -> Iterator:
-    yield from db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def referral_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the referrals made in the range."""
-    User = _user_model()
-    Referrer = sa.orm.aliased(User)
-    yield [
-        "referral_id", "created_at", "referrer_id", "referrer_email", "code",
-        "referred_name", "referred_email", "source", "status", "review_status",
-        "converted_at",
-    ]  # fmt: skip
-    query = (
-        sa.select(Referral, Referrer.email, User.name, User.email)
-        .join(Referrer, Referrer.id == Referral.referrer_id)
-        .join(User, User.id == Referral.referred_id)
-        .where(period.contains(Referral.created_at))
-        .order_by(Referral.created_at, Referral.id)
-    )
-    for ref, referrer_email, name, email in _stream(query):
-        yield [
-            ref.id, _iso(ref.created_at), ref.referrer_id, referrer_email, ref.code,
-            name, email, ref.source.value, ref.status.value, ref.review_status.value,
-            _iso(ref.converted_at),
-        ]  # fmt: skip
-
-
-def reward_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the rewards created in the range."""
-    User = _user_model()
-    yield [
-        "reward_id", "created_at", "user_id", "user_email", "referral_id", "kind",
-        "status", "currency", "amount", "amount_minor",
-    ]  # fmt: skip
-    query = (
-        sa.select(Reward, User.email)
-        .join(User, User.id == Reward.user_id)
-        .where(period.contains(Reward.created_at))
-        .order_by(Reward.created_at, Reward.id)
-    )
-    for reward, email in _stream(query):
-        yield [
-            reward.id, _iso(reward.created_at), reward.user_id, email,
-            reward.referral_id or "", reward.kind.value, reward.status.value,
-            reward.currency, format_plain(reward.amount_minor, reward.currency),
-            reward.amount_minor,
-        ]  # fmt: skip
-
-
-def leaderboard_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the whole leaderboard for the range, in rank order."""
-    yield [
-        "rank", "referrer_id", "name", "email", "code", "clicks", "signups",
-        "conversions", "rewards", "reward_totals",
-    ]  # fmt: skip
-    for rank, row in enumerate(_stream(_leaderboard_query(period)), start=1):
-        leader = _leader(rank, row)
-        totals = " ".join(f"{c} {format_plain(a, c)}" for c, a in leader.reward_totals)
-        yield [
-            rank, leader.id, leader.name, leader.email, leader.referral_code,
-            leader.clicks, leader.signups, leader.conversions, leader.rewards, totals,
-        ]  # fmt: skip
-
-
-#: Export kinds offered at /admin/export/<kind>.csv.
-EXPORTS = {
-    "referrals": referral_rows,
-    "rewards": reward_rows,
-    "leaderboard": leaderboard_rows,
-}

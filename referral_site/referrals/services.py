@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,6 +18,7 @@ from referral_site.referrals.models import (
     Referral,
     ReferralStatus,
     Visit,
+    utcnow,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
 from referral_site.referrals.transactions import write_transaction
@@ -74,13 +75,25 @@ def find_referrer(raw_code: object) -> Referrer | None:
     code = normalize_code(raw_code)
     if code is None:
         return None
+    cache = current_app.extensions["referrals"].code_cache
+    if (cached := cache.get(code)) is not None:
+        return cached
     User = user_model()
     row = db.session.execute(
         sa.select(User.id, User.referral_code)
         .join(ReferralCode, ReferralCode.user_id == User.id)
         .where(ReferralCode.code == code)
     ).first()
-    return Referrer(id=row.id, code=row.referral_code) if row else None
+    if row is None:
+        return None
+    referrer = Referrer(id=row.id, code=row.referral_code)
+    cache.put(code, referrer.id, referrer)
+    return referrer
+
+
+def forget_cached_codes(user_id: int) -> None:
+    """Stop resolving a user's codes from this process's cache (they changed)."""
+    current_app.extensions["referrals"].code_cache.forget_user(user_id)
 
 
 def hash_ip(ip: str | None) -> str | None:
@@ -98,8 +111,26 @@ def record_visit(
     landing_path: str,
     source: CaptureSource,
     ip: str | None,
-) -> int:
-    """Store one click on a referral link and return its id."""
+) -> int | None:
+    """Store one click on a referral link and return its id.
+
+    With the visit buffer on, the click is queued for the next batch and has no id
+    yet (None); signup then finds the visit from the visitor id and the time.
+    """
+    buffer = current_app.extensions["referrals"].visit_buffer
+    if buffer is not None:
+        buffer.append(
+            {
+                "code": referrer.code,
+                "referrer_id": referrer.id,
+                "visitor_id": visitor_id,
+                "landing_path": landing_path[:512],
+                "source": source,
+                "ip_hash": hash_ip(ip),
+                "created_at": utcnow(),
+            }
+        )
+        return None
     with write_transaction() as session:
         visit = Visit(
             code=referrer.code,
@@ -153,7 +184,7 @@ def sign_up(
         _insert_with_unique_code(session, user, email)
         referral = flagged = None
         if referrer is not None:
-            referral = _attribute(session, user, referrer, capture)
+            referral = _attribute(session, user, referrer, capture, visitor_id)
             referral.signup_ip_hash = hash_ip(ip)
             referral.signup_visitor_id = visitor_id
             flagged = _score_signup(session, referral, email)
@@ -210,7 +241,9 @@ def _insert_with_unique_code(session, user, email: str) -> None:
     raise RuntimeError("could not draw a unique referral code")
 
 
-def _attribute(session, user, referrer: Referrer, capture: Capture) -> Referral:
+def _attribute(
+    session, user, referrer: Referrer, capture: Capture, visitor_id: str | None
+) -> Referral:
     # The referred user is new, so it cannot be the referrer; the schema's
     # not_self check and the unique referred_id back this up.
     referral = Referral(
@@ -219,11 +252,34 @@ def _attribute(session, user, referrer: Referrer, capture: Capture) -> Referral:
         code=referrer.code,
         source=capture.source,
         captured_at=capture.captured_at,
-        visit_id=capture.visit_id,
+        visit_id=capture.visit_id or _buffered_visit_id(referrer, capture, visitor_id),
     )
     session.add(referral)
     session.flush()
     return referral
+
+
+#: A buffered visit is stamped within this long after the cookie's (whole) second.
+_CAPTURE_SLACK = timedelta(seconds=2)
+
+
+def _buffered_visit_id(
+    referrer: Referrer, capture: Capture, visitor_id: str | None
+) -> int | None:
+    """The visit behind a cookie written while its visit was still buffered."""
+    if capture.captured_at is None or not visitor_id:
+        return None
+    return db.session.scalar(
+        sa.select(Visit.id)
+        .where(
+            Visit.referrer_id == referrer.id,
+            Visit.created_at >= capture.captured_at,
+            Visit.created_at < capture.captured_at + _CAPTURE_SLACK,
+            Visit.visitor_id == visitor_id,
+        )
+        .order_by(Visit.id.desc())
+        .limit(1)
+    )
 
 
 @dataclass(frozen=True)
@@ -248,8 +304,6 @@ class ReferrerSummary:
 def referrer_summary(user_id: int) -> ReferrerSummary:
     """Clicks on a user's links and signups attributed to them."""
     clicks = db.session.scalar(
-        sa.select(sa.func.count(Visit.id)).where(Visit.referrer_id == user_id)
-    ) + db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
             VisitRollup.referrer_id == user_id
         )
@@ -303,13 +357,12 @@ def program_totals() -> ProgramTotals:
     users, clicks, referred = db.session.execute(
         sa.select(
             sa.select(sa.func.count(User.id)).scalar_subquery(),
-            sa.select(sa.func.count(Visit.id)).scalar_subquery(),
+            sa.select(
+                sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)
+            ).scalar_subquery(),
             sa.select(sa.func.count(Referral.id)).scalar_subquery(),
         )
     ).one()
-    clicks += db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0))
-    )
     return ProgramTotals(users=users, clicks=clicks, referred_signups=referred)
 
 
@@ -321,17 +374,11 @@ def top_referrers(limit: int = 10) -> list:
         .group_by(Referral.referrer_id)
         .subquery()
     )
-    # Recent clicks are visits; purged ones survive as daily rollups.
-    every_click = sa.union_all(
-        sa.select(Visit.referrer_id, sa.literal(1).label("clicks")),
-        sa.select(VisitRollup.referrer_id, VisitRollup.clicks),
-    ).subquery()
     clicks = (
         sa.select(
-            every_click.c.referrer_id,
-            sa.func.sum(every_click.c.clicks).label("clicks"),
+            VisitRollup.referrer_id, sa.func.sum(VisitRollup.clicks).label("clicks")
         )
-        .group_by(every_click.c.referrer_id)
+        .group_by(VisitRollup.referrer_id)
         .subquery()
     )
     query = (

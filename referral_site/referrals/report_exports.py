@@ -22,6 +22,7 @@ from referral_site.referrals.reports import (
 #: Rows fetched per round trip while streaming a CSV export.
 STREAM_BATCH = 500
 
+
 def _stream(query: sa.Select) -> Iterator:
     yield from db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
 
@@ -84,7 +85,9 @@ def leaderboard_rows(period: DateRange) -> Iterator[list]:
     ]  # fmt: skip
     for rank, row in enumerate(_stream(leaderboard_query(period)), start=1):
         row_leader = leader(rank, row)
-        totals = " ".join(f"{c} {format_plain(a, c)}" for c, a in row_leader.reward_totals)
+        totals = " ".join(
+            f"{c} {format_plain(a, c)}" for c, a in row_leader.reward_totals
+        )
         yield [
             rank, row_leader.id, row_leader.name, row_leader.email,
             row_leader.referral_code, row_leader.clicks, row_leader.signups,

@@ -30,7 +30,8 @@ install: $(VENV)/.installed
 ## run: set up, migrate the SQLite database under instance/, serve on http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) \
+	  --access-logfile - wsgi:app
 
 ## test: set up with the test extra and run the whole suite (browser tests included)
 test: $(VENV)/.installed-test node_modules/.installed

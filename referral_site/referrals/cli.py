@@ -1,5 +1,7 @@
 """The plugin's commands, under `flask --app wsgi referrals ...`."""
 
+import sys
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -51,7 +53,10 @@ def process_rewards_command(batch_size: int) -> None:
 @click.option("--referrals", type=click.IntRange(min=0), default=800, show_default=True)
 @click.option("--clicks", type=click.IntRange(min=0), default=5_000, show_default=True)
 @click.option(
-    "--conversions", type=click.IntRange(min=0), default=100, show_default=True
+    "--conversions",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Referrals that convert [default: a fifth of --referrals].",
 )
 @click.option(
     "--top-referrals",
@@ -66,7 +71,9 @@ def process_rewards_command(batch_size: int) -> None:
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option("--add", is_flag=True, help="Add to a database that already has users.")
-def seed_demo_command(add: bool, top_referrals: int | None, **counts) -> None:
+def seed_demo_command(
+    add: bool, top_referrals: int | None, conversions: int | None, **counts
+) -> None:
     """Fill the database with demo data at volume (password: correct horse battery)."""
     from referral_site.referrals import demo_data
 
@@ -76,7 +83,11 @@ def seed_demo_command(add: bool, top_referrals: int | None, **counts) -> None:
         )
     if top_referrals is None:
         top_referrals = counts["referrals"] // 10
-    plan = demo_data.SeedPlan(top_referrals=top_referrals, **counts)
+    if conversions is None:
+        conversions = counts["referrals"] // 5
+    plan = demo_data.SeedPlan(
+        top_referrals=top_referrals, conversions=conversions, **counts
+    )
     try:
         plan.check()
     except demo_data.SeedRefused as error:
@@ -84,7 +95,7 @@ def seed_demo_command(add: bool, top_referrals: int | None, **counts) -> None:
     progress = click.progressbar(
         length=demo_data.total_rows(plan),
         label="Seeding",
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
     )
     with progress as bar:
         demo_data.seed(plan, bar.update)

@@ -113,19 +113,29 @@ class _Seeder:
         self.first_reward = _next_id(Reward.__table__)
         # Users [first_user, first_referred) refer; the rest are referred.
         self.first_referred = self.first_user + plan.users - plan.referrals
-        self.conversion_rate = plan.conversions / max(plan.referrals, 1)
         self.conversions_left = plan.conversions
+        self.top_left = plan.top_referrals
 
     def referrer_id(self) -> int:
-        """A skewed draw: the first referrer often, the others by a power law."""
-        referrers = self.first_referred - self.first_user - 1  # minus the admin
-        if referrers == 1 or self.rng.random() < self._top_share():
+        """A skewed draw: the popular referrer by its share, others by a power law."""
+        if self.rng.random() < self.plan.top_referrals / max(self.plan.referrals, 1):
             return self.first_user + 1
-        return self.first_user + 1 + int(referrers * self.rng.random() ** 3)
+        return self._other_referrer()
 
-    def _top_share(self) -> float:
-        total = max(self.plan.referrals, 1)
-        return self.plan.top_referrals / total
+    def referrer_of(self, index: int) -> int:
+        """Referral `index`'s referrer: the popular one gets exactly its count."""
+        left = self.plan.referrals - index
+        if self.rng.random() * left < self.top_left:
+            self.top_left -= 1
+            return self.first_user + 1
+        return self._other_referrer()
+
+    def _other_referrer(self) -> int:
+        # Users after the admin and the popular referrer; low ids refer the most.
+        others = self.first_referred - self.first_user - 2
+        if others <= 0:
+            return self.first_user + 1
+        return self.first_user + 2 + int(others * self.rng.random() ** 3)
 
     def moment(self, after: datetime | None = None) -> datetime:
         """A time within the plan's span (and after `after`, when given)."""
@@ -232,12 +242,12 @@ def _seed_referred(seeder: _Seeder) -> None:
 def _referred_user(seeder: _Seeder, index: int, rows: dict) -> None:
     user_id = seeder.first_referred + index
     referral_id = seeder.first_referral + index
-    referrer_id = seeder.referrer_id()
+    referrer_id = seeder.referrer_of(index)
     created_at = seeder.moment()
     user = seeder.user_row(user_id, created_at, referrer_id)
     rows[seeder.users].append(user)
     rows[ReferralCode.__table__].append(_code_row(user))
-    converted_at = _conversion_time(seeder, created_at)
+    converted_at = _conversion_time(seeder, index, created_at)
     rows[Referral.__table__].append(
         {
             "id": referral_id,
@@ -262,9 +272,16 @@ def _referred_user(seeder: _Seeder, index: int, rows: dict) -> None:
         _conversion(seeder, ids, referral_id, people, converted_at, rows)
 
 
-def _conversion_time(seeder: _Seeder, created_at: datetime) -> datetime | None:
-    """Converts with the plan's rate; exactly plan.conversions in all."""
-    if seeder.conversions_left <= 0 or seeder.rng.random() >= seeder.conversion_rate:
+def _conversion_time(
+    seeder: _Seeder, index: int, created_at: datetime
+) -> datetime | None:
+    """Exactly plan.conversions of the referrals convert, spread evenly at random.
+
+    Selection sampling: referral `index` converts with probability (conversions
+    still to place) / (referrals left), which places every one of them.
+    """
+    left = seeder.plan.referrals - index
+    if seeder.rng.random() * left >= seeder.conversions_left:
         return None
     seeder.conversions_left -= 1
     return seeder.moment(after=created_at)

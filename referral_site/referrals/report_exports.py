@@ -10,14 +10,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from referral_site.extensions import db
+from referral_site.referrals.leaderboard import leader, leaderboard_query
 from referral_site.referrals.models import Referral, Reward
 from referral_site.referrals.money import format_plain
-from referral_site.referrals.reports import (
-    DateRange,
-    leader,
-    leaderboard_query,
-    user_model,
-)
+from referral_site.referrals.reports import DateRange, user_model
 
 #: Rows fetched per round trip while streaming a CSV export.
 STREAM_BATCH = 500

@@ -1,9 +1,9 @@
-"""Report figures as SQL aggregates: funnel, rewards, leaderboard, daily series.
+"""Report figures as SQL aggregates: funnel, rewards, daily series, referrer pages.
 
 Every figure is counted or summed by the database; Python only receives the totals.
 Clicks come from the daily counts (``visit_rollups``), never from counting visits.
 Each function issues a fixed number of queries, whatever the amount of data. The
-CSV exports are in report_exports.py.
+CSV exports are in report_exports.py, the leaderboard in leaderboard.py.
 """
 
 from dataclasses import dataclass, field
@@ -162,136 +162,6 @@ def rewards_by_status(
         totals.counts[str(status)] = count
         totals.amounts[str(status)] = int(amount)
     return [by_currency[c] for c in sorted(by_currency)]
-
-
-def leaderboard_query(period: DateRange) -> sa.Select:
-    """Referrers with clicks or signups in the range, best first."""
-    User = user_model()
-
-    def per_referrer(column, key, *conditions):
-        return (
-            sa.select(key.label("user_id"), sa.func.count(column).label("n"))
-            .where(*conditions)
-            .group_by(key)
-            .subquery()
-        )
-
-    signups = per_referrer(
-        Referral.id, Referral.referrer_id, period.contains(Referral.created_at)
-    )
-    conversions = per_referrer(
-        Referral.id,
-        Referral.referrer_id,
-        Referral.status == ReferralStatus.CONVERTED,
-        period.contains(Referral.converted_at),
-    )
-    clicks = (
-        sa.select(
-            VisitRollup.referrer_id.label("user_id"),
-            sa.func.sum(VisitRollup.clicks).label("n"),
-        )
-        .where(period.contains_day(VisitRollup.day))
-        .group_by(VisitRollup.referrer_id)
-        .subquery()
-    )
-    per_currency = (
-        sa.select(
-            Reward.user_id,
-            Reward.currency,
-            sa.func.count(Reward.id).label("n"),
-            sa.func.sum(Reward.amount_minor).label("amount"),
-        )
-        .where(
-            Reward.status != RewardStatus.REJECTED,
-            period.contains(Reward.created_at),
-        )
-        .group_by(Reward.user_id, Reward.currency)
-        .subquery()
-    )
-    rewards = (
-        sa.select(
-            per_currency.c.user_id,
-            sa.func.sum(per_currency.c.n).label("n"),
-            sa.func.aggregate_strings(
-                per_currency.c.currency
-                + ":"
-                + sa.cast(per_currency.c.amount, sa.String),
-                ",",
-            ).label("totals"),
-        )
-        .group_by(per_currency.c.user_id)
-        .subquery()
-    )
-    n_signups = sa.func.coalesce(signups.c.n, 0)
-    n_conversions = sa.func.coalesce(conversions.c.n, 0)
-    n_clicks = sa.func.coalesce(clicks.c.n, 0)
-    return (
-        sa.select(
-            User.id,
-            User.name,
-            User.email,
-            User.referral_code,
-            n_clicks.label("clicks"),
-            n_signups.label("signups"),
-            n_conversions.label("conversions"),
-            sa.func.coalesce(rewards.c.n, 0).label("rewards"),
-            rewards.c.totals.label("reward_totals"),
-        )
-        .outerjoin(signups, signups.c.user_id == User.id)
-        .outerjoin(conversions, conversions.c.user_id == User.id)
-        .outerjoin(clicks, clicks.c.user_id == User.id)
-        .outerjoin(rewards, rewards.c.user_id == User.id)
-        .where(sa.or_(signups.c.n.is_not(None), clicks.c.n.is_not(None)))
-        .order_by(
-            n_signups.desc(), n_conversions.desc(), n_clicks.desc(), User.id.asc()
-        )
-    )
-
-
-@dataclass(frozen=True)
-class LeaderRow:
-    """One referrer on the leaderboard."""
-
-    rank: int
-    id: int
-    name: str
-    email: str
-    referral_code: str
-    clicks: int
-    signups: int
-    conversions: int
-    rewards: int
-    #: Non-rejected reward sums as (currency, minor units), by currency.
-    reward_totals: list[tuple[str, int]]
-
-
-def _parse_totals(raw: str | None) -> list[tuple[str, int]]:
-    """Read "USD:1000,EUR:500" (built by the query) into sorted pairs."""
-    pairs = (item.split(":", 1) for item in (raw or "").split(",") if item)
-    return sorted((currency, int(amount)) for currency, amount in pairs)
-
-
-def leader(rank: int, row) -> LeaderRow:
-    return LeaderRow(
-        rank=rank,
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        referral_code=row.referral_code,
-        clicks=row.clicks,
-        signups=row.signups,
-        conversions=row.conversions,
-        rewards=int(row.rewards),
-        reward_totals=_parse_totals(row.reward_totals),
-    )
-
-
-def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
-    """One page of the leaderboard (two queries: the count and the page)."""
-    result = paginate_rows(leaderboard_query(period), page, per_page)
-    first = (result.page - 1) * per_page + 1
-    items = [leader(first + i, row) for i, row in enumerate(result.items)]
-    return Page(items=items, page=result.page, per_page=per_page, total=result.total)
 
 
 @dataclass(frozen=True)

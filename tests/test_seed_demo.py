@@ -70,7 +70,10 @@ def test_seeded_users_sign_in_with_the_demo_password_and_links_work(app, runner)
     client = app.test_client()
     assert login(client, "admin@example.com", DEMO_PASSWORD).status_code == 302
     page = client.get("/admin?range=all").get_data(as_text=True)
+    # The report reads the daily counts: they match the seeded rows.
     assert 'data-stat="clicks">500<' in page
+    assert 'data-stat="referred-signups">40<' in page
+    assert 'data-stat="conversions">8<' in page  # a fifth by default
     assert app.test_client().get(f"/r/{demo_code(2)}").status_code == 302
     assert count(app, Visit) == 501
 

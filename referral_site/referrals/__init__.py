@@ -81,8 +81,10 @@ DEFAULTS: dict[str, object] = {
     #: Days a new reward is held before it can be approved (rules may override).
     "REWARD_HOLD_DAYS": 14,
     #: Seconds between batched writes of visits by a background thread per process;
-    #: 0 writes each visit in its request. A hard kill loses at most this much.
-    "VISIT_BUFFER_SECONDS": 1.0,
+    #: 0 writes each visit in its request. A hard kill loses at most this much, and
+    #: the host must flush on worker exit (visit_buffer.flush_all; see the site's
+    #: gunicorn.conf.py).
+    "VISIT_BUFFER_SECONDS": 0.0,
     #: Seconds a code -> referrer lookup is cached per process (0: no cache).
     "CODE_CACHE_SECONDS": 60,
 }
@@ -141,13 +143,13 @@ class Referrals:
 
         from referral_site.referrals import (  # noqa: F401 (tables and routes)
             account_views,
-            click_counts,
             fraud_models,
             fraud_views,
             report_views,
             review_views,
             reward_grants,
             rewards,
+            rollups,
         )
         from referral_site.referrals.api import api_bp
         from referral_site.referrals.cli import referrals_cli

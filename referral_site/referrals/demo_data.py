@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
-from referral_site.referrals import click_counts
+from referral_site.referrals import rollups
 from referral_site.referrals.codes import ALPHABET, CODE_LENGTH
 from referral_site.referrals.fraud_models import ReferralCode
 from referral_site.referrals.models import (
@@ -191,11 +191,19 @@ def seed(plan: SeedPlan, progress: Callable[[int], None]) -> None:
 
 
 def _insert(rows_by_table: dict) -> None:
-    """One transaction: each table's rows in one executemany, in the given order."""
+    """One transaction: each table's rows in one executemany, in the given order,
+    and the referrals counted into the daily counts."""
     with db.engine.begin() as connection:
         for table, rows in rows_by_table.items():
             if rows:
                 connection.execute(sa.insert(table), rows)
+        referrals = rows_by_table.get(Referral.__table__, [])
+        rollups.add(connection, "signups", rollups.count_by_day(referrals))
+        rollups.add(
+            connection,
+            "conversions",
+            rollups.count_by_day(referrals, "converted_at"),
+        )
 
 
 def _seed_referrers(seeder: _Seeder) -> None:
@@ -348,7 +356,7 @@ def _seed_clicks(seeder: _Seeder) -> None:
         visits = [_visit(seeder) for _ in batch]
         with db.engine.begin() as connection:
             connection.execute(sa.insert(Visit.__table__), visits)
-            click_counts.add_clicks(connection, click_counts.count_by_day(visits))
+            rollups.add_clicks(connection, rollups.count_by_day(visits))
         seeder.progress(len(batch))
 
 

@@ -115,9 +115,10 @@ class UserSighting(db.Model):
 
 
 class VisitRollup(db.Model):
-    """Clicks per referrer per UTC day: every click ever, counted when written.
+    """Per referrer and UTC day: clicks, referred signups and first conversions.
 
-    The reports read clicks from here; purging old visits leaves it alone.
+    Counted when each visit or referral is written (see rollups.py); the reports
+    read these counts, and purging old visits leaves them alone.
     """
 
     __tablename__ = "visit_rollups"
@@ -132,6 +133,10 @@ class VisitRollup(db.Model):
     )
     day: Mapped[date] = mapped_column(sa.Date)
     clicks: Mapped[int] = mapped_column(default=0)
+    #: Referrals created that day.
+    signups: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Referrals that converted that day (status converted, by converted_at).
+    conversions: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 def insert_primary_code(mapper, connection, target) -> None:

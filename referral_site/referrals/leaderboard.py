@@ -1,8 +1,8 @@
 """The admin report's leaderboard: referrers ranked by signups in a date range.
 
-One query ranks every referrer with clicks or signups in the range (clicks from the
-daily counts); a page of it is two queries (the count and the rows), and the CSV
-export streams the same query.
+One query ranks every referrer with clicks or signups in the range, from the daily
+counts (rewards from the rewards table); a page of it is two queries (the count
+and the rows), and the CSV export streams the same query.
 """
 
 from dataclasses import dataclass
@@ -11,43 +11,30 @@ import sqlalchemy as sa
 
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import (
-    Referral,
-    ReferralStatus,
     Reward,
     RewardStatus,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
-from referral_site.referrals.reports import DateRange, user_model
+from referral_site.referrals.reports import METRICS, DateRange, counted, user_model
 
 
 def leaderboard_query(period: DateRange) -> sa.Select:
     """Referrers with clicks or signups in the range, best first."""
     User = user_model()
 
-    def per_referrer(column, key, *conditions):
-        return (
-            sa.select(key.label("user_id"), sa.func.count(column).label("n"))
-            .where(*conditions)
-            .group_by(key)
-            .subquery()
-        )
-
-    signups = per_referrer(
-        Referral.id, Referral.referrer_id, period.contains(Referral.created_at)
-    )
-    conversions = per_referrer(
-        Referral.id,
-        Referral.referrer_id,
-        Referral.status == ReferralStatus.CONVERTED,
-        period.contains(Referral.converted_at),
-    )
-    clicks = (
+    counts = (
         sa.select(
             VisitRollup.referrer_id.label("user_id"),
-            sa.func.sum(VisitRollup.clicks).label("n"),
+            *(counted(period, name) for name in METRICS),
         )
         .where(period.contains_day(VisitRollup.day))
         .group_by(VisitRollup.referrer_id)
+        .having(
+            sa.or_(
+                sa.func.sum(VisitRollup.signups) > 0,
+                sa.func.sum(VisitRollup.clicks) > 0,
+            )
+        )
         .subquery()
     )
     per_currency = (
@@ -78,28 +65,25 @@ def leaderboard_query(period: DateRange) -> sa.Select:
         .group_by(per_currency.c.user_id)
         .subquery()
     )
-    n_signups = sa.func.coalesce(signups.c.n, 0)
-    n_conversions = sa.func.coalesce(conversions.c.n, 0)
-    n_clicks = sa.func.coalesce(clicks.c.n, 0)
     return (
         sa.select(
             User.id,
             User.name,
             User.email,
             User.referral_code,
-            n_clicks.label("clicks"),
-            n_signups.label("signups"),
-            n_conversions.label("conversions"),
+            counts.c.clicks,
+            counts.c.signups,
+            counts.c.conversions,
             sa.func.coalesce(rewards.c.n, 0).label("rewards"),
             rewards.c.totals.label("reward_totals"),
         )
-        .outerjoin(signups, signups.c.user_id == User.id)
-        .outerjoin(conversions, conversions.c.user_id == User.id)
-        .outerjoin(clicks, clicks.c.user_id == User.id)
+        .join(counts, counts.c.user_id == User.id)
         .outerjoin(rewards, rewards.c.user_id == User.id)
-        .where(sa.or_(signups.c.n.is_not(None), clicks.c.n.is_not(None)))
         .order_by(
-            n_signups.desc(), n_conversions.desc(), n_clicks.desc(), User.id.asc()
+            counts.c.signups.desc(),
+            counts.c.conversions.desc(),
+            counts.c.clicks.desc(),
+            User.id.asc(),
         )
     )
 

@@ -16,7 +16,6 @@ from referral_site.extensions import db
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import (
     Referral,
-    ReferralStatus,
     Reward,
     RewardStatus,
     utcnow,
@@ -87,39 +86,40 @@ class Funnel:
         return _rate(self.conversions, self.clicks)
 
 
+#: The daily counts, in the order the series and the funnel use them.
+METRICS = ("clicks", "signups", "conversions")
+
+
 def user_model():
     return current_app.extensions["referrals"].user_model
+
+
+def counted(period: DateRange, name: str):
+    """SUM of one daily count (clicks, signups, conversions); 0 when none."""
+    return sa.func.coalesce(sa.func.sum(getattr(VisitRollup, name)), 0).label(name)
 
 
 def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
     """The funnel of the whole program, or of one referrer, in one query."""
     User = user_model()
-
-    def count(column, *conditions):
-        query = sa.select(sa.func.count(column)).where(*conditions)
-        return query.scalar_subquery()
-
-    clicks = sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
-        period.contains_day(VisitRollup.day)
-    )
-    signups = [period.contains(Referral.created_at)]
-    conversions = [
-        Referral.status == ReferralStatus.CONVERTED,
-        period.contains(Referral.converted_at),
-    ]
+    counts = sa.select(
+        *(counted(period, name) for name in ("clicks", "signups", "conversions"))
+    ).where(period.contains_day(VisitRollup.day))
     if referrer_id is not None:
-        clicks = clicks.where(VisitRollup.referrer_id == referrer_id)
-        signups.append(Referral.referrer_id == referrer_id)
-        conversions.append(Referral.referrer_id == referrer_id)
+        counts = counts.where(VisitRollup.referrer_id == referrer_id)
+    counts = counts.subquery()
+    users = sa.select(sa.func.count(User.id)).where(period.contains(User.created_at))
     row = db.session.execute(
         sa.select(
-            clicks.scalar_subquery(),
-            count(Referral.id, *signups),
-            count(Referral.id, *conversions),
-            count(User.id, period.contains(User.created_at)),
+            counts.c.clicks,
+            counts.c.signups,
+            counts.c.conversions,
+            users.scalar_subquery(),
         )
     ).one()
-    return Funnel(clicks=row[0], signups=row[1], conversions=row[2], users=row[3])
+    return Funnel(
+        clicks=int(row[0]), signups=int(row[1]), conversions=int(row[2]), users=row[3]
+    )
 
 
 @dataclass
@@ -180,61 +180,33 @@ class DailySeries:
         return list(rows)[::-1]
 
 
-def _day(column):
-    """The UTC calendar day of a timestamp column, on SQLite and PostgreSQL."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    return sa.func.date(column)  # SQLite stores UTC text: its date part is the day
+def _any_count():
+    return VisitRollup.clicks + VisitRollup.signups + VisitRollup.conversions
 
 
 def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
-    """Per-day counts over the range, in one UNION query."""
-
-    def per_day(metric: str, column, *conditions):
-        day = _day(column)
-        return (
-            sa.select(
-                day.label("day"),
-                sa.literal(metric).label("metric"),
-                sa.func.count().label("n"),
-            )
-            .where(column.is_not(None), period.contains(column), *conditions)
-            .group_by(day)
-        )
-
-    clicks_per_day = (
+    """Per-day counts over the range, from the daily counts, in one query."""
+    query = (
         sa.select(
             VisitRollup.day,
-            sa.literal("clicks").label("metric"),
-            sa.func.sum(VisitRollup.clicks).label("n"),
+            *(sa.func.sum(getattr(VisitRollup, name)) for name in METRICS),
         )
         .where(period.contains_day(VisitRollup.day))
         .group_by(VisitRollup.day)
+        .having(sa.func.sum(_any_count()) > 0)
     )
-    union = sa.union_all(
-        clicks_per_day,
-        per_day("signups", Referral.created_at),
-        per_day(
-            "conversions",
-            Referral.converted_at,
-            Referral.status == ReferralStatus.CONVERTED,
-        ),
-    )
-    counts: dict[tuple[date, str], int] = {}
-    for day, metric, n in db.session.execute(union):
-        counts[(date.fromisoformat(str(day)[:10]), metric)] = n
+    counts: dict[date, tuple[int, ...]] = {
+        date.fromisoformat(str(day)[:10]): tuple(int(n) for n in figures)
+        for day, *figures in db.session.execute(query)
+    }
     today = today or utcnow().date()
-    first = (
-        period.start.date()
-        if period.start
-        else min((d for d, _ in counts), default=today)
-    )
+    first = period.start.date() if period.start else min(counts, default=today)
     days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
     return DailySeries(
         days=days,
         **{
-            metric: [counts.get((d, metric), 0) for d in days]
-            for metric in ("clicks", "signups", "conversions")
+            metric: [counts.get(d, (0, 0, 0))[n] for d in days]
+            for n, metric in enumerate(METRICS)
         },
     )
 

@@ -1,7 +1,7 @@
 """Data retention: old visits are deleted, their clicks stay counted.
 
 The reports keep their click totals (``visit_rollups``, counted when each visit was
-written: see click_counts.py), while the per-visit details (visitor id, IP hash,
+written: see rollups.py), while the per-visit details (visitor id, IP hash,
 landing path) are gone after the retention period.
 """
 

@@ -16,7 +16,6 @@ from referral_site.referrals.fraud_models import ReferralCode, SignalStage, Visi
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
-    ReferralStatus,
     Visit,
     utcnow,
 )
@@ -302,21 +301,22 @@ class ReferrerSummary:
 
 
 def referrer_summary(user_id: int) -> ReferrerSummary:
-    """Clicks on a user's links and signups attributed to them."""
-    clicks = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
-            VisitRollup.referrer_id == user_id
-        )
-    )
-    signups, converted = db.session.execute(
+    """Clicks on a user's links, signups attributed to them and their conversions."""
+    clicks, signups, converted = db.session.execute(
         sa.select(
-            sa.func.count(Referral.id),
-            sa.func.count(Referral.id).filter(
-                Referral.status == ReferralStatus.CONVERTED
-            ),
-        ).where(Referral.referrer_id == user_id)
+            *(
+                sa.func.coalesce(sa.func.sum(column), 0)
+                for column in (
+                    VisitRollup.clicks,
+                    VisitRollup.signups,
+                    VisitRollup.conversions,
+                )
+            )
+        ).where(VisitRollup.referrer_id == user_id)
     ).one()
-    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
+    return ReferrerSummary(
+        clicks=int(clicks), signups=int(signups), converted=int(converted)
+    )
 
 
 def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
@@ -360,7 +360,9 @@ def program_totals() -> ProgramTotals:
             sa.select(
                 sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)
             ).scalar_subquery(),
-            sa.select(sa.func.count(Referral.id)).scalar_subquery(),
+            sa.select(
+                sa.func.coalesce(sa.func.sum(VisitRollup.signups), 0)
+            ).scalar_subquery(),
         )
     ).one()
     return ProgramTotals(users=users, clicks=clicks, referred_signups=referred)
@@ -369,16 +371,14 @@ def program_totals() -> ProgramTotals:
 def top_referrers(limit: int = 10) -> list:
     """The users with the most referred signups, with their click counts."""
     User = user_model()
-    signups = (
-        sa.select(Referral.referrer_id, sa.func.count(Referral.id).label("signups"))
-        .group_by(Referral.referrer_id)
-        .subquery()
-    )
-    clicks = (
+    counts = (
         sa.select(
-            VisitRollup.referrer_id, sa.func.sum(VisitRollup.clicks).label("clicks")
+            VisitRollup.referrer_id,
+            sa.func.sum(VisitRollup.signups).label("signups"),
+            sa.func.sum(VisitRollup.clicks).label("clicks"),
         )
         .group_by(VisitRollup.referrer_id)
+        .having(sa.func.sum(VisitRollup.signups) > 0)
         .subquery()
     )
     query = (
@@ -387,12 +387,11 @@ def top_referrers(limit: int = 10) -> list:
             User.name,
             User.email,
             User.referral_code,
-            signups.c.signups,
-            sa.func.coalesce(clicks.c.clicks, 0).label("clicks"),
+            counts.c.signups,
+            counts.c.clicks,
         )
-        .join(signups, signups.c.referrer_id == User.id)
-        .outerjoin(clicks, clicks.c.referrer_id == User.id)
-        .order_by(signups.c.signups.desc(), User.id)
+        .join(counts, counts.c.referrer_id == User.id)
+        .order_by(counts.c.signups.desc(), User.id)
         .limit(limit)
     )
     return list(db.session.execute(query))

@@ -18,7 +18,7 @@ import weakref
 import sqlalchemy as sa
 from flask import Flask
 
-from referral_site.referrals import click_counts
+from referral_site.referrals import rollups
 from referral_site.referrals.models import Visit
 from referral_site.referrals.transactions import write_transaction
 
@@ -72,9 +72,7 @@ class VisitBuffer:
     def _write(self, batch: list[dict]) -> None:
         with self._app.app_context(), write_transaction() as session:
             session.execute(sa.insert(Visit.__table__), batch)
-            click_counts.add_clicks(
-                session.connection(), click_counts.count_by_day(batch)
-            )
+            rollups.add_clicks(session.connection(), rollups.count_by_day(batch))
 
     def _requeue(self, batch: list[dict]) -> None:
         with self._lock:

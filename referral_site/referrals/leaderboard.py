@@ -9,20 +9,19 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from referral_site.extensions import db
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import (
     Reward,
     RewardStatus,
 )
-from referral_site.referrals.pagination import Page, paginate_rows
+from referral_site.referrals.pagination import Page
 from referral_site.referrals.reports import METRICS, DateRange, counted, user_model
 
 
-def leaderboard_query(period: DateRange) -> sa.Select:
-    """Referrers with clicks or signups in the range, best first."""
-    User = user_model()
-
-    counts = (
+def _counts(period: DateRange):
+    """Clicks, signups and conversions per referrer with clicks or signups."""
+    return (
         sa.select(
             VisitRollup.referrer_id.label("user_id"),
             *(counted(period, name) for name in METRICS),
@@ -37,6 +36,38 @@ def leaderboard_query(period: DateRange) -> sa.Select:
         )
         .subquery()
     )
+
+
+def _ranking(period: DateRange) -> sa.Select:
+    """Referrers with clicks or signups in the range, best first (no rewards yet)."""
+    User = user_model()
+    counts = _counts(period)
+    return (
+        sa.select(
+            User.id,
+            User.name,
+            User.email,
+            User.referral_code,
+            counts.c.clicks,
+            counts.c.signups,
+            counts.c.conversions,
+        )
+        .join(counts, counts.c.user_id == User.id)
+        .order_by(
+            counts.c.signups.desc(),
+            counts.c.conversions.desc(),
+            counts.c.clicks.desc(),
+            User.id.asc(),
+        )
+    )
+
+
+def _with_rewards(ranked: sa.Subquery, period: DateRange) -> sa.Select:
+    """The ranked rows, in order, with their non-rejected rewards in the range.
+
+    Rewards are summed only for the referrers in `ranked` (a page of them, for the
+    report), through the rewards' user index, not for every user.
+    """
     per_currency = (
         sa.select(
             Reward.user_id,
@@ -45,6 +76,7 @@ def leaderboard_query(period: DateRange) -> sa.Select:
             sa.func.sum(Reward.amount_minor).label("amount"),
         )
         .where(
+            Reward.user_id.in_(sa.select(ranked.c.id)),
             Reward.status != RewardStatus.REJECTED,
             period.contains(Reward.created_at),
         )
@@ -67,25 +99,23 @@ def leaderboard_query(period: DateRange) -> sa.Select:
     )
     return (
         sa.select(
-            User.id,
-            User.name,
-            User.email,
-            User.referral_code,
-            counts.c.clicks,
-            counts.c.signups,
-            counts.c.conversions,
+            *ranked.c,
             sa.func.coalesce(rewards.c.n, 0).label("rewards"),
             rewards.c.totals.label("reward_totals"),
         )
-        .join(counts, counts.c.user_id == User.id)
-        .outerjoin(rewards, rewards.c.user_id == User.id)
+        .outerjoin(rewards, rewards.c.user_id == ranked.c.id)
         .order_by(
-            counts.c.signups.desc(),
-            counts.c.conversions.desc(),
-            counts.c.clicks.desc(),
-            User.id.asc(),
+            ranked.c.signups.desc(),
+            ranked.c.conversions.desc(),
+            ranked.c.clicks.desc(),
+            ranked.c.id.asc(),
         )
     )
+
+
+def leaderboard_query(period: DateRange) -> sa.Select:
+    """The whole leaderboard of the range, best first, with rewards."""
+    return _with_rewards(_ranking(period).subquery(), period)
 
 
 @dataclass(frozen=True)
@@ -128,7 +158,11 @@ def leader(rank: int, row) -> LeaderRow:
 
 def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
     """One page of the leaderboard (two queries: the count and the page)."""
-    result = paginate_rows(leaderboard_query(period), page, per_page)
-    first = (result.page - 1) * per_page + 1
-    items = [leader(first + i, row) for i, row in enumerate(result.items)]
-    return Page(items=items, page=result.page, per_page=per_page, total=result.total)
+    page = max(1, page)
+    # Every ranked referrer is a user: counting the referrers alone is enough.
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(_counts(period)))
+    ranked = _ranking(period).limit(per_page).offset((page - 1) * per_page).subquery()
+    rows = db.session.execute(_with_rewards(ranked, period))
+    first = (page - 1) * per_page + 1
+    items = [leader(first + i, row) for i, row in enumerate(rows)]
+    return Page(items=items, page=page, per_page=per_page, total=total)

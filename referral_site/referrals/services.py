@@ -334,7 +334,9 @@ def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
         .where(Referral.referrer_id == user_id)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
-    return paginate_rows(query, page, per_page)
+    # Every referral has its referred user: count on the referrer's index alone.
+    count = sa.select(sa.func.count()).where(Referral.referrer_id == user_id)
+    return paginate_rows(query, page, per_page, count=count)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,25 @@ def test_concurrent_buffered_clicks_are_all_written(make_app, make_user):
     assert _counted_clicks(app) == THREADS * CLICKS_EACH
 
 
+def test_a_refused_visit_is_dropped_and_the_rest_of_its_batch_written(
+    make_app, make_user
+):
+    app = make_app(REFERRALS_VISIT_BUFFER_SECONDS=60)
+    ann_id, code = make_user()
+    with app.test_request_context():
+        for referrer in (services.Referrer(id=ann_id + 1000, code="GONE"), None):
+            services.record_visit(
+                referrer or services.find_referrer(code),
+                visitor_id="v1",
+                landing_path="/r/x",
+                source=services.CaptureSource.LINK,
+                ip=None,
+            )
+    app.extensions["referrals"].visit_buffer.flush()
+    assert _visits(app) == 1 and _counted_clicks(app) == 1
+    assert app.extensions["referrals"].visit_buffer.pending() == 0
+
+
 def test_signup_after_a_buffered_click_is_linked_to_its_visit(make_app, make_user):
     app = make_app(REFERRALS_VISIT_BUFFER_SECONDS=60)
     ann_id, code = make_user()

@@ -16,6 +16,7 @@ import time
 import weakref
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from flask import Flask
 
 from referral_site.referrals import rollups
@@ -63,11 +64,26 @@ class VisitBuffer:
                 return 0
             try:
                 self._write(batch)
+            except sa.exc.IntegrityError:
+                # A row the database refuses (its referrer is gone): write the
+                # others one by one rather than retry the batch forever.
+                return self._write_one_by_one(batch)
             except Exception:
                 logger.exception("could not write %d buffered visits", len(batch))
                 self._requeue(batch)
                 return 0
             return len(batch)
+
+    def _write_one_by_one(self, batch: list[dict]) -> int:
+        written = 0
+        for visit in batch:
+            try:
+                self._write([visit])
+            except sa.exc.IntegrityError:
+                logger.error("dropped a visit the database refuses: %r", visit)
+                continue
+            written += 1
+        return written
 
     def _write(self, batch: list[dict]) -> None:
         with self._app.app_context(), write_transaction() as session:

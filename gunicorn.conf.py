@@ -3,6 +3,12 @@
 Command-line options (--workers, --bind...) still apply on top of this file.
 """
 
+import os
+
+# Workers serve requests and never migrate: they skip Flask-Migrate and Alembic,
+# ~10 MiB each (see MIGRATIONS_CLI in referral_site/config.py).
+os.environ.setdefault("MIGRATIONS_CLI", "0")
+
 
 def worker_exit(server, worker):
     """Write the clicks a worker still buffers before it exits.

@@ -20,6 +20,9 @@ class Config:
     DATABASE_STATEMENT_TIMEOUT_MS = 15_000
     #: Number of trusted reverse proxies in front of the app (0: trust no header).
     PROXY_FIX_X_FOR = 0
+    #: Register Flask-Migrate's `flask db`. gunicorn.conf.py turns it off in the
+    #: workers, which never migrate, to spare each the memory Alembic takes.
+    MIGRATIONS_CLI = True
     #: Clicks are written in batches about every second by a thread per worker;
     #: gunicorn.conf.py flushes them when a worker exits (see README, Performance).
     REFERRALS_VISIT_BUFFER_SECONDS = 1.0

@@ -117,9 +117,7 @@ def _init_migrations(app: Flask) -> None:
         return
     from flask_migrate import Migrate
 
-    Migrate(
-        app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True
-    )
+    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
 
 
 def _register_blueprints(app: Flask) -> None:

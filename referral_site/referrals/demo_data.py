@@ -103,7 +103,7 @@ class _Seeder:
         self.plan = plan
         self.progress = progress
         # Reproducible demo data, not secrets: a seeded PRNG is the point.
-        self.rng = random.Random(plan.seed)  # noqa: S311
+        self.rng = random.Random(plan.seed)  # noqa: S311  # nosec B311
         self.now = utcnow()
         self.users = current_app.extensions["referrals"].user_model.__table__
         self.password_hash = _demo_password_hash()

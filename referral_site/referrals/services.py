@@ -3,14 +3,14 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import fraud, signals
+from referral_site.referrals import fraud, signals, visit_buffer
 from referral_site.referrals.codes import generate_code, normalize_code
 from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
 from referral_site.referrals.models import (
@@ -251,34 +251,14 @@ def _attribute(
         code=referrer.code,
         source=capture.source,
         captured_at=capture.captured_at,
-        visit_id=capture.visit_id or _buffered_visit_id(referrer, capture, visitor_id),
+        visit_id=capture.visit_id
+        or visit_buffer.written_visit_id(
+            referrer.id, visitor_id, captured_at=capture.captured_at
+        ),
     )
     session.add(referral)
     session.flush()
     return referral
-
-
-#: A buffered visit is stamped within this long after the cookie's (whole) second.
-_CAPTURE_SLACK = timedelta(seconds=2)
-
-
-def _buffered_visit_id(
-    referrer: Referrer, capture: Capture, visitor_id: str | None
-) -> int | None:
-    """The visit behind a cookie written while its visit was still buffered."""
-    if capture.captured_at is None or not visitor_id:
-        return None
-    return db.session.scalar(
-        sa.select(Visit.id)
-        .where(
-            Visit.referrer_id == referrer.id,
-            Visit.created_at >= capture.captured_at,
-            Visit.created_at < capture.captured_at + _CAPTURE_SLACK,
-            Visit.visitor_id == visitor_id,
-        )
-        .order_by(Visit.id.desc())
-        .limit(1)
-    )
 
 
 @dataclass(frozen=True)

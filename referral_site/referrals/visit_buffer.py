@@ -14,11 +14,13 @@ import os
 import threading
 import time
 import weakref
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.exc
 from flask import Flask
 
+from referral_site.extensions import db
 from referral_site.referrals import rollups
 from referral_site.referrals.models import Visit
 from referral_site.referrals.transactions import write_transaction
@@ -112,6 +114,33 @@ class VisitBuffer:
         while True:
             time.sleep(self.interval)
             self.flush()
+
+
+#: A buffered visit is stamped within this long after the cookie's (whole) second.
+_CAPTURE_SLACK = timedelta(seconds=2)
+
+
+def written_visit_id(
+    referrer_id: int, visitor_id: str | None, *, captured_at: datetime | None
+) -> int | None:
+    """The visit behind a cookie set while its visit was still in a buffer.
+
+    Such a cookie carries no visit id; once the batch is written, the visit is the
+    one of this visitor and referrer stamped in the cookie's second.
+    """
+    if captured_at is None or not visitor_id:
+        return None
+    return db.session.scalar(
+        sa.select(Visit.id)
+        .where(
+            Visit.referrer_id == referrer_id,
+            Visit.created_at >= captured_at,
+            Visit.created_at < captured_at + _CAPTURE_SLACK,
+            Visit.visitor_id == visitor_id,
+        )
+        .order_by(Visit.id.desc())
+        .limit(1)
+    )
 
 
 def flush_all() -> int:

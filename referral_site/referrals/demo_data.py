@@ -184,6 +184,9 @@ def seed(plan: SeedPlan, progress: Callable[[int], None]) -> None:
     """Insert the plan's users, referrals, conversions, rewards and clicks."""
     plan.check()
     seeder = _Seeder(plan, progress)
+    # End the session's read transaction: on SQLite an open reader stops WAL
+    # checkpoints, and the WAL would grow by the whole seed.
+    db.session.close()
     _seed_referrers(seeder)
     _seed_referred(seeder)
     _seed_clicks(seeder)

@@ -167,6 +167,10 @@ def sign_up(
     """
     User = user_model()
     email = normalize_email(email)
+    user = User(name=name.strip(), email=email)
+    # Hashed before the transaction: the hash is the slow part of a signup, and on
+    # SQLite the write lock is held from the first statement to the commit.
+    user.set_password(password)
     with write_transaction() as session:
         referrer = _referrer_for(capture)
         if _email_exists(email):
@@ -176,8 +180,6 @@ def sign_up(
                 "This code belongs to someone you referred, directly or through "
                 "others, so it cannot be used for your account."
             )
-        user = User(name=name.strip(), email=email)
-        user.set_password(password)
         if referrer is not None:
             user.referred_by_id = referrer.id
         _insert_with_unique_code(session, user, email)

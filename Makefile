@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test e2e proof lint install clean
+.PHONY: run test e2e proof lint install clean bench bench-scale
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,8 @@ install: $(VENV)/.installed
 ## run: set up, migrate the SQLite database under instance/, serve on http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) \
+	  --access-logfile - wsgi:app
 
 ## test: set up with the test extra and run the whole suite (browser tests included)
 test: $(VENV)/.installed-test node_modules/.installed
@@ -53,6 +54,18 @@ proof: $(VENV)/.installed-test
 ## e2e: only the browser tests (headless Chromium against gunicorn)
 e2e: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+## bench: seed a database, load the site and a bare Flask baseline, write bench/RESULTS.md
+BENCH_ARGS ?=
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || \
+	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)) || \
+	  echo "wrk unavailable: using the Python load generator"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-scale: /admin at 10k and at 1M referrals / 10M clicks (slow: large seed)
+bench-scale: $(VENV)/.installed
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 ## lint: static checks
 lint: $(VENV)/.installed-test

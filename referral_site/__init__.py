@@ -7,7 +7,7 @@ from flask import Flask
 
 from referral_site import database
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
-from referral_site.extensions import csrf, db, limiter, login_manager, migrate
+from referral_site.extensions import csrf, db, limiter, login_manager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: How a boolean setting reads as true in the environment.
@@ -78,8 +78,9 @@ def _settings_from_environment() -> dict:
     for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
         if value := os.environ.get(name):
             settings[name] = value
-    if (enabled := os.environ.get("RATELIMIT_ENABLED")) is not None:
-        settings["RATELIMIT_ENABLED"] = enabled.strip().lower() in TRUE_WORDS
+    for name in ("RATELIMIT_ENABLED", "MIGRATIONS_CLI"):
+        if (enabled := os.environ.get(name)) is not None:
+            settings[name] = enabled.strip().lower() in TRUE_WORDS
     if url := os.environ.get("DATABASE_URL"):
         settings["SQLALCHEMY_DATABASE_URI"] = _with_psycopg_driver(url)
     if key := os.environ.get("SECRET_KEY"):
@@ -101,13 +102,22 @@ def _init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     database.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    _init_migrations(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     Referrals(app, user_model=User)
+
+
+def _init_migrations(app: Flask) -> None:
+    """Flask-Migrate (`flask db`), unless MIGRATIONS_CLI is off (serving workers)."""
+    if not app.config["MIGRATIONS_CLI"]:
+        return
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -20,6 +20,12 @@ class Config:
     DATABASE_STATEMENT_TIMEOUT_MS = 15_000
     #: Number of trusted reverse proxies in front of the app (0: trust no header).
     PROXY_FIX_X_FOR = 0
+    #: Register Flask-Migrate's `flask db`. gunicorn.conf.py turns it off in the
+    #: workers, which never migrate, to spare each the memory Alembic takes.
+    MIGRATIONS_CLI = True
+    #: Clicks are written in batches about every second by a thread per worker;
+    #: gunicorn.conf.py flushes them when a worker exits (see README, Performance).
+    REFERRALS_VISIT_BUFFER_SECONDS = 1.0
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -58,6 +64,8 @@ class TestingConfig(Config):
     PASSWORD_HASH_TIME_COST = 1
     PASSWORD_HASH_MEMORY_KIB = 8
     SECRET_KEY = "testing-secret"  # noqa: S105
+    #: Visits are written in their request, so a test can read them right away.
+    REFERRALS_VISIT_BUFFER_SECONDS = 0
 
 
 class ProductionConfig(Config):

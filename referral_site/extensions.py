@@ -3,7 +3,6 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -26,7 +25,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True)
+# Flask-Migrate is bound by create_app, and imported only there: it loads Alembic
+# (~10 MiB per process), which a serving worker never needs (MIGRATIONS_CLI).
 login_manager = LoginManager()
 csrf = CSRFProtect()
 #: Per client IP. Storage comes from RATELIMIT_STORAGE_URI ("memory://" counts per

@@ -86,6 +86,8 @@ def gunicorn(database_url: str, *, workers: int = 4, log: Path, **env: str):
         process = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
+                "--config",
+                "gunicorn.conf.py",
                 "--workers",
                 str(workers),
                 "--bind",

@@ -87,3 +87,15 @@ def test_rate_limits_can_be_switched_off(make_app):
             signup(app.test_client(), email=f"x{n}@example.com", code="").status_code
             == 302
         )
+
+
+@pytest.mark.parametrize(("setting", "registered"), [(None, True), ("0", False)])
+def test_migrations_are_registered_unless_turned_off_for_workers(
+    monkeypatch, setting, registered
+):
+    if setting is None:
+        monkeypatch.delenv("MIGRATIONS_CLI", raising=False)
+    else:
+        monkeypatch.setenv("MIGRATIONS_CLI", setting)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert ("migrate" in app.extensions) is registered

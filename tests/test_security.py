@@ -190,7 +190,14 @@ def test_production_cookies_are_secure_httponly_and_lax(
     url = make_app().config["SQLALCHEMY_DATABASE_URI"]
     monkeypatch.setenv("FLASK_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "s" * 64)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "WTF_CSRF_ENABLED": False,
+            # Written in the request: no click may land in a later test's database.
+            "REFERRALS_VISIT_BUFFER_SECONDS": 0,
+        }
+    )
     client = app.test_client()
     captured = client.get(f"/r/{code}").headers.getlist("Set-Cookie")
     signed_in = login(client, "ann@example.com", remember="y").headers.getlist(

@@ -12,8 +12,14 @@ the site's factory); values given as strings are converted to the default's type
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask
+
+from referral_site.referrals.code_cache import CodeCache
+
+if TYPE_CHECKING:
+    from referral_site.referrals.visit_buffer import VisitBuffer
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
 DEFAULTS: dict[str, object] = {
@@ -74,6 +80,13 @@ DEFAULTS: dict[str, object] = {
     "DEFAULT_CURRENCY": "USD",
     #: Days a new reward is held before it can be approved (rules may override).
     "REWARD_HOLD_DAYS": 14,
+    #: Seconds between batched writes of visits by a background thread per process;
+    #: 0 writes each visit in its request. A hard kill loses at most this much, and
+    #: the host must flush on worker exit (visit_buffer.flush_all; see the site's
+    #: gunicorn.conf.py).
+    "VISIT_BUFFER_SECONDS": 0.0,
+    #: Seconds a code -> referrer lookup is cached per process (0: no cache).
+    "CODE_CACHE_SECONDS": 60,
 }
 
 
@@ -85,6 +98,8 @@ def _coerce(value: object, default: object) -> object:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
         return int(value)
+    if isinstance(default, float):
+        return float(value)
     return value
 
 
@@ -94,6 +109,9 @@ class _State:
 
     user_model: type
     ip_hash_key: bytes
+    code_cache: CodeCache
+    #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
+    visit_buffer: "VisitBuffer | None"
 
 
 class Referrals:
@@ -115,7 +133,10 @@ class Referrals:
             name = "REFERRALS_" + key
             app.config[name] = _coerce(app.config.get(name, default), default)
         app.extensions["referrals"] = _State(
-            user_model=user_model, ip_hash_key=_ip_hash_key(app)
+            user_model=user_model,
+            ip_hash_key=_ip_hash_key(app),
+            code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
+            visit_buffer=_visit_buffer(app),
         )
         _tune_sqlite_engines(app)
         _init_limiter(app)
@@ -128,6 +149,7 @@ class Referrals:
             review_views,
             reward_grants,
             rewards,
+            rollups,
         )
         from referral_site.referrals.api import api_bp
         from referral_site.referrals.cli import referrals_cli
@@ -146,6 +168,13 @@ def _ip_hash_key(app: Flask) -> bytes:
         return configured.encode()
     secret = str(app.config.get("SECRET_KEY") or "").encode()
     return hmac.new(secret, b"referrals-ip-hash", hashlib.sha256).digest()
+
+
+def _visit_buffer(app: Flask):
+    from referral_site.referrals.visit_buffer import VisitBuffer
+
+    interval = float(app.config["REFERRALS_VISIT_BUFFER_SECONDS"])
+    return VisitBuffer(app, interval) if interval > 0 else None
 
 
 def _init_limiter(app: Flask) -> None:

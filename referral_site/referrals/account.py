@@ -16,7 +16,11 @@ from referral_site.extensions import db
 from referral_site.referrals.fraud import mailbox_digest
 from referral_site.referrals.fraud_models import ReferralCode, UserSighting
 from referral_site.referrals.models import Referral, Reward, utcnow
-from referral_site.referrals.services import referrer_summary, user_model
+from referral_site.referrals.services import (
+    forget_cached_codes,
+    referrer_summary,
+    user_model,
+)
 from referral_site.referrals.transactions import write_transaction
 
 #: Words nobody may take as a code: they look official or clash with pages.
@@ -100,6 +104,7 @@ def set_vanity_code(user_id: int, raw: str) -> str:
     except IntegrityError:
         # Someone took the code between our check and our insert.
         raise CodeRefused("That code is taken; choose another.") from None
+    forget_cached_codes(user_id)  # links now record the new primary code
     return code
 
 
@@ -213,3 +218,4 @@ def delete_account(user_id: int, *, password: str) -> None:
         if hasattr(user, "is_admin"):
             user.is_admin = False
         user.deleted_at = utcnow()
+    forget_cached_codes(user_id)  # the deleted codes stop working in this process

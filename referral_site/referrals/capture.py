@@ -1,5 +1,6 @@
 """The signed first-party cookies that carry a captured code and a visitor id."""
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,13 @@ def _config(key: str):
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=salt)
+    return _serializer_for(current_app.secret_key, salt)
+
+
+@functools.lru_cache(maxsize=16)
+def _serializer_for(secret_key: str, salt: str) -> URLSafeTimedSerializer:
+    # Built once per key and salt: every click signs two cookies.
+    return URLSafeTimedSerializer(secret_key, salt=salt)
 
 
 def window() -> timedelta:

@@ -1,5 +1,7 @@
 """The plugin's commands, under `flask --app wsgi referrals ...`."""
 
+import sys
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -43,4 +45,61 @@ def process_rewards_command(batch_size: int) -> None:
     click.echo(
         f"approved {result.approved}, sent to review {result.to_review}, "
         f"rejected {result.rejected}"
+    )
+
+
+@referrals_cli.command("seed-demo")
+@click.option("--users", type=click.IntRange(min=2), default=1_000, show_default=True)
+@click.option("--referrals", type=click.IntRange(min=0), default=800, show_default=True)
+@click.option("--clicks", type=click.IntRange(min=0), default=5_000, show_default=True)
+@click.option(
+    "--conversions",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Referrals that convert [default: a fifth of --referrals].",
+)
+@click.option(
+    "--top-referrals",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Referrals (and the same share of clicks) of the most popular referrer "
+    "[default: a tenth of --referrals].",
+)
+@click.option("--days", type=click.IntRange(min=1), default=180, show_default=True)
+@click.option(
+    "--batch", type=click.IntRange(min=100), default=10_000, show_default=True
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--add", is_flag=True, help="Add to a database that already has users.")
+def seed_demo_command(
+    add: bool, top_referrals: int | None, conversions: int | None, **counts
+) -> None:
+    """Fill the database with demo data at volume (password: correct horse battery)."""
+    from referral_site.referrals import demo_data
+
+    if not add and not demo_data.database_is_empty():
+        raise click.UsageError(
+            "The database already has users; pass --add to add demo data to it."
+        )
+    if top_referrals is None:
+        top_referrals = counts["referrals"] // 10
+    if conversions is None:
+        conversions = counts["referrals"] // 5
+    plan = demo_data.SeedPlan(
+        top_referrals=top_referrals, conversions=conversions, **counts
+    )
+    try:
+        plan.check()
+    except demo_data.SeedRefused as error:
+        raise click.UsageError(str(error)) from None
+    progress = click.progressbar(
+        length=demo_data.total_rows(plan),
+        label="Seeding",
+        file=sys.stderr,
+    )
+    with progress as bar:
+        demo_data.seed(plan, bar.update)
+    click.echo(
+        f"Seeded {plan.users} users, {plan.referrals} referrals, "
+        f"{plan.conversions} conversions and {plan.clicks} clicks."
     )

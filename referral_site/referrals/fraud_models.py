@@ -115,10 +115,17 @@ class UserSighting(db.Model):
 
 
 class VisitRollup(db.Model):
-    """Clicks per referrer per day, kept when the visits themselves are purged."""
+    """Per referrer and UTC day: clicks, referred signups and first conversions.
+
+    Counted when each visit or referral is written (see rollups.py); the reports
+    read these counts, and purging old visits leaves them alone.
+    """
 
     __tablename__ = "visit_rollups"
-    __table_args__ = (sa.UniqueConstraint("referrer_id", "day"),)
+    __table_args__ = (
+        sa.UniqueConstraint("referrer_id", "day"),
+        sa.Index("ix_visit_rollups_day", "day"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     referrer_id: Mapped[int] = mapped_column(
@@ -126,6 +133,10 @@ class VisitRollup(db.Model):
     )
     day: Mapped[date] = mapped_column(sa.Date)
     clicks: Mapped[int] = mapped_column(default=0)
+    #: Referrals created that day.
+    signups: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Referrals that converted that day (status converted, by converted_at).
+    conversions: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 def insert_primary_code(mapper, connection, target) -> None:

@@ -131,6 +131,9 @@ class Referral(db.Model):
         sa.CheckConstraint("referrer_id <> referred_id", name="not_self"),
         sa.Index("ix_referrals_referrer_created", "referrer_id", "created_at"),
         sa.Index("ix_referrals_signup_ip_created", "signup_ip_hash", "created_at"),
+        # The reports' date ranges.
+        sa.Index("ix_referrals_created_at", "created_at"),
+        sa.Index("ix_referrals_converted_at", "converted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -233,6 +236,7 @@ class Reward(db.Model):
         sa.UniqueConstraint("rule", "source_key", "user_id", name="uq_rewards_grant"),
         sa.Index("ix_rewards_user_status", "user_id", "status"),
         sa.Index("ix_rewards_status_hold", "status", "hold_until"),
+        sa.Index("ix_rewards_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,7 +17,7 @@ from flask import (
     stream_with_context,
 )
 
-from referral_site.referrals import charts, reports
+from referral_site.referrals import charts, leaderboard, report_exports, reports
 from referral_site.referrals.views import admin_required, bp
 
 #: Leading characters that make a spreadsheet treat a cell as a formula.
@@ -46,7 +46,7 @@ def admin_report():
         rewards=reports.rewards_by_status(period),
         series=series,
         chart=charts.daily_chart(series),
-        leaders=reports.leaderboard_page(
+        leaders=leaderboard.leaderboard_page(
             period, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),
     )
@@ -77,7 +77,7 @@ def admin_referrer(user_id: int):
 @admin_required
 def admin_export(kind: str):
     """Stream a CSV of referrals, rewards or the leaderboard for a date range."""
-    rows = reports.EXPORTS.get(kind)
+    rows = report_exports.EXPORTS.get(kind)
     if rows is None:
         abort(404)
     period = _period()

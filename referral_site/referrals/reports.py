@@ -1,11 +1,11 @@
-"""Report figures as SQL aggregates: funnel, rewards, leaderboard, daily series, CSV.
+"""Report figures as SQL aggregates: funnel, rewards, daily series, referrer pages.
 
-Every figure is counted or summed by the database; Python only receives the totals
-(or, for CSV exports, streams rows in batches). Each function issues a fixed number
-of queries, whatever the amount of data.
+Every figure is counted or summed by the database; Python only receives the totals.
+Clicks come from the daily counts (``visit_rollups``), never from counting visits.
+Each function issues a fixed number of queries, whatever the amount of data. The
+CSV exports are in report_exports.py, the leaderboard in leaderboard.py.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -13,15 +13,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
+from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import (
     Referral,
-    ReferralStatus,
     Reward,
     RewardStatus,
-    Visit,
     utcnow,
 )
-from referral_site.referrals.money import format_plain
 from referral_site.referrals.pagination import Page, paginate_rows
 
 #: Range presets of the admin report: key -> (label, days; None for all time).
@@ -32,8 +30,6 @@ PRESETS: dict[str, tuple[str, int | None]] = {
     "all": ("All time", None),
 }
 DEFAULT_RANGE = "30d"
-#: Rows fetched per round trip while streaming a CSV export.
-STREAM_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -47,6 +43,10 @@ class DateRange:
     def contains(self, column) -> sa.ColumnElement[bool]:
         """A SQL condition: the timestamp column falls inside the range."""
         return sa.true() if self.start is None else column >= self.start
+
+    def contains_day(self, column) -> sa.ColumnElement[bool]:
+        """A SQL condition: the date column (a UTC day) falls inside the range."""
+        return sa.true() if self.start is None else column >= self.start.date()
 
 
 def date_range(key: str | None, now: datetime | None = None) -> DateRange:
@@ -86,37 +86,40 @@ class Funnel:
         return _rate(self.conversions, self.clicks)
 
 
-def _user_model():
+#: The daily counts, in the order the series and the funnel use them.
+METRICS = ("clicks", "signups", "conversions")
+
+
+def user_model():
     return current_app.extensions["referrals"].user_model
+
+
+def counted(period: DateRange, name: str):
+    """SUM of one daily count (clicks, signups, conversions); 0 when none."""
+    return sa.func.coalesce(sa.func.sum(getattr(VisitRollup, name)), 0).label(name)
 
 
 def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
     """The funnel of the whole program, or of one referrer, in one query."""
-    User = _user_model()
-
-    def count(column, *conditions):
-        query = sa.select(sa.func.count(column)).where(*conditions)
-        return query.scalar_subquery()
-
-    visits = [period.contains(Visit.created_at)]
-    signups = [period.contains(Referral.created_at)]
-    conversions = [
-        Referral.status == ReferralStatus.CONVERTED,
-        period.contains(Referral.converted_at),
-    ]
+    User = user_model()
+    counts = sa.select(
+        *(counted(period, name) for name in ("clicks", "signups", "conversions"))
+    ).where(period.contains_day(VisitRollup.day))
     if referrer_id is not None:
-        visits.append(Visit.referrer_id == referrer_id)
-        signups.append(Referral.referrer_id == referrer_id)
-        conversions.append(Referral.referrer_id == referrer_id)
+        counts = counts.where(VisitRollup.referrer_id == referrer_id)
+    counts = counts.subquery()
+    users = sa.select(sa.func.count(User.id)).where(period.contains(User.created_at))
     row = db.session.execute(
         sa.select(
-            count(Visit.id, *visits),
-            count(Referral.id, *signups),
-            count(Referral.id, *conversions),
-            count(User.id, period.contains(User.created_at)),
+            counts.c.clicks,
+            counts.c.signups,
+            counts.c.conversions,
+            users.scalar_subquery(),
         )
     ).one()
-    return Funnel(clicks=row[0], signups=row[1], conversions=row[2], users=row[3])
+    return Funnel(
+        clicks=int(row[0]), signups=int(row[1]), conversions=int(row[2]), users=row[3]
+    )
 
 
 @dataclass
@@ -161,130 +164,6 @@ def rewards_by_status(
     return [by_currency[c] for c in sorted(by_currency)]
 
 
-def _leaderboard_query(period: DateRange) -> sa.Select:
-    """Referrers with clicks or signups in the range, best first."""
-    User = _user_model()
-
-    def per_referrer(column, key, *conditions):
-        return (
-            sa.select(key.label("user_id"), sa.func.count(column).label("n"))
-            .where(*conditions)
-            .group_by(key)
-            .subquery()
-        )
-
-    signups = per_referrer(
-        Referral.id, Referral.referrer_id, period.contains(Referral.created_at)
-    )
-    conversions = per_referrer(
-        Referral.id,
-        Referral.referrer_id,
-        Referral.status == ReferralStatus.CONVERTED,
-        period.contains(Referral.converted_at),
-    )
-    clicks = per_referrer(
-        Visit.id, Visit.referrer_id, period.contains(Visit.created_at)
-    )
-    per_currency = (
-        sa.select(
-            Reward.user_id,
-            Reward.currency,
-            sa.func.count(Reward.id).label("n"),
-            sa.func.sum(Reward.amount_minor).label("amount"),
-        )
-        .where(
-            Reward.status != RewardStatus.REJECTED,
-            period.contains(Reward.created_at),
-        )
-        .group_by(Reward.user_id, Reward.currency)
-        .subquery()
-    )
-    rewards = (
-        sa.select(
-            per_currency.c.user_id,
-            sa.func.sum(per_currency.c.n).label("n"),
-            sa.func.aggregate_strings(
-                per_currency.c.currency
-                + ":"
-                + sa.cast(per_currency.c.amount, sa.String),
-                ",",
-            ).label("totals"),
-        )
-        .group_by(per_currency.c.user_id)
-        .subquery()
-    )
-    n_signups = sa.func.coalesce(signups.c.n, 0)
-    n_conversions = sa.func.coalesce(conversions.c.n, 0)
-    n_clicks = sa.func.coalesce(clicks.c.n, 0)
-    return (
-        sa.select(
-            User.id,
-            User.name,
-            User.email,
-            User.referral_code,
-            n_clicks.label("clicks"),
-            n_signups.label("signups"),
-            n_conversions.label("conversions"),
-            sa.func.coalesce(rewards.c.n, 0).label("rewards"),
-            rewards.c.totals.label("reward_totals"),
-        )
-        .outerjoin(signups, signups.c.user_id == User.id)
-        .outerjoin(conversions, conversions.c.user_id == User.id)
-        .outerjoin(clicks, clicks.c.user_id == User.id)
-        .outerjoin(rewards, rewards.c.user_id == User.id)
-        .where(sa.or_(signups.c.n.is_not(None), clicks.c.n.is_not(None)))
-        .order_by(
-            n_signups.desc(), n_conversions.desc(), n_clicks.desc(), User.id.asc()
-        )
-    )
-
-
-@dataclass(frozen=True)
-class LeaderRow:
-    """One referrer on the leaderboard."""
-
-    rank: int
-    id: int
-    name: str
-    email: str
-    referral_code: str
-    clicks: int
-    signups: int
-    conversions: int
-    rewards: int
-    #: Non-rejected reward sums as (currency, minor units), by currency.
-    reward_totals: list[tuple[str, int]]
-
-
-def _parse_totals(raw: str | None) -> list[tuple[str, int]]:
-    """Read "USD:1000,EUR:500" (built by the query) into sorted pairs."""
-    pairs = (item.split(":", 1) for item in (raw or "").split(",") if item)
-    return sorted((currency, int(amount)) for currency, amount in pairs)
-
-
-def _leader(rank: int, row) -> LeaderRow:
-    return LeaderRow(
-        rank=rank,
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        referral_code=row.referral_code,
-        clicks=row.clicks,
-        signups=row.signups,
-        conversions=row.conversions,
-        rewards=int(row.rewards),
-        reward_totals=_parse_totals(row.reward_totals),
-    )
-
-
-def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
-    """One page of the leaderboard (two queries: the count and the page)."""
-    result = paginate_rows(_leaderboard_query(period), page, per_page)
-    first = (result.page - 1) * per_page + 1
-    items = [_leader(first + i, row) for i, row in enumerate(result.items)]
-    return Page(items=items, page=result.page, per_page=per_page, total=result.total)
-
-
 @dataclass(frozen=True)
 class DailySeries:
     """Clicks, signups and conversions per UTC day, zero-filled."""
@@ -301,59 +180,40 @@ class DailySeries:
         return list(rows)[::-1]
 
 
-def _day(column):
-    """The UTC calendar day of a timestamp column, on SQLite and PostgreSQL."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    return sa.func.date(column)  # SQLite stores UTC text: its date part is the day
+def _any_count():
+    return VisitRollup.clicks + VisitRollup.signups + VisitRollup.conversions
 
 
 def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
-    """Per-day counts over the range, in one UNION query."""
-
-    def per_day(metric: str, column, *conditions):
-        day = _day(column)
-        return (
-            sa.select(
-                day.label("day"),
-                sa.literal(metric).label("metric"),
-                sa.func.count().label("n"),
-            )
-            .where(column.is_not(None), period.contains(column), *conditions)
-            .group_by(day)
+    """Per-day counts over the range, from the daily counts, in one query."""
+    query = (
+        sa.select(
+            VisitRollup.day,
+            *(sa.func.sum(getattr(VisitRollup, name)) for name in METRICS),
         )
-
-    union = sa.union_all(
-        per_day("clicks", Visit.created_at),
-        per_day("signups", Referral.created_at),
-        per_day(
-            "conversions",
-            Referral.converted_at,
-            Referral.status == ReferralStatus.CONVERTED,
-        ),
+        .where(period.contains_day(VisitRollup.day))
+        .group_by(VisitRollup.day)
+        .having(sa.func.sum(_any_count()) > 0)
     )
-    counts: dict[tuple[date, str], int] = {}
-    for day, metric, n in db.session.execute(union):
-        counts[(date.fromisoformat(str(day)[:10]), metric)] = n
+    counts: dict[date, tuple[int, ...]] = {
+        date.fromisoformat(str(day)[:10]): tuple(int(n) for n in figures)
+        for day, *figures in db.session.execute(query)
+    }
     today = today or utcnow().date()
-    first = (
-        period.start.date()
-        if period.start
-        else min((d for d, _ in counts), default=today)
-    )
+    first = period.start.date() if period.start else min(counts, default=today)
     days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
     return DailySeries(
         days=days,
         **{
-            metric: [counts.get((d, metric), 0) for d in days]
-            for metric in ("clicks", "signups", "conversions")
+            metric: [counts.get(d, (0, 0, 0))[n] for d in days]
+            for n, metric in enumerate(METRICS)
         },
     )
 
 
 def referrer(user_id: int):
     """The referrer shown on an admin's per-referrer page, or None."""
-    User = _user_model()
+    User = user_model()
     return db.session.execute(
         sa.select(
             User.id, User.name, User.email, User.referral_code, User.created_at
@@ -365,7 +225,7 @@ def referrals_page(
     period: DateRange, referrer_id: int, page: int, per_page: int
 ) -> Page:
     """One page of a referrer's referrals made in the range, newest first."""
-    User = _user_model()
+    User = user_model()
     query = (
         sa.select(
             Referral.id,
@@ -385,83 +245,3 @@ def referrals_page(
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
     return paginate_rows(query, page, per_page)
-
-
-# --- CSV exports: header row, then rows streamed from the database in batches ---
-
-
-def _stream(query: sa.Select) -> Iterator:
-    yield from db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def referral_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the referrals made in the range."""
-    User = _user_model()
-    Referrer = sa.orm.aliased(User)
-    yield [
-        "referral_id", "created_at", "referrer_id", "referrer_email", "code",
-        "referred_name", "referred_email", "source", "status", "review_status",
-        "converted_at",
-    ]  # fmt: skip
-    query = (
-        sa.select(Referral, Referrer.email, User.name, User.email)
-        .join(Referrer, Referrer.id == Referral.referrer_id)
-        .join(User, User.id == Referral.referred_id)
-        .where(period.contains(Referral.created_at))
-        .order_by(Referral.created_at, Referral.id)
-    )
-    for ref, referrer_email, name, email in _stream(query):
-        yield [
-            ref.id, _iso(ref.created_at), ref.referrer_id, referrer_email, ref.code,
-            name, email, ref.source.value, ref.status.value, ref.review_status.value,
-            _iso(ref.converted_at),
-        ]  # fmt: skip
-
-
-def reward_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the rewards created in the range."""
-    User = _user_model()
-    yield [
-        "reward_id", "created_at", "user_id", "user_email", "referral_id", "kind",
-        "status", "currency", "amount", "amount_minor",
-    ]  # fmt: skip
-    query = (
-        sa.select(Reward, User.email)
-        .join(User, User.id == Reward.user_id)
-        .where(period.contains(Reward.created_at))
-        .order_by(Reward.created_at, Reward.id)
-    )
-    for reward, email in _stream(query):
-        yield [
-            reward.id, _iso(reward.created_at), reward.user_id, email,
-            reward.referral_id or "", reward.kind.value, reward.status.value,
-            reward.currency, format_plain(reward.amount_minor, reward.currency),
-            reward.amount_minor,
-        ]  # fmt: skip
-
-
-def leaderboard_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the whole leaderboard for the range, in rank order."""
-    yield [
-        "rank", "referrer_id", "name", "email", "code", "clicks", "signups",
-        "conversions", "rewards", "reward_totals",
-    ]  # fmt: skip
-    for rank, row in enumerate(_stream(_leaderboard_query(period)), start=1):
-        leader = _leader(rank, row)
-        totals = " ".join(f"{c} {format_plain(a, c)}" for c, a in leader.reward_totals)
-        yield [
-            rank, leader.id, leader.name, leader.email, leader.referral_code,
-            leader.clicks, leader.signups, leader.conversions, leader.rewards, totals,
-        ]  # fmt: skip
-
-
-#: Export kinds offered at /admin/export/<kind>.csv.
-EXPORTS = {
-    "referrals": referral_rows,
-    "rewards": reward_rows,
-    "leaderboard": leaderboard_rows,
-}

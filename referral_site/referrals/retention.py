@@ -1,16 +1,16 @@
-"""Data retention: old visits are rolled up into daily counts, then deleted.
+"""Data retention: old visits are deleted, their clicks stay counted.
 
-The reports keep their click totals (from ``visit_rollups``), while the per-visit
-details (visitor id, IP hash, landing path) are gone after the retention period.
+The reports keep their click totals (``visit_rollups``, counted when each visit was
+written: see rollups.py), while the per-visit details (visitor id, IP hash,
+landing path) are gone after the retention period.
 """
 
-from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from referral_site.referrals.fraud_models import UserSighting, VisitRollup
+from referral_site.referrals.fraud_models import UserSighting
 from referral_site.referrals.models import Referral, Visit, utcnow
 from referral_site.referrals.transactions import write_transaction
 
@@ -28,7 +28,7 @@ class PurgeResult:
 
 
 def purge_visits(retention_days: int, *, now: datetime | None = None) -> PurgeResult:
-    """Roll up and delete visits older than the retention period; scrub old evidence.
+    """Delete visits older than the retention period; scrub old evidence.
 
     Also forgets signed-in sightings and the signup IP hash / visitor id on
     referrals older than the period.
@@ -56,37 +56,14 @@ def purge_visits(retention_days: int, *, now: datetime | None = None) -> PurgeRe
 
 
 def _purge_batch(cutoff: datetime) -> int:
-    """Roll up and delete one batch of old visits; returns how many."""
+    """Delete one batch of old visits; returns how many."""
     with write_transaction() as session:
-        rows = session.execute(
-            sa.select(Visit.id, Visit.referrer_id, Visit.created_at)
+        ids = session.scalars(
+            sa.select(Visit.id)
             .where(Visit.created_at < cutoff)
             .order_by(Visit.id)
             .limit(BATCH_SIZE)
         ).all()
-        if not rows:
-            return 0
-        # Days in UTC, computed here rather than by each database's date().
-        counts = Counter(
-            (row.referrer_id, row.created_at.astimezone(UTC).date()) for row in rows
-        )
-        _add_to_rollups(session, counts)
-        session.execute(sa.delete(Visit).where(Visit.id.in_([row.id for row in rows])))
-    return len(rows)
-
-
-def _add_to_rollups(session, counts: "Counter[tuple[int, date]]") -> None:
-    existing = {
-        (rollup.referrer_id, rollup.day): rollup
-        for rollup in session.scalars(
-            sa.select(VisitRollup).where(
-                VisitRollup.referrer_id.in_({referrer for referrer, _ in counts})
-            )
-        )
-    }
-    for (referrer_id, day), clicks in counts.items():
-        rollup = existing.get((referrer_id, day))
-        if rollup is None:
-            session.add(VisitRollup(referrer_id=referrer_id, day=day, clicks=clicks))
-        else:
-            rollup.clicks += clicks
+        if ids:
+            session.execute(sa.delete(Visit).where(Visit.id.in_(ids)))
+    return len(ids)

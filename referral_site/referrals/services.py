@@ -10,14 +10,14 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import fraud, signals
+from referral_site.referrals import fraud, signals, visit_buffer
 from referral_site.referrals.codes import generate_code, normalize_code
 from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
-    ReferralStatus,
     Visit,
+    utcnow,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
 from referral_site.referrals.transactions import write_transaction
@@ -74,13 +74,25 @@ def find_referrer(raw_code: object) -> Referrer | None:
     code = normalize_code(raw_code)
     if code is None:
         return None
+    cache = current_app.extensions["referrals"].code_cache
+    if (cached := cache.get(code)) is not None:
+        return cached
     User = user_model()
     row = db.session.execute(
         sa.select(User.id, User.referral_code)
         .join(ReferralCode, ReferralCode.user_id == User.id)
         .where(ReferralCode.code == code)
     ).first()
-    return Referrer(id=row.id, code=row.referral_code) if row else None
+    if row is None:
+        return None
+    referrer = Referrer(id=row.id, code=row.referral_code)
+    cache.put(code, referrer.id, referrer)
+    return referrer
+
+
+def forget_cached_codes(user_id: int) -> None:
+    """Stop resolving a user's codes from this process's cache (they changed)."""
+    current_app.extensions["referrals"].code_cache.forget_user(user_id)
 
 
 def hash_ip(ip: str | None) -> str | None:
@@ -98,8 +110,26 @@ def record_visit(
     landing_path: str,
     source: CaptureSource,
     ip: str | None,
-) -> int:
-    """Store one click on a referral link and return its id."""
+) -> int | None:
+    """Store one click on a referral link and return its id.
+
+    With the visit buffer on, the click is queued for the next batch and has no id
+    yet (None); signup then finds the visit from the visitor id and the time.
+    """
+    buffer = current_app.extensions["referrals"].visit_buffer
+    if buffer is not None:
+        buffer.append(
+            {
+                "code": referrer.code,
+                "referrer_id": referrer.id,
+                "visitor_id": visitor_id,
+                "landing_path": landing_path[:512],
+                "source": source,
+                "ip_hash": hash_ip(ip),
+                "created_at": utcnow(),
+            }
+        )
+        return None
     with write_transaction() as session:
         visit = Visit(
             code=referrer.code,
@@ -137,6 +167,10 @@ def sign_up(
     """
     User = user_model()
     email = normalize_email(email)
+    user = User(name=name.strip(), email=email)
+    # Hashed before the transaction: the hash is the slow part of a signup, and on
+    # SQLite the write lock is held from the first statement to the commit.
+    user.set_password(password)
     with write_transaction() as session:
         referrer = _referrer_for(capture)
         if _email_exists(email):
@@ -146,14 +180,12 @@ def sign_up(
                 "This code belongs to someone you referred, directly or through "
                 "others, so it cannot be used for your account."
             )
-        user = User(name=name.strip(), email=email)
-        user.set_password(password)
         if referrer is not None:
             user.referred_by_id = referrer.id
         _insert_with_unique_code(session, user, email)
         referral = flagged = None
         if referrer is not None:
-            referral = _attribute(session, user, referrer, capture)
+            referral = _attribute(session, user, referrer, capture, visitor_id)
             referral.signup_ip_hash = hash_ip(ip)
             referral.signup_visitor_id = visitor_id
             flagged = _score_signup(session, referral, email)
@@ -210,7 +242,9 @@ def _insert_with_unique_code(session, user, email: str) -> None:
     raise RuntimeError("could not draw a unique referral code")
 
 
-def _attribute(session, user, referrer: Referrer, capture: Capture) -> Referral:
+def _attribute(
+    session, user, referrer: Referrer, capture: Capture, visitor_id: str | None
+) -> Referral:
     # The referred user is new, so it cannot be the referrer; the schema's
     # not_self check and the unique referred_id back this up.
     referral = Referral(
@@ -219,7 +253,10 @@ def _attribute(session, user, referrer: Referrer, capture: Capture) -> Referral:
         code=referrer.code,
         source=capture.source,
         captured_at=capture.captured_at,
-        visit_id=capture.visit_id,
+        visit_id=capture.visit_id
+        or visit_buffer.written_visit_id(
+            referrer.id, visitor_id, captured_at=capture.captured_at
+        ),
     )
     session.add(referral)
     session.flush()
@@ -246,23 +283,22 @@ class ReferrerSummary:
 
 
 def referrer_summary(user_id: int) -> ReferrerSummary:
-    """Clicks on a user's links and signups attributed to them."""
-    clicks = db.session.scalar(
-        sa.select(sa.func.count(Visit.id)).where(Visit.referrer_id == user_id)
-    ) + db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)).where(
-            VisitRollup.referrer_id == user_id
-        )
-    )
-    signups, converted = db.session.execute(
+    """Clicks on a user's links, signups attributed to them and their conversions."""
+    clicks, signups, converted = db.session.execute(
         sa.select(
-            sa.func.count(Referral.id),
-            sa.func.count(Referral.id).filter(
-                Referral.status == ReferralStatus.CONVERTED
-            ),
-        ).where(Referral.referrer_id == user_id)
+            *(
+                sa.func.coalesce(sa.func.sum(column), 0)
+                for column in (
+                    VisitRollup.clicks,
+                    VisitRollup.signups,
+                    VisitRollup.conversions,
+                )
+            )
+        ).where(VisitRollup.referrer_id == user_id)
     ).one()
-    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
+    return ReferrerSummary(
+        clicks=int(clicks), signups=int(signups), converted=int(converted)
+    )
 
 
 def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
@@ -280,7 +316,9 @@ def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
         .where(Referral.referrer_id == user_id)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
-    return paginate_rows(query, page, per_page)
+    # Every referral has its referred user: count on the referrer's index alone.
+    count = sa.select(sa.func.count()).where(Referral.referrer_id == user_id)
+    return paginate_rows(query, page, per_page, count=count)
 
 
 @dataclass(frozen=True)
@@ -303,35 +341,28 @@ def program_totals() -> ProgramTotals:
     users, clicks, referred = db.session.execute(
         sa.select(
             sa.select(sa.func.count(User.id)).scalar_subquery(),
-            sa.select(sa.func.count(Visit.id)).scalar_subquery(),
-            sa.select(sa.func.count(Referral.id)).scalar_subquery(),
+            sa.select(
+                sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0)
+            ).scalar_subquery(),
+            sa.select(
+                sa.func.coalesce(sa.func.sum(VisitRollup.signups), 0)
+            ).scalar_subquery(),
         )
     ).one()
-    clicks += db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(VisitRollup.clicks), 0))
-    )
     return ProgramTotals(users=users, clicks=clicks, referred_signups=referred)
 
 
 def top_referrers(limit: int = 10) -> list:
     """The users with the most referred signups, with their click counts."""
     User = user_model()
-    signups = (
-        sa.select(Referral.referrer_id, sa.func.count(Referral.id).label("signups"))
-        .group_by(Referral.referrer_id)
-        .subquery()
-    )
-    # Recent clicks are visits; purged ones survive as daily rollups.
-    every_click = sa.union_all(
-        sa.select(Visit.referrer_id, sa.literal(1).label("clicks")),
-        sa.select(VisitRollup.referrer_id, VisitRollup.clicks),
-    ).subquery()
-    clicks = (
+    counts = (
         sa.select(
-            every_click.c.referrer_id,
-            sa.func.sum(every_click.c.clicks).label("clicks"),
+            VisitRollup.referrer_id,
+            sa.func.sum(VisitRollup.signups).label("signups"),
+            sa.func.sum(VisitRollup.clicks).label("clicks"),
         )
-        .group_by(every_click.c.referrer_id)
+        .group_by(VisitRollup.referrer_id)
+        .having(sa.func.sum(VisitRollup.signups) > 0)
         .subquery()
     )
     query = (
@@ -340,12 +371,11 @@ def top_referrers(limit: int = 10) -> list:
             User.name,
             User.email,
             User.referral_code,
-            signups.c.signups,
-            sa.func.coalesce(clicks.c.clicks, 0).label("clicks"),
+            counts.c.signups,
+            counts.c.clicks,
         )
-        .join(signups, signups.c.referrer_id == User.id)
-        .outerjoin(clicks, clicks.c.referrer_id == User.id)
-        .order_by(signups.c.signups.desc(), User.id)
+        .join(counts, counts.c.referrer_id == User.id)
+        .order_by(counts.c.signups.desc(), User.id)
         .limit(limit)
     )
     return list(db.session.execute(query))

@@ -94,14 +94,19 @@ def _config_limit(key: str):
     return lambda: current_app.config["REFERRALS_RATELIMIT_" + key]
 
 
+#: Counts unknown codes per client; checked only on a miss, so that valid links,
+#: the hot path, never pay for the limiter.
+_code_misses = limiter.limit(_config_limit("CODE_MISSES"))
+
+
 @bp.route("/r/<path:code>")
-@limiter.limit(
-    _config_limit("CODE_MISSES"),
-    deduct_when=lambda response: g.pop("referrals_code_miss", False),
-)
+@limiter.exempt
 def follow(code: str):
     """A shared referral link: count the click, then send the visitor to sign up."""
     _capture(code, CaptureSource.LINK)
+    if g.pop("referrals_code_miss", False):
+        with _code_misses:  # raises RateLimitExceeded (429) past the limit
+            pass
     return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))
 
 

@@ -1,0 +1,1 @@
+"""Load and scale benchmarks: `make bench` and `make bench-scale`."""

@@ -1,0 +1,21 @@
+"""gunicorn settings used by `make run`, the tests' servers and the benchmarks.
+
+Command-line options (--workers, --bind...) still apply on top of this file.
+"""
+
+import os
+
+# Workers serve requests and never migrate: they skip Flask-Migrate and Alembic,
+# ~10 MiB each (see MIGRATIONS_CLI in referral_site/config.py).
+os.environ.setdefault("MIGRATIONS_CLI", "0")
+
+
+def worker_exit(server, worker):
+    """Write the clicks a worker still buffers before it exits.
+
+    gunicorn calls this in the worker after a graceful stop (SIGTERM, SIGINT), a
+    restart (--max-requests, SIGHUP) or a timeout, so none of them loses a click.
+    """
+    from referral_site.referrals.visit_buffer import flush_all
+
+    flush_all()

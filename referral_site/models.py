@@ -32,7 +32,10 @@ class User(UserMixin, ReferralUserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(
         sa.String(64), unique=True, default=new_session_token
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Indexed: the admin report counts new users by date range.
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True
+    )
     #: Set by an admin (`flask disable-user`): the account cannot sign in.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

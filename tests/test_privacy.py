@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import services
+from referral_site.referrals import leaderboard, reports, services
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import CaptureSource, Referral, Visit, utcnow
 from tests.conftest import login, scalar, signup
@@ -55,14 +55,16 @@ def _age_visits(app, days, count):
 
 
 def _figures(app, user_id):
+    """The counts /referrals and the all-time /admin report show."""
     with app.app_context():
         summary = services.referrer_summary(user_id)
-        leaders = {row.id: row.clicks for row in services.top_referrers()}
+        everything = reports.date_range("all")
+        leaders = leaderboard.leaderboard_page(everything, page=1, per_page=10)
         return (
             summary.clicks,
             summary.signups,
-            services.program_totals().clicks,
-            leaders,
+            reports.funnel(everything).clicks,
+            {row.id: row.clicks for row in leaders.items},
         )
 
 

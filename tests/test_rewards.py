@@ -6,8 +6,17 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import conversions, reward_grants, reward_queries, rewards
+from referral_site.models import User
+from referral_site.referrals import (
+    conversions,
+    reward_grants,
+    reward_queries,
+    rewards,
+    services,
+)
 from referral_site.referrals.models import (
+    CaptureSource,
+    Referral,
     ReviewStatus,
     Reward,
     RewardEvent,
@@ -15,7 +24,7 @@ from referral_site.referrals.models import (
 )
 from referral_site.referrals.reward_rules import RuleConfigError
 from referral_site.referrals.transactions import write_transaction
-from tests.conftest import get_user, signup
+from tests.conftest import PASSWORD, get_user, scalar, signup
 from tests.reward_helpers import (
     referred_pair,
     reward_ids,
@@ -150,6 +159,27 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
         referral_id = db.session.scalar(sa.select(Reward.referral_id))
         assert reward_grants.grant_signup_rewards(referral_id) == []  # once only
     assert len(rewards_of(app)) == 1
+
+
+def test_a_signup_and_its_signup_rewards_commit_together(make_app, monkeypatch):
+    app = make_app(REFERRALS_REWARD_RULES=[rule(name="welcome", trigger="signup")])
+    signup(app.test_client(), email="ann@example.com", name="Ann", code="")
+    code = get_user(app, "ann@example.com").referral_code
+    granted = reward_grants._grant_both_sides
+
+    def grant_then_fail(*args, **kwargs):
+        granted(*args, **kwargs)  # the reward row is written...
+        raise RuntimeError("crash after the grant")  # ...then signup fails
+
+    monkeypatch.setattr(reward_grants, "_grant_both_sides", grant_then_fail)
+    capture = services.Capture(code=code, source=CaptureSource.TYPED)
+    with app.app_context(), pytest.raises(RuntimeError):
+        services.sign_up(
+            name="Bob", email="bob@example.com", password=PASSWORD, capture=capture
+        )
+    assert scalar(app, sa.select(sa.func.count(User.id))) == 1  # Ann alone
+    assert scalar(app, sa.select(sa.func.count(Referral.id))) == 0
+    assert rewards_of(app) == []
 
 
 def _friends(make_user, code, count, start=0):

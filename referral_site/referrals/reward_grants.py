@@ -64,35 +64,36 @@ def grant_signup_rewards(referral_id: int) -> list[int]:
     """Apply the signup rules to a referral; granting twice is a no-op."""
     notices = Notices()
     with write_transaction() as session:
-        referrer_id = session.scalar(
-            sa.select(Referral.referrer_id).where(Referral.id == referral_id)
-        )
-        if referrer_id is None:
-            raise RewardError("No such referral.")
-        lock_user(session, referrer_id)
         referral = session.get(Referral, referral_id, populate_existing=True)
-        ids = []
-        if _earns(referral):
-            for rule in active_rules():
-                if rule.trigger == "signup":
-                    ids += _grant_both_sides(
-                        session,
-                        rule,
-                        referral,
-                        source_key=f"referral:{referral.id}",
-                        conversion=None,
-                        earned_at=referral.created_at,
-                        notices=notices,
-                    )
+        if referral is None:
+            raise RewardError("No such referral.")
+        ids = grant_for_signup(session, referral, notices=notices)
     notices.send()
     return ids
 
 
-@signals.referral_created.connect
-def _on_referral_created(_app, referral, **_extra) -> None:
-    """Grant signup rewards right after a referred signup commits."""
-    if any(rule.trigger == "signup" for rule in active_rules()):
-        grant_signup_rewards(referral.id)
+def grant_for_signup(session, referral: Referral, *, notices) -> list[int]:
+    """Apply the signup rules to a referral inside the caller's transaction.
+
+    Signup calls it in its own transaction, so a referred account and its signup
+    rewards commit together or not at all.
+    """
+    rules = [rule for rule in active_rules() if rule.trigger == "signup"]
+    if not rules or not _earns(referral):
+        return []
+    lock_user(session, referral.referrer_id)  # caps count one grant at a time
+    ids = []
+    for rule in rules:
+        ids += _grant_both_sides(
+            session,
+            rule,
+            referral,
+            source_key=f"referral:{referral.id}",
+            conversion=None,
+            earned_at=referral.created_at,
+            notices=notices,
+        )
+    return ids
 
 
 def _earns(referral: Referral | None) -> bool:

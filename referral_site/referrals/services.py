@@ -10,7 +10,13 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
-from referral_site.referrals import fraud, signals, visit_buffer
+from referral_site.referrals import (
+    fraud,
+    reward_grants,
+    rewards,
+    signals,
+    visit_buffer,
+)
 from referral_site.referrals.codes import generate_code, normalize_code
 from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
 from referral_site.referrals.models import (
@@ -162,7 +168,8 @@ def sign_up(
     """Create an account and, when a valid code was captured, its referral.
 
     Everything happens in one transaction: either the user, their code, their
-    referral and its fraud signals all exist afterwards, or nothing does. The IP
+    referral, its fraud signals and its signup rewards all exist afterwards, or
+    nothing does. The IP
     (stored only as a keyed hash) and the visitor id feed the fraud signals.
     """
     User = user_model()
@@ -171,6 +178,7 @@ def sign_up(
     # Hashed before the transaction: the hash is the slow part of a signup, and on
     # SQLite the write lock is held from the first statement to the commit.
     user.set_password(password)
+    notices = rewards.Notices()
     with write_transaction() as session:
         referrer = _referrer_for(capture)
         if _email_exists(email):
@@ -189,10 +197,12 @@ def sign_up(
             referral.signup_ip_hash = hash_ip(ip)
             referral.signup_visitor_id = visitor_id
             flagged = _score_signup(session, referral, email)
+            reward_grants.grant_for_signup(session, referral, notices=notices)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
         signals.referral_created.send(app, referral=referral)
+    notices.send()
     if flagged:
         signals.referral_flagged.send(
             app, referral_id=referral.id, signals=[found.name for found in flagged]

@@ -1,11 +1,8 @@
 """A real gunicorn serving the site on a free port, over a freshly migrated DB."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -13,14 +10,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.servers import gunicorn as serve
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -80,51 +73,14 @@ def migrate(url: str) -> None:
 
 @contextmanager
 def gunicorn(database_url: str, *, workers: int = 4, log: Path, **env: str):
-    """Run gunicorn until the block ends; yields the base URL."""
-    port = free_port()
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--config",
-                "gunicorn.conf.py",
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "60",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=server_environment(database_url, **env),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, process)
-            yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_up(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        try:
-            urllib.request.urlopen(base + "/", timeout=5).close()
-            return
-        except OSError:  # refused, reset or timed out: not serving yet
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    """Run gunicorn (as the benchmarks do) until the block ends; yields the base URL."""
+    with serve(
+        "wsgi:app",
+        workers=workers,
+        log=log,
+        env=server_environment(database_url, **env),
+    ) as (base, _pid):
+        yield base
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

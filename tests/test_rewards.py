@@ -155,9 +155,12 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
     signup(app.test_client(), email="solo@example.com", name="Solo", code="")
     bob = get_user(app, "bob@example.com").id
     assert rewards_of(app) == [(bob, "welcome", 200, "USD", RewardStatus.PENDING)]
-    with app.app_context():
-        referral_id = db.session.scalar(sa.select(Reward.referral_id))
-        assert reward_grants.grant_signup_rewards(referral_id) == []  # once only
+    with app.app_context(), write_transaction() as session:
+        referral = session.scalar(sa.select(Referral))
+        again = reward_grants.grant_for_signup(
+            session, referral, notices=rewards.Notices()
+        )
+        assert again == []  # once only
     assert len(rewards_of(app)) == 1
 
 

@@ -22,11 +22,9 @@ from referral_site.referrals.models import (
 from referral_site.referrals.reward_rules import Rule
 from referral_site.referrals.rewards import (
     Notices,
-    RewardError,
     active_rules,
     lock_user,
 )
-from referral_site.referrals.transactions import write_transaction
 
 
 def grant_for_conversion(
@@ -60,23 +58,11 @@ def grant_for_conversion(
         )
 
 
-def grant_signup_rewards(referral_id: int) -> list[int]:
-    """Apply the signup rules to a referral; granting twice is a no-op."""
-    notices = Notices()
-    with write_transaction() as session:
-        referral = session.get(Referral, referral_id, populate_existing=True)
-        if referral is None:
-            raise RewardError("No such referral.")
-        ids = grant_for_signup(session, referral, notices=notices)
-    notices.send()
-    return ids
-
-
 def grant_for_signup(session, referral: Referral, *, notices) -> list[int]:
     """Apply the signup rules to a referral inside the caller's transaction.
 
     Signup calls it in its own transaction, so a referred account and its signup
-    rewards commit together or not at all.
+    rewards commit together or not at all. Granting twice is a no-op.
     """
     rules = [rule for rule in active_rules() if rule.trigger == "signup"]
     if not rules or not _earns(referral):

@@ -167,21 +167,26 @@ def test_process_rewards_run_twice_at_once_approves_each_reward_once(app, make_u
     assert {count for _, count in approvals} == {1}
 
 
+def friend_converts_and_is_approved(app, make_user, code, round_) -> None:
+    """A new friend of the code's owner buys (as ch_<round>), past the hold."""
+    friend, _ = make_user(f"friend{round_}@example.com", "Friend", code=code)
+    with app.app_context():
+        conversions.record_conversion(
+            friend,
+            kind="purchase",
+            amount=100,
+            external_id=f"ch_{round_}",
+            occurred_at=PAST,
+        )
+        rewards.process_rewards()
+
+
 def test_two_admins_deciding_at_once_make_one_decision(app, make_user):
     admin, _ = make_user("boss@example.com", "Boss", admin=True)
     other, _ = make_user("deputy@example.com", "Deputy", admin=True)
     ann, code = make_user()
     for round_ in range(ROUNDS):
-        friend, _ = make_user(f"friend{round_}@example.com", "Friend", code=code)
-        with app.app_context():
-            conversions.record_conversion(
-                friend,
-                kind="purchase",
-                amount=100,
-                external_id=f"ch_{round_}",
-                occurred_at=PAST,
-            )
-            rewards.process_rewards()
+        friend_converts_and_is_approved(app, make_user, code, round_)
         reward_id = reward_ids(app, RewardStatus.APPROVED)[0]
         decisions = run_at_once(
             [
@@ -217,16 +222,7 @@ def test_a_refund_racing_a_payment_either_reverses_or_claws_back(app, make_user)
     admin, _ = make_user("boss@example.com", "Boss", admin=True)
     ann, code = make_user()
     for round_ in range(ROUNDS):
-        friend, _ = make_user(f"friend{round_}@example.com", "Friend", code=code)
-        with app.app_context():
-            conversions.record_conversion(
-                friend,
-                kind="purchase",
-                amount=100,
-                external_id=f"ch_{round_}",
-                occurred_at=PAST,
-            )
-            rewards.process_rewards()
+        friend_converts_and_is_approved(app, make_user, code, round_)
         reward_id = rewards_of_round(app, f"ch_{round_}", ann)
         results = run_at_once(
             [

@@ -1,12 +1,9 @@
 """Friendly error pages; the 500 handler rolls back whatever the request left open."""
 
-import math
-import time
-
 from flask import Flask, render_template
 from flask_limiter import RateLimitExceeded
 
-from referral_site.extensions import db, limiter
+from referral_site.extensions import db, seconds_until_limit_resets
 
 _TITLES = {
     400: "Bad request",
@@ -45,7 +42,4 @@ def _retry_after(error) -> int | None:
     """Seconds until the breached rate limit lets the client in again."""
     if not isinstance(error, RateLimitExceeded):
         return getattr(error, "retry_after", None)
-    current = limiter.current_limit
-    if current is None:
-        return None
-    return max(1, math.ceil(current.reset_at - time.time()))
+    return seconds_until_limit_resets()

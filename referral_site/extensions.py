@@ -1,5 +1,8 @@
 """Flask extension instances, unbound: the app factory binds them with init_app."""
 
+import math
+import time
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -33,3 +36,11 @@ csrf = CSRFProtect()
 #: worker process; a redis:// URL shares the counts between workers and hosts).
 #: Behind a reverse proxy, wrap the app in ProxyFix so remote_addr is the client's.
 limiter = Limiter(key_func=get_remote_address)
+
+
+def seconds_until_limit_resets() -> int | None:
+    """Seconds until the limit this request breached lets the client in again."""
+    current = limiter.current_limit
+    if current is None:
+        return None
+    return max(1, math.ceil(current.reset_at - time.time()))

@@ -6,14 +6,12 @@ sessions: this API never reads the session cookie.
 """
 
 import hmac
-import math
-import time
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from referral_site.extensions import csrf, limiter
+from referral_site.extensions import csrf, limiter, seconds_until_limit_resets
 from referral_site.referrals import conversions
 
 api_bp = Blueprint("referrals_api", __name__)
@@ -58,8 +56,7 @@ def rate_limited(error: HTTPException):
     Registered by code: the host app's own 429 page (registered by code too) would
     otherwise win over the class handler above.
     """
-    current = limiter.current_limit
-    wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    wait = seconds_until_limit_resets() or 60
     response = jsonify(
         error=f"Too many requests: retry in {wait} seconds.", retry_after=wait
     )

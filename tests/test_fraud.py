@@ -398,3 +398,17 @@ def test_a_deleted_referrer_cannot_rejoin_under_someone_they_referred(
         app, sa.select(User.deleted_mailbox_digest).where(User.id == ann_id)
     )
     assert stored and "ann" not in stored  # a keyed hash, not the address
+
+
+def test_a_flagged_signup_is_announced_after_it_commits(app, make_user):
+    _, code = make_user("john.smith@gmail.com", "John")
+    received = []
+
+    def listener(sender, **kwargs):
+        received.append((kwargs, _referral_id(app, "johnsmith+x@gmail.com")))
+
+    with signals.referral_flagged.connected_to(listener, sender=app):
+        signup(client_at(app, HOME_IP), email="johnsmith+x@gmail.com", code=code)
+    [(announced, stored_id)] = received
+    assert announced["referral_id"] == stored_id  # committed when announced
+    assert announced["signals"] == ["own_email"]

@@ -191,33 +191,31 @@ def sign_up(
         if referrer is not None:
             user.referred_by_id = referrer.id
         _insert_with_unique_code(session, user, email)
-        referral = flagged = None
+        referral = None
         if referrer is not None:
             referral = _attribute(session, user, referrer, capture, visitor_id)
             referral.signup_ip_hash = hash_ip(ip)
             referral.signup_visitor_id = visitor_id
-            flagged = _score_signup(session, referral, email)
+            _score_signup(session, referral, email, notices)
             reward_grants.grant_for_signup(session, referral, notices=notices)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
         signals.referral_created.send(app, referral=referral)
     notices.send()
-    if flagged:
-        signals.referral_flagged.send(
-            app, referral_id=referral.id, signals=[found.name for found in flagged]
-        )
     return user
 
 
-def _score_signup(session, referral: Referral, email: str) -> list:
+def _score_signup(session, referral: Referral, email: str, notices) -> list:
     """Store the soft fraud signals of a new referral; they flag, never block."""
     session.flush()
     referrer_email = session.get(user_model(), referral.referrer_id).email
     found = fraud.signup_signals(
         referral, referred_email=email, referrer_email=referrer_email
     )
-    return fraud.apply_signals(session, referral, found, SignalStage.SIGNUP)
+    return fraud.flag_with_rewards(
+        session, referral, found, SignalStage.SIGNUP, notices
+    )
 
 
 def _referrer_for(capture: Capture | None) -> Referrer | None:

@@ -23,13 +23,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def init_app(app: Flask) -> None:
     """Install the headers, the proxy settings and the outage handler on the app."""
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, security_headers(app))
     hops = int(app.config.get("PROXY_FIX_X_FOR", 0))
     if hops > 0:
         # Only behind a known number of proxies is X-Forwarded-For trustworthy.
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=0
         )
-    app.after_request(_set_security_headers)
     # Connection loss, lock and statement timeouts, read-only files: transient or
     # operational, so the client is told to retry. Other database errors are bugs
     # and stay 500s.
@@ -37,23 +37,45 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InterfaceError, _database_unavailable)
 
 
-def _set_security_headers(response):
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if _is_production():
-        headers.setdefault(
-            "Strict-Transport-Security", "max-age=63072000; includeSubDomains"
+def security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response of this app carries (unless it sets its own)."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if app.config.get("ENV_NAME") == "production":
+        headers.append(
+            ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         )
-    return response
+    return headers
 
 
-def _is_production() -> bool:
-    return current_app.config.get("ENV_NAME") == "production"
+class SecurityHeaders:
+    """WSGI middleware adding the headers a response lacks.
+
+    Middleware rather than an after_request hook, so that responses answered
+    outside Flask's request cycle (the referral links' fast path) carry them too.
+    """
+
+    def __init__(self, wsgi_app, headers: list[tuple[str, str]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = [(name.lower(), name, value) for name, value in headers]
+
+    def __call__(self, environ, start_response):
+        def start_with_headers(status, response_headers, exc_info=None):
+            present = {name.lower() for name, _ in response_headers}
+            response_headers.extend(
+                (name, value)
+                for lowered, name, value in self.headers
+                if lowered not in present
+            )
+            return start_response(status, response_headers, exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)
 
 
 def _database_unavailable(error):

@@ -56,10 +56,10 @@ def test_security_headers_on_pages_and_error_pages(crashing_app, make_user):
     assert "kaboom" not in responses[5].get_data(as_text=True)
 
 
-def test_hsts_only_in_production(app, monkeypatch):
+def test_hsts_only_in_production(app, make_app):
     assert "Strict-Transport-Security" not in app.test_client().get("/").headers
-    app.config["ENV_NAME"] = "production"
-    hsts = app.test_client().get("/").headers["Strict-Transport-Security"]
+    production = make_app(ENV_NAME="production", SECRET_KEY="a-real-secret-" * 3)
+    hsts = production.test_client().get("/").headers["Strict-Transport-Security"]
     assert "max-age=" in hsts
 
 

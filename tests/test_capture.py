@@ -1,5 +1,6 @@
 """Capturing referral links: /r/<code>, ?ref=, the signed cookie and its window."""
 
+import os
 import time
 
 import pytest
@@ -160,3 +161,19 @@ def test_raw_ip_is_never_stored(app, client, make_user):
     visit = scalar(app, sa.select(Visit))
     assert visit.ip_hash and "203.0.113.9" not in visit.ip_hash
     assert len(visit.ip_hash) == 64
+
+
+def test_forked_processes_draw_different_visitor_ids():
+    """Visitor ids are read from the OS ahead of time; a fork must not share them."""
+    from referral_site.referrals.capture import _visitor_ids
+
+    _visitor_ids.next_hex()  # this process now holds a block of ids
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the child)
+        os.write(write_end, _visitor_ids.next_hex().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    drawn_by_child = os.read(read_end, 64).decode()
+    assert len(drawn_by_child) == 32
+    assert drawn_by_child != _visitor_ids.next_hex()

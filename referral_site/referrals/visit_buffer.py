@@ -116,7 +116,8 @@ class VisitBuffer:
             self.flush()
 
 
-#: A buffered visit is stamped within this long after the cookie's (whole) second.
+#: A buffered visit is stamped within this long of the cookie's (whole) second: the
+#: cookie is signed a moment after the visit, possibly in the next second.
 _CAPTURE_SLACK = timedelta(seconds=2)
 
 
@@ -134,7 +135,7 @@ def written_visit_id(
         sa.select(Visit.id)
         .where(
             Visit.referrer_id == referrer_id,
-            Visit.created_at >= captured_at,
+            Visit.created_at >= captured_at - _CAPTURE_SLACK,
             Visit.created_at < captured_at + _CAPTURE_SLACK,
             Visit.visitor_id == visitor_id,
         )

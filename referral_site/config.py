@@ -26,6 +26,9 @@ class Config:
     #: Clicks are written in batches about every second by a thread per worker;
     #: gunicorn.conf.py flushes them when a worker exits (see README, Performance).
     REFERRALS_VISIT_BUFFER_SECONDS = 1.0
+    #: Anonymous clicks on referral links skip the per-request hooks; the security
+    #: headers are WSGI middleware (security.py), so those responses carry them.
+    REFERRALS_FAST_LINKS = True
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

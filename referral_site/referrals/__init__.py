@@ -87,6 +87,10 @@ DEFAULTS: dict[str, object] = {
     "VISIT_BUFFER_SECONDS": 0.0,
     #: Seconds a code -> referrer lookup is cached per process (0: no cache).
     "CODE_CACHE_SECONDS": 60,
+    #: Answer anonymous visitors' /r/<code> clicks without the app's before- and
+    #: after-request hooks (fast_links.py): several times the clicks per worker.
+    #: Off by default, since the host's own hooks do not run for those responses.
+    "FAST_LINKS": False,
 }
 
 
@@ -160,6 +164,10 @@ class Referrals:
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
+        if app.config["REFERRALS_FAST_LINKS"]:
+            from referral_site.referrals.fast_links import FastLinks
+
+            app.wsgi_app = FastLinks(app, app.wsgi_app)
 
 
 def _ip_hash_key(app: Flask) -> bytes:

@@ -87,9 +87,9 @@ DEFAULTS: dict[str, object] = {
     "VISIT_BUFFER_SECONDS": 0.0,
     #: Seconds a code -> referrer lookup is cached per process (0: no cache).
     "CODE_CACHE_SECONDS": 60,
-    #: Answer anonymous visitors' /r/<code> clicks without the app's before- and
-    #: after-request hooks (fast_links.py): several times the clicks per worker.
-    #: Off by default, since the host's own hooks do not run for those responses.
+    #: Answer anonymous visitors' clicks on known codes before the app's request
+    #: hooks (fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
+    #: clicks per worker. Off by default: the host's own hooks skip those responses.
     "FAST_LINKS": False,
 }
 

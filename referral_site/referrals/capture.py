@@ -8,10 +8,11 @@ zlib serializer: a third of the click's time went into serializing them.
 import functools
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from itsdangerous import BadData, TimestampSigner
 
 from referral_site.referrals.models import CaptureSource
@@ -64,14 +65,6 @@ class _RandomIds:
 _visitor_ids = _RandomIds()
 
 
-def _config(key: str):
-    return current_app.config["REFERRALS_" + key]
-
-
-def _signer(salt: str) -> TimestampSigner:
-    return _signer_for(current_app.secret_key, salt)
-
-
 class _CookieSigner(TimestampSigner):
     """A TimestampSigner that derives its signing key once rather than per cookie."""
 
@@ -86,54 +79,134 @@ class _CookieSigner(TimestampSigner):
 
 
 @functools.lru_cache(maxsize=16)
-def _signer_for(secret_key: str, salt: str) -> TimestampSigner:
+def _signer(secret_key: str, salt: str) -> TimestampSigner:
     # Built once per key and salt: every click signs two cookies.
     return _CookieSigner(secret_key, salt=salt)
 
 
-def window() -> timedelta:
-    """How long a captured code may still be attributed."""
-    return timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
+#: How long the visitor id cookie lives.
+VISITOR_ID_LIFETIME = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class CookieCodec:
+    """Reads and writes one app's referral cookies, from its secret and settings.
+
+    Explicit rather than bound to the request, so the links' fast path
+    (fast_links.py) uses the very same cookies without a request context.
+    """
+
+    secret_key: str
+    attribution_cookie: str
+    visitor_cookie: str
+    window: timedelta
+    last_touch: bool
+    secure: bool
+
+    @classmethod
+    def of(cls, app: Flask) -> "CookieCodec":
+        config = app.config
+        return cls(
+            secret_key=app.secret_key,
+            attribution_cookie=config["REFERRALS_COOKIE_NAME"],
+            visitor_cookie=config["REFERRALS_VISITOR_COOKIE_NAME"],
+            window=timedelta(days=config["REFERRALS_ATTRIBUTION_WINDOW_DAYS"]),
+            last_touch=config["REFERRALS_ATTRIBUTION_MODEL"] == "last_touch",
+            secure=bool(config["REFERRALS_COOKIE_SECURE"]),
+        )
+
+    def captured_code(self, cookies: Mapping[str, str]) -> CapturedCode | None:
+        """The captured code, if the cookie is intact and within its window."""
+        raw = cookies.get(self.attribution_cookie)
+        if not raw:
+            return None
+        try:
+            value, signed_at = _signer(self.secret_key, _ATTRIBUTION_SALT).unsign(
+                raw, max_age=int(self.window.total_seconds()), return_timestamp=True
+            )
+            code, source, visit_id = value.decode().split(_FIELD_SEPARATOR)
+            return CapturedCode(
+                code=code,
+                source=CaptureSource(source),
+                captured_at=signed_at,
+                visit_id=int(visit_id) if visit_id else None,
+            )
+        except (BadData, UnicodeDecodeError, ValueError):
+            # Tampered, expired or from an older format: ignored, never trusted.
+            return None
+
+    def visitor_id(self, cookies: Mapping[str, str]) -> str | None:
+        """The visitor id of an intact cookie, or None."""
+        raw = cookies.get(self.visitor_cookie)
+        if not raw:
+            return None
+        try:
+            return _signer(self.secret_key, _VISITOR_SALT).unsign(raw).decode()
+        except (BadData, UnicodeDecodeError):
+            return None
+
+    def should_replace(self, existing: CapturedCode | None) -> bool:
+        """Whether a newly followed link takes over from the one already captured."""
+        return existing is None or self.last_touch
+
+    def set_cookies(
+        self,
+        response: Response,
+        *,
+        captured: CapturedCode | None = None,
+        forget: bool = False,
+        new_visitor_id: str | None = None,
+    ) -> Response:
+        """Set (or, with forget, clear) the attribution cookie; set a new visitor's."""
+        common = {"httponly": True, "samesite": "Lax", "secure": self.secure}
+        if captured is not None:
+            value = _FIELD_SEPARATOR.join(
+                (captured.code, captured.source.value, str(captured.visit_id or ""))
+            )
+            response.set_cookie(
+                self.attribution_cookie,
+                _signer(self.secret_key, _ATTRIBUTION_SALT).sign(value).decode(),
+                max_age=int(self.window.total_seconds()),
+                **common,
+            )
+        elif forget:
+            response.delete_cookie(self.attribution_cookie, **common)
+        if new_visitor_id is not None:
+            response.set_cookie(
+                self.visitor_cookie,
+                _signer(self.secret_key, _VISITOR_SALT).sign(new_visitor_id).decode(),
+                max_age=int(VISITOR_ID_LIFETIME.total_seconds()),
+                **common,
+            )
+        return response
+
+
+def new_visitor_id() -> str:
+    """A fresh random visitor id (32 hex digits)."""
+    return _visitor_ids.next_hex()
+
+
+# The current request's cookies, for views: through the codec of current_app.
+
+
+def _codec() -> CookieCodec:
+    return CookieCodec.of(current_app)
 
 
 def read_captured_code() -> CapturedCode | None:
     """The code captured for this visitor, if the cookie is intact and in its window."""
-    raw = request.cookies.get(_config("COOKIE_NAME"))
-    if not raw:
-        return None
-    try:
-        value, signed_at = _signer(_ATTRIBUTION_SALT).unsign(
-            raw, max_age=int(window().total_seconds()), return_timestamp=True
-        )
-        code, source, visit_id = value.decode().split(_FIELD_SEPARATOR)
-        return CapturedCode(
-            code=code,
-            source=CaptureSource(source),
-            captured_at=signed_at,
-            visit_id=int(visit_id) if visit_id else None,
-        )
-    except (BadData, UnicodeDecodeError, ValueError):
-        # Tampered, expired or from an older format: ignored, never trusted.
-        return None
+    return _codec().captured_code(request.cookies)
 
 
 def visitor_id() -> str:
     """This browser's anonymous id, from its cookie or newly drawn for this response."""
     asked = g.__dict__  # one context-local lookup instead of one per attribute
-    if "referrals_visitor_id" in asked:
-        return asked["referrals_visitor_id"]
-    raw = request.cookies.get(_config("VISITOR_COOKIE_NAME"))
-    value = None
-    if raw:
-        try:
-            value = _signer(_VISITOR_SALT).unsign(raw).decode()
-        except (BadData, UnicodeDecodeError):
-            value = None
-    if value is None:
-        value = _visitor_ids.next_hex()
-        asked["referrals_new_visitor_id"] = True
-    asked["referrals_visitor_id"] = value
-    return value
+    if "referrals_visitor_id" not in asked:
+        value = _codec().visitor_id(request.cookies)
+        if value is None:
+            value = asked["referrals_new_visitor_id"] = new_visitor_id()
+        asked["referrals_visitor_id"] = value
+    return asked["referrals_visitor_id"]
 
 
 def remember(captured: CapturedCode) -> None:
@@ -148,7 +221,7 @@ def forget() -> None:
 
 def should_replace(existing: CapturedCode | None) -> bool:
     """Whether a newly followed link takes over from the one already captured."""
-    return existing is None or _config("ATTRIBUTION_MODEL") == "last_touch"
+    return _codec().should_replace(existing)
 
 
 def write_cookies(response: Response) -> Response:
@@ -156,32 +229,9 @@ def write_cookies(response: Response) -> Response:
     asked = g.__dict__  # read once: each attribute of g is a context-local lookup
     captured: CapturedCode | None = asked.pop("referrals_capture", None)
     forget_code = asked.pop("referrals_forget", False)
-    new_visitor = asked.pop("referrals_new_visitor_id", False)
-    if captured is None and not forget_code and not new_visitor:
+    new_visitor = asked.pop("referrals_new_visitor_id", None)
+    if captured is None and not forget_code and new_visitor is None:
         return response
-    config = current_app.config
-    common = {
-        "httponly": True,
-        "samesite": "Lax",
-        "secure": bool(config["REFERRALS_COOKIE_SECURE"]),
-    }
-    if captured is not None:
-        value = _FIELD_SEPARATOR.join(
-            (captured.code, captured.source.value, str(captured.visit_id or ""))
-        )
-        response.set_cookie(
-            config["REFERRALS_COOKIE_NAME"],
-            _signer(_ATTRIBUTION_SALT).sign(value).decode(),
-            max_age=int(window().total_seconds()),
-            **common,
-        )
-    elif forget_code:
-        response.delete_cookie(config["REFERRALS_COOKIE_NAME"], **common)
-    if new_visitor:
-        response.set_cookie(
-            config["REFERRALS_VISITOR_COOKIE_NAME"],
-            _signer(_VISITOR_SALT).sign(asked["referrals_visitor_id"]).decode(),
-            max_age=int(timedelta(days=365).total_seconds()),
-            **common,
-        )
-    return response
+    return _codec().set_cookies(
+        response, captured=captured, forget=forget_code, new_visitor_id=new_visitor
+    )

@@ -101,12 +101,35 @@ def forget_cached_codes(user_id: int) -> None:
     current_app.extensions["referrals"].code_cache.forget_user(user_id)
 
 
-def hash_ip(ip: str | None) -> str | None:
-    """A keyed hash of a client IP, so the same IP can be matched but not recovered."""
+def hash_ip(ip: str | None, key: bytes | None = None) -> str | None:
+    """A keyed hash of a client IP, so the same IP can be matched but not recovered.
+
+    The key is the app's REFERRALS_IP_HASH_KEY unless given.
+    """
     if not ip:
         return None
-    key = current_app.extensions["referrals"].ip_hash_key
+    key = key or current_app.extensions["referrals"].ip_hash_key
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
+
+
+def visit_row(
+    referrer: Referrer,
+    *,
+    visitor_id: str,
+    landing_path: str,
+    source: CaptureSource,
+    ip_hash: str | None,
+) -> dict:
+    """One click as a row of the visits table, for the visit buffer."""
+    return {
+        "code": referrer.code,
+        "referrer_id": referrer.id,
+        "visitor_id": visitor_id,
+        "landing_path": landing_path[:512],
+        "source": source,
+        "ip_hash": ip_hash,
+        "created_at": utcnow(),
+    }
 
 
 def record_visit(
@@ -125,15 +148,13 @@ def record_visit(
     buffer = current_app.extensions["referrals"].visit_buffer
     if buffer is not None:
         buffer.append(
-            {
-                "code": referrer.code,
-                "referrer_id": referrer.id,
-                "visitor_id": visitor_id,
-                "landing_path": landing_path[:512],
-                "source": source,
-                "ip_hash": hash_ip(ip),
-                "created_at": utcnow(),
-            }
+            visit_row(
+                referrer,
+                visitor_id=visitor_id,
+                landing_path=landing_path,
+                source=source,
+                ip_hash=hash_ip(ip),
+            )
         )
         return None
     with write_transaction() as session:

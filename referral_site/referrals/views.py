@@ -50,25 +50,14 @@ def admin_required(view):
 
 def _capture(raw_code: object, source: CaptureSource) -> None:
     """Record a visit for a valid code and remember the code in a cookie."""
-    referrer = _clicked_referrer(raw_code)
-    if referrer is None:
-        return
-    if current_user.is_authenticated and current_user.id == referrer.id:
-        return  # people checking their own link are not clicks
-    _record_click(referrer, source)
-
-
-def _clicked_referrer(raw_code: object) -> services.Referrer | None:
-    """Whose link a click counts for; None for bots and for unknown codes."""
-    if bots.is_bot_or_prefetch(request._get_current_object()):
-        return None  # HEAD, prefetches, crawlers and unfurlers are not clicks
+    if bots.is_bot_or_prefetch(request):
+        return  # HEAD, prefetches, crawlers and unfurlers are not clicks
     referrer = services.find_referrer(raw_code)
     if referrer is None:
         g.referrals_code_miss = True  # counted against the code-guessing limit
-    return referrer
-
-
-def _record_click(referrer: services.Referrer, source: CaptureSource) -> None:
+        return
+    if current_user.is_authenticated and current_user.id == referrer.id:
+        return  # people checking their own link are not clicks
     visit_id = services.record_visit(
         referrer,
         visitor_id=capture.visitor_id(),
@@ -128,24 +117,6 @@ def follow(code: str):
     if "referrals_code_miss" in g:
         with _code_misses:  # raises RateLimitExceeded (429) past the limit
             pass
-    return _to_landing_page()
-
-
-def follow_anonymously(code: str) -> Response | None:
-    """`follow` for a visitor known not to be signed in, complete with its cookies.
-
-    The fast path (fast_links.py) calls it; None means the full request cycle must
-    answer (an unknown code, which the limiter counts), and nothing is written yet.
-    """
-    referrer = _clicked_referrer(code)
-    if "referrals_code_miss" in g:
-        return None
-    if referrer is not None:
-        _record_click(referrer, CaptureSource.LINK)
-    return capture.write_cookies(_to_landing_page())
-
-
-def _to_landing_page() -> Response:
     return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))
 
 

@@ -46,11 +46,12 @@ class _RandomIds:
     def __init__(self, nbytes: int = 16, per_block: int = 256) -> None:
         self._nbytes = nbytes
         self._block_size = nbytes * per_block
-        self._lock = threading.Lock()
         self._discard()
         os.register_at_fork(after_in_child=self._discard)
 
     def _discard(self) -> None:
+        # A new lock too: another thread may have held the parent's at the fork.
+        self._lock = threading.Lock()
         self._block = b""
         self._offset = 0
 

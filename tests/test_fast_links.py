@@ -176,3 +176,22 @@ def test_unknown_codes_are_limited_valid_ones_are_not(make_app, make_user, fast_
     assert [r.status_code for r in unknown] == [302, 302, 429]
     flush_all()
     assert scalar(app, VISITS) == 4
+
+
+def test_fast_path_honours_the_url_prefix_and_mount_point(make_app, make_user):
+    app = _app(make_app, REFERRALS_URL_PREFIX="/invite")
+    _, code = make_user()
+
+    @app.after_request
+    def mark(response):
+        response.headers["X-Host-Hook"] = "ran"
+        return response
+
+    for _ in range(2):  # the first click fills the code cache
+        answer = app.test_client().get(
+            f"/invite/r/{code}", headers=BROWSER, base_url="http://localhost/shop"
+        )
+    assert "X-Host-Hook" not in answer.headers  # answered by the fast path
+    assert answer.location == "/shop/invite/signup"
+    flush_all()
+    assert scalar(app, VISITS) == 2

@@ -164,7 +164,9 @@ class Referrals:
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.cli.add_command(referrals_cli)
-        if app.config["REFERRALS_FAST_LINKS"]:
+        # With host matching the landing page's URL depends on the request's host,
+        # which only the full request cycle resolves.
+        if app.config["REFERRALS_FAST_LINKS"] and not app.url_map.host_matching:
             from referral_site.referrals.fast_links import FastLinks
 
             app.wsgi_app = FastLinks(app, app.wsgi_app)

@@ -56,6 +56,13 @@ def make_app(tmp_path, _postgres_schema):
         return app
 
     yield build
+    for app in apps:
+        # Clicks a test left buffered are written now, into this test's database,
+        # not by a later test's flush_all() into the next one's (PostgreSQL
+        # tests share one schema).
+        buffer = app.extensions["referrals"].visit_buffer
+        if buffer is not None:
+            buffer.flush()
     if apps:
         with apps[0].app_context():
             db.session.remove()

@@ -72,20 +72,25 @@ def mailbox_digest(email: str) -> str:
     return hmac.new(key, comparison_email(email).encode(), hashlib.sha256).hexdigest()
 
 
-def disposable_domains() -> set[str]:
-    """The maintained list of disposable domains plus the configured extras."""
+def _extra_disposable_domains() -> set[str]:
+    """The configured disposable domains, on top of the package's list."""
     extra = _config("EXTRA_DISPOSABLE_DOMAINS")
     if isinstance(extra, str):
         extra = extra.replace(",", " ").split()
-    return _DISPOSABLE_DOMAINS | {domain.strip().lower() for domain in extra or ()}
+    return {domain.strip().lower() for domain in extra or ()}
 
 
 def is_disposable(email: str) -> bool:
     """Whether an address is at a disposable domain (or a subdomain of one)."""
     domain = email.strip().lower().rpartition("@")[2]
     parts = domain.split(".")
-    listed = disposable_domains()
-    return any(".".join(parts[i:]) in listed for i in range(len(parts) - 1))
+    # The package's list (10,000 domains) is looked up where it is, not copied with
+    # the extras into a new set on every signup.
+    extra = _extra_disposable_domains()
+    return any(
+        suffix in _DISPOSABLE_DOMAINS or suffix in extra
+        for suffix in (".".join(parts[i:]) for i in range(len(parts) - 1))
+    )
 
 
 def _recently_seen(user_id: int, kind: SightingKind, value: str | None) -> bool:

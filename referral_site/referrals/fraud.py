@@ -5,11 +5,12 @@ with it and its review status becomes FLAGGED, so its rewards wait for an admin
 (who clears or confirms the flag, recorded in ``referral_flag_events``).
 """
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
@@ -93,76 +94,153 @@ def is_disposable(email: str) -> bool:
     )
 
 
-def _recently_seen(user_id: int, kind: SightingKind, value: str | None) -> bool:
-    """Whether a user's signed-in session showed this device or IP in the window."""
-    if not value:
-        return False
-    since = utcnow() - timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
-    return db.session.scalar(
-        sa.select(
-            sa.exists().where(
-                UserSighting.user_id == user_id,
-                UserSighting.kind == kind,
-                UserSighting.value == value,
-                UserSighting.last_seen_at >= since,
-            )
-        )
+def _seen(kind: SightingKind, value: sa.BindParameter):
+    """SQL: whether the referrer's signed-in sessions showed this device or IP lately.
+
+    Parameters: referrer_id, seen_since and the value's own.
+    """
+    return sa.exists().where(
+        UserSighting.user_id == sa.bindparam("referrer_id"),
+        UserSighting.kind == kind,
+        UserSighting.value == value,
+        UserSighting.last_seen_at >= sa.bindparam("seen_since"),
     )
 
 
+def _seen_since() -> datetime:
+    return utcnow() - timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
+
+
+#: Whether the referrer was seen with the device (visitor_id) or IP hash (ip_hash).
+_SEEN_QUERY = sa.select(
+    _seen(SightingKind.DEVICE, sa.bindparam("visitor_id")),
+    _seen(SightingKind.IP, sa.bindparam("ip_hash")),
+)
+
+
 def _shared_session_signals(referral: Referral) -> list[Signal]:
+    device, ip = referral.signup_visitor_id or None, referral.signup_ip_hash or None
+    if not (device or ip):
+        return []
+    same_device, same_ip = db.session.execute(
+        _SEEN_QUERY,
+        {
+            "referrer_id": referral.referrer_id,
+            "visitor_id": device,
+            "ip_hash": ip,
+            "seen_since": _seen_since(),
+        },
+    ).one()
+    return _session_signals(bool(same_device), bool(same_ip))
+
+
+def _session_signals(same_device: bool, same_ip: bool) -> list[Signal]:
     signals = []
-    if _recently_seen(
-        referral.referrer_id, SightingKind.DEVICE, referral.signup_visitor_id
-    ):
+    if same_device:
         signals.append(
             Signal(
                 FraudSignal.SAME_DEVICE, "Signed up from a browser the referrer uses."
             )
         )
-    if _recently_seen(referral.referrer_id, SightingKind.IP, referral.signup_ip_hash):
+    if same_ip:
         signals.append(
             Signal(FraudSignal.SAME_IP, "Signed up from an IP the referrer used.")
         )
     return signals
 
 
-def _velocity_signals(referral: Referral) -> list[Signal]:
-    since = utcnow() - timedelta(minutes=_config("VELOCITY_WINDOW_MINUTES"))
-    recent = sa.select(sa.func.count(Referral.id)).where(Referral.created_at >= since)
+def _velocity_signals(per_referrer: int, per_ip: int | None) -> list[Signal]:
+    minutes = _config("VELOCITY_WINDOW_MINUTES")
     signals = []
-    per_referrer = db.session.scalar(
-        recent.where(Referral.referrer_id == referral.referrer_id)
-    )
     if per_referrer > _config("VELOCITY_MAX_PER_REFERRER"):
         signals.append(
             Signal(
                 FraudSignal.REFERRER_VELOCITY,
-                f"{per_referrer} signups for this referrer in "
-                f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
+                f"{per_referrer} signups for this referrer in {minutes} minutes.",
             )
         )
-    if referral.signup_ip_hash:
-        per_ip = db.session.scalar(
-            recent.where(Referral.signup_ip_hash == referral.signup_ip_hash)
-        )
-        if per_ip > _config("VELOCITY_MAX_PER_IP"):
-            signals.append(
-                Signal(
-                    FraudSignal.IP_VELOCITY,
-                    f"{per_ip} referred signups from one IP in "
-                    f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
-                )
+    if per_ip is not None and per_ip > _config("VELOCITY_MAX_PER_IP"):
+        signals.append(
+            Signal(
+                FraudSignal.IP_VELOCITY,
+                f"{per_ip} referred signups from one IP in {minutes} minutes.",
             )
+        )
     return signals
 
 
+@dataclass(frozen=True)
+class _SignupEvidence:
+    """What the signals of a new referral compare it with."""
+
+    referrer_email: str
+    same_device: bool
+    same_ip: bool
+    #: Referred signups within the velocity window, before this one.
+    for_referrer: int
+    from_ip: int | None
+
+
+def _signup_evidence(
+    referrer_id: int, ip_hash: str | None, visitor_id: str | None
+) -> _SignupEvidence:
+    """Read everything the signup signals need in one query."""
+    User = current_app.extensions["referrals"].user_model
+    window = timedelta(minutes=_config("VELOCITY_WINDOW_MINUTES"))
+    email, device, ip, for_referrer, from_ip = db.session.execute(
+        _evidence_query(User),
+        {
+            "referrer_id": referrer_id,
+            "visitor_id": visitor_id or None,
+            "ip_hash": ip_hash or None,
+            "seen_since": _seen_since(),
+            "recent_since": utcnow() - window,
+        },
+    ).one()
+    return _SignupEvidence(
+        email, bool(device), bool(ip), for_referrer, from_ip if ip_hash else None
+    )
+
+
+@functools.cache
+def _evidence_query(User: type) -> sa.Select:
+    """The referrer's email, whether they were seen with the device or IP, and the
+    referred signups since recent_since for them and from the IP.
+
+    Built once per user model: putting it together took longer than running it.
+    """
+    referrer_id = sa.bindparam("referrer_id")
+
+    def recent(*where):
+        return (
+            sa.select(sa.func.count(Referral.id))
+            .where(Referral.created_at >= sa.bindparam("recent_since"), *where)
+            .scalar_subquery()
+        )
+
+    return sa.select(
+        sa.select(User.email).where(User.id == referrer_id).scalar_subquery(),
+        *_SEEN_QUERY.selected_columns,
+        recent(Referral.referrer_id == referrer_id),
+        recent(Referral.signup_ip_hash == sa.bindparam("ip_hash")),
+    )
+
+
 def signup_signals(
-    referral: Referral, *, referred_email: str, referrer_email: str
+    referrer_id: int,
+    *,
+    referred_email: str,
+    ip_hash: str | None,
+    visitor_id: str | None,
 ) -> list[Signal]:
-    """Every soft signal a new referral trips (it must already be flushed)."""
+    """Every soft signal a referral about to be created trips.
+
+    Runs in the signup's transaction, before the referral is inserted: the velocity
+    counts add it to the referrals they find.
+    """
+    evidence = _signup_evidence(referrer_id, ip_hash, visitor_id)
     signals = []
-    if comparison_email(referred_email) == comparison_email(referrer_email):
+    if comparison_email(referred_email) == comparison_email(evidence.referrer_email):
         signals.append(
             Signal(
                 FraudSignal.OWN_EMAIL,
@@ -174,7 +252,12 @@ def signup_signals(
         signals.append(
             Signal(FraudSignal.DISPOSABLE_EMAIL, f"Disposable email domain {domain}.")
         )
-    return signals + _shared_session_signals(referral) + _velocity_signals(referral)
+    from_ip = evidence.from_ip + 1 if evidence.from_ip is not None else None
+    return (
+        signals
+        + _session_signals(evidence.same_device, evidence.same_ip)
+        + _velocity_signals(evidence.for_referrer + 1, from_ip)
+    )
 
 
 def apply_signals(
@@ -198,6 +281,13 @@ def apply_signals(
             new[signal.name] = signal
     if not new:
         return []
+    _store_signals(session, referral, new, stage)
+    return list(new.values())
+
+
+def _store_signals(
+    session, referral: Referral, new: dict[FraudSignal, Signal], stage: SignalStage
+) -> None:
     for signal in new.values():
         session.add(
             ReferralSignalRecord(
@@ -218,7 +308,24 @@ def apply_signals(
         )
     )
     session.flush()
-    return list(new.values())
+
+
+def flag_new_referral(session, referral: Referral, found: list[Signal], notices):
+    """Insert a referral the signup creates, flagged with its signals if it has any.
+
+    The referral must be new (added, not flushed): it has no signals and no rewards
+    yet, so, unlike flag_with_rewards, nothing is read back or re-evaluated, and it
+    is inserted with its review status rather than updated afterwards.
+    """
+    new: dict[FraudSignal, Signal] = {}
+    for signal in found:
+        new.setdefault(signal.name, signal)
+    if new:
+        referral.review_status = ReviewStatus.FLAGGED
+    session.flush()  # the referral's id, for its signals
+    if new:
+        _store_signals(session, referral, new, SignalStage.SIGNUP)
+        notices.add(notify.referral_flagged, referral_id=referral.id, signals=list(new))
 
 
 def _locked_referral(session, referral_id: int) -> Referral:

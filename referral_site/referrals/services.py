@@ -18,7 +18,7 @@ from referral_site.referrals import (
     visit_buffer,
 )
 from referral_site.referrals.codes import generate_code, normalize_code
-from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
+from referral_site.referrals.fraud_models import ReferralCode, VisitRollup
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
@@ -169,8 +169,8 @@ def sign_up(
 
     Everything happens in one transaction: either the user, their code, their
     referral, its fraud signals and its signup rewards all exist afterwards, or
-    nothing does. The IP
-    (stored only as a keyed hash) and the visitor id feed the fraud signals.
+    nothing does. The IP (stored only as a keyed hash) and the visitor id feed the
+    fraud signals.
     """
     User = user_model()
     email = normalize_email(email)
@@ -178,26 +178,12 @@ def sign_up(
     # Hashed before the transaction: the hash is the slow part of a signup, and on
     # SQLite the write lock is held from the first statement to the commit.
     user.set_password(password)
+    # Usually from the code cache; a lookup that misses it holds no write lock.
+    referrer = _referrer_for(capture)
+    origin = _Origin(capture, hash_ip(ip), visitor_id)
     notices = rewards.Notices()
     with write_transaction() as session:
-        referrer = _referrer_for(capture)
-        if _email_exists(email):
-            raise EmailTaken("An account with this email already exists.")
-        if referrer is not None and fraud.would_loop(referrer.id, email):
-            raise ReferralLoop(
-                "This code belongs to someone you referred, directly or through "
-                "others, so it cannot be used for your account."
-            )
-        if referrer is not None:
-            user.referred_by_id = referrer.id
-        _insert_with_unique_code(session, user, email)
-        referral = None
-        if referrer is not None:
-            referral = _attribute(session, user, referrer, capture, visitor_id)
-            referral.signup_ip_hash = hash_ip(ip)
-            referral.signup_visitor_id = visitor_id
-            _score_signup(session, referral, email, notices)
-            reward_grants.grant_for_signup(session, referral, notices=notices)
+        referral = _create_account(session, user, referrer, origin, notices)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
@@ -206,16 +192,46 @@ def sign_up(
     return user
 
 
-def _score_signup(session, referral: Referral, email: str, notices) -> list:
-    """Store the soft fraud signals of a new referral; they flag, never block."""
-    session.flush()
-    referrer_email = session.get(user_model(), referral.referrer_id).email
-    found = fraud.signup_signals(
-        referral, referred_email=email, referrer_email=referrer_email
+@dataclass(frozen=True)
+class _Origin:
+    """Where a signup came from: the captured code, the IP hash, the visitor id."""
+
+    capture: Capture | None
+    ip_hash: str | None
+    visitor_id: str | None
+
+
+def _create_account(
+    session, user, referrer: Referrer | None, origin: _Origin, notices
+) -> Referral | None:
+    """The signup's transaction: checks, the user, the referral, signals, rewards."""
+    if _email_exists(user.email):
+        raise EmailTaken("An account with this email already exists.")
+    if referrer is not None and fraud.would_loop(referrer.id, user.email):
+        raise ReferralLoop(
+            "This code belongs to someone you referred, directly or through "
+            "others, so it cannot be used for your account."
+        )
+    # Read before anything is written: the velocity counts add the new referral.
+    found = (
+        fraud.signup_signals(
+            referrer.id,
+            referred_email=user.email,
+            ip_hash=origin.ip_hash,
+            visitor_id=origin.visitor_id,
+        )
+        if referrer is not None
+        else []
     )
-    return fraud.flag_with_rewards(
-        session, referral, found, SignalStage.SIGNUP, notices
-    )
+    user.referred_by_id = referrer.id if referrer is not None else None
+    _insert_with_unique_code(session, user, user.email)
+    if referrer is None:
+        return None
+    referral = _referral(user, referrer, origin)
+    session.add(referral)
+    fraud.flag_new_referral(session, referral, found, notices)
+    reward_grants.grant_for_signup(session, referral, notices=notices)
+    return referral
 
 
 def _referrer_for(capture: Capture | None) -> Referrer | None:
@@ -250,12 +266,11 @@ def _insert_with_unique_code(session, user, email: str) -> None:
     raise RuntimeError("could not draw a unique referral code")
 
 
-def _attribute(
-    session, user, referrer: Referrer, capture: Capture, visitor_id: str | None
-) -> Referral:
+def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:
     # The referred user is new, so it cannot be the referrer; the schema's
     # not_self check and the unique referred_id back this up.
-    referral = Referral(
+    capture = origin.capture
+    return Referral(
         referrer_id=referrer.id,
         referred_id=user.id,
         code=referrer.code,
@@ -263,12 +278,11 @@ def _attribute(
         captured_at=capture.captured_at,
         visit_id=capture.visit_id
         or visit_buffer.written_visit_id(
-            referrer.id, visitor_id, captured_at=capture.captured_at
+            referrer.id, origin.visitor_id, captured_at=capture.captured_at
         ),
+        signup_ip_hash=origin.ip_hash,
+        signup_visitor_id=origin.visitor_id,
     )
-    session.add(referral)
-    session.flush()
-    return referral
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,7 @@ def sign_up(
     # Usually from the code cache; a lookup that misses it holds no write lock.
     referrer = _referrer_for(capture)
     origin = _Origin(capture, hash_ip(ip), visitor_id)
-    notices = rewards.Notices()
-    with write_transaction() as session:
-        referral = _create_account(session, user, referrer, origin, notices)
+    referral, notices = _create_with_a_free_code(user, referrer, origin)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
@@ -199,6 +197,28 @@ class _Origin:
     capture: Capture | None
     ip_hash: str | None
     visitor_id: str | None
+
+
+class _AccountClash(Exception):
+    """The new user's row was refused by a unique constraint: email or code taken."""
+
+
+def _create_with_a_free_code(user, referrer, origin: _Origin):
+    """Run the signup's transaction; again, with a new code, if the drawn one clashed.
+
+    Returns the referral (or None) and the notices to send now that it committed.
+    """
+    for _ in range(CODE_ATTEMPTS):
+        notices = rewards.Notices()
+        try:
+            with write_transaction() as session:
+                referral = _create_account(session, user, referrer, origin, notices)
+            return referral, notices
+        except _AccountClash:
+            # A racing signup may have taken the email since we checked.
+            if _email_exists(user.email):
+                raise EmailTaken("An account with this email already exists.") from None
+    raise RuntimeError("could not draw a unique referral code")
 
 
 def _create_account(
@@ -224,7 +244,7 @@ def _create_account(
         else []
     )
     user.referred_by_id = referrer.id if referrer is not None else None
-    _insert_with_unique_code(session, user, user.email)
+    _insert_user(session, user)
     if referrer is None:
         return None
     referral = _referral(user, referrer, origin)
@@ -248,22 +268,20 @@ def _email_exists(email: str) -> bool:
     return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
 
 
-def _insert_with_unique_code(session, user, email: str) -> None:
-    """Insert the user, drawing a new code if one collides with an existing code."""
-    for _ in range(CODE_ATTEMPTS):
-        user.referral_code = generate_code()
-        try:
-            with session.begin_nested():
-                # The user's row in referral_codes is inserted with it (see
-                # fraud_models.insert_primary_code), so a clash there retries too.
-                session.add(user)
-        except IntegrityError:
-            # A racing signup may have taken the email since we checked.
-            if _email_exists(email):
-                raise EmailTaken("An account with this email already exists.") from None
-            continue
-        return
-    raise RuntimeError("could not draw a unique referral code")
+def _insert_user(session, user) -> None:
+    """Insert the user with a newly drawn code; _AccountClash if a row refuses it.
+
+    The user's row in referral_codes is inserted with it (see
+    fraud_models.insert_primary_code), so a clash there counts too. Without a
+    savepoint the whole transaction is retried: clashes are rare (a code clash is
+    ~1 in 10^11), and the savepoint would cost every signup two statements.
+    """
+    user.referral_code = generate_code()
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise _AccountClash from error
 
 
 def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:

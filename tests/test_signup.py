@@ -37,6 +37,30 @@ def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
     assert "Bob" in client.get("/referrals").get_data(as_text=True)  # signed in
 
 
+def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
+    app, client, make_user
+):
+    _, code = make_user()
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert signup(client, code=code).status_code == 302
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    # The code's owner, email and loop checks, one query for the signals, then the
+    # user, their code, the referral and its daily count: no savepoint, no UPDATE
+    # of what was just inserted, and the new user is signed in without a re-read.
+    assert "SAVEPOINT" not in statements and "UPDATE" not in statements
+    assert statements[-1] == "INSERT"
+    assert len([name for name in statements if name != "BEGIN"]) <= 8
+
+
 def test_typed_code_is_attributed_as_typed(app, client, make_user):
     referrer_id, code = make_user()
     signup(client, code=code.lower())

@@ -211,7 +211,8 @@ def _create_with_a_free_code(user, referrer, origin: _Origin):
     for _ in range(CODE_ATTEMPTS):
         notices = rewards.Notices()
         try:
-            with write_transaction() as session:
+            # Kept loaded: signing the new user in reads them right after.
+            with write_transaction(keep_loaded=True) as session:
                 referral = _create_account(session, user, referrer, origin, notices)
             return referral, notices
         except _AccountClash:

@@ -51,10 +51,13 @@ class ReferralLoop(ReferralError):
 
 @dataclass(frozen=True)
 class Referrer:
-    """The owner of a referral code, as much as capture needs to know."""
+    """The owner of a referral code, as much as capture and signup need to know."""
 
     id: int
     code: str
+    #: Who referred them, if anyone: nobody means no signup can close a loop.
+    #: Set when the account is created and never changed, so it can be cached.
+    referred_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,13 @@ def find_referrer(raw_code: object) -> Referrer | None:
         return cached
     User = user_model()
     row = db.session.execute(
-        sa.select(User.id, User.referral_code)
+        sa.select(User.id, User.referral_code, User.referred_by_id)
         .join(ReferralCode, ReferralCode.user_id == User.id)
         .where(ReferralCode.code == code)
     ).first()
     if row is None:
         return None
-    referrer = Referrer(id=row.id, code=row.referral_code)
+    referrer = Referrer(*row)
     cache.put(code, referrer.id, referrer)
     return referrer
 
@@ -229,7 +232,7 @@ def _create_account(
     """The signup's transaction: checks, the user, the referral, signals, rewards."""
     if _email_exists(user.email):
         raise EmailTaken("An account with this email already exists.")
-    if referrer is not None and fraud.would_loop(referrer.id, user.email):
+    if _may_loop(referrer) and fraud.would_loop(referrer.id, user.email):
         raise ReferralLoop(
             "This code belongs to someone you referred, directly or through "
             "others, so it cannot be used for your account."
@@ -254,6 +257,11 @@ def _create_account(
     fraud.flag_new_referral(session, referral, found, notices)
     reward_grants.grant_for_signup(session, referral, notices=notices)
     return referral
+
+
+def _may_loop(referrer: Referrer | None) -> bool:
+    # A loop goes through the referrer's own referrer: without one, no query.
+    return referrer is not None and referrer.referred_by_id is not None
 
 
 def _referrer_for(capture: Capture | None) -> Referrer | None:

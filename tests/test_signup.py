@@ -53,13 +53,13 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
         assert signup(client, code=code).status_code == 302
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    # The code's owner, the email check, one query for the signals (nobody referred
-    # the referrer: no loop to look for), then the user, their code, the referral
-    # and its daily count: no savepoint, no UPDATE of what was just inserted, and
-    # the new user is signed in without a re-read.
+    # The code's owner; the user and their code (the email's unique constraint is
+    # its check); one query for the signals (nobody referred the referrer: no loop
+    # to look for); the referral and its daily count. No savepoint, no UPDATE of
+    # what was just inserted, and the new user is signed in without a re-read.
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
-    assert len([name for name in statements if name != "BEGIN"]) == 7
+    assert len([name for name in statements if name != "BEGIN"]) == 6
 
 
 def test_typed_code_is_attributed_as_typed(app, client, make_user):

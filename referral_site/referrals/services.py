@@ -220,7 +220,9 @@ def _create_with_a_free_code(user, referrer, origin: _Origin):
                 referral = _create_account(session, user, referrer, origin, notices)
             return referral, notices
         except _AccountClash:
-            # A racing signup may have taken the email since we checked.
+            # The email's unique constraint is the check that it is free: asking
+            # first would cost every signup a query, and a racing signup could still
+            # take the email between the question and the insert.
             if _email_exists(user.email):
                 raise EmailTaken("An account with this email already exists.") from None
     raise RuntimeError("could not draw a unique referral code")
@@ -229,29 +231,23 @@ def _create_with_a_free_code(user, referrer, origin: _Origin):
 def _create_account(
     session, user, referrer: Referrer | None, origin: _Origin, notices
 ) -> Referral | None:
-    """The signup's transaction: checks, the user, the referral, signals, rewards."""
-    if _email_exists(user.email):
-        raise EmailTaken("An account with this email already exists.")
+    """The signup's transaction: the user, checks, the referral, signals, rewards."""
+    user.referred_by_id = referrer.id if referrer is not None else None
+    _insert_user(session, user)  # first: a taken email is refused before the rest
+    if referrer is None:
+        return None
     if _may_loop(referrer) and fraud.would_loop(referrer.id, user.email):
         raise ReferralLoop(
             "This code belongs to someone you referred, directly or through "
             "others, so it cannot be used for your account."
         )
-    # Read before anything is written: the velocity counts add the new referral.
-    found = (
-        fraud.signup_signals(
-            referrer.id,
-            referred_email=user.email,
-            ip_hash=origin.ip_hash,
-            visitor_id=origin.visitor_id,
-        )
-        if referrer is not None
-        else []
+    # Read before the referral is written: the velocity counts add it themselves.
+    found = fraud.signup_signals(
+        referrer.id,
+        referred_email=user.email,
+        ip_hash=origin.ip_hash,
+        visitor_id=origin.visitor_id,
     )
-    user.referred_by_id = referrer.id if referrer is not None else None
-    _insert_user(session, user)
-    if referrer is None:
-        return None
     referral = _referral(user, referrer, origin)
     session.add(referral)
     fraud.flag_new_referral(session, referral, found, notices)

@@ -288,26 +288,36 @@ def apply_signals(
 def _store_signals(
     session, referral: Referral, new: dict[FraudSignal, Signal], stage: SignalStage
 ) -> None:
-    for signal in new.values():
-        session.add(
-            ReferralSignalRecord(
-                referral_id=referral.id,
-                name=signal.name,
-                stage=stage,
-                detail=signal.detail[:255],
-            )
-        )
     if referral.review_status in (ReviewStatus.CLEAR, ReviewStatus.CLEARED):
         referral.review_status = ReviewStatus.FLAGGED
-    session.add(
-        ReferralFlagEvent(
-            referral_id=referral.id,
-            action=FlagAction.FLAGGED,
-            actor_id=None,
-            reason="Signals at " + stage.value + ": " + ", ".join(new),
-        )
-    )
     session.flush()
+    # Rows nothing reads back in the transaction: plain INSERTs built once.
+    connection = session.connection()
+    connection.execute(
+        _INSERT_SIGNAL,
+        [
+            {
+                "referral_id": referral.id,
+                "name": signal.name,
+                "stage": stage,
+                "detail": signal.detail[:255],
+            }
+            for signal in new.values()
+        ],
+    )
+    connection.execute(
+        _INSERT_FLAG_EVENT,
+        {
+            "referral_id": referral.id,
+            "action": FlagAction.FLAGGED,
+            "actor_id": None,
+            "reason": "Signals at " + stage.value + ": " + ", ".join(new),
+        },
+    )
+
+
+_INSERT_SIGNAL = sa.insert(ReferralSignalRecord)
+_INSERT_FLAG_EVENT = sa.insert(ReferralFlagEvent)
 
 
 def flag_new_referral(session, referral: Referral, found: list[Signal], notices):

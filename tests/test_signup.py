@@ -226,7 +226,7 @@ def test_racing_signups_with_one_email_create_one_account(app, make_user):
 
 
 def test_race_losers_see_the_taken_email_message(app, monkeypatch):
-    """The email check can pass for two signups at once; the constraint decides."""
+    """The constraint refuses a taken email even when a lookup misses the row."""
     signup(app.test_client(), email="dup@example.com", code="")
     monkeypatch.setattr(services, "_email_exists", _first_call_says_free())
     response = signup(app.test_client(), email="dup@example.com", code="")

@@ -1,6 +1,5 @@
 """Referral use cases: one public function is one transaction; no request access."""
 
-import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -270,13 +269,8 @@ def _referrer_for(capture: Capture | None) -> Referrer | None:
 
 
 def _email_exists(email: str) -> bool:
-    return db.session.scalar(_email_query(user_model()), {"email": email})
-
-
-@functools.cache
-def _email_query(User: type) -> sa.Select:
-    # Built once per user model, like fraud's queries: it runs on every signup.
-    return sa.select(sa.exists().where(User.email == sa.bindparam("email")))
+    User = user_model()
+    return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
 
 
 def _insert_user(session, user) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from referral_site.extensions import db
 from referral_site.referrals import (
     fraud,
+    fraud_signals,
     reward_grants,
     rewards,
     signals,
@@ -235,13 +236,13 @@ def _create_account(
     _insert_user(session, user)  # first: a taken email is refused before the rest
     if referrer is None:
         return None
-    if _may_loop(referrer) and fraud.would_loop(referrer.id, user.email):
+    if _may_loop(referrer) and fraud_signals.would_loop(referrer.id, user.email):
         raise ReferralLoop(
             "This code belongs to someone you referred, directly or through "
             "others, so it cannot be used for your account."
         )
     # Read before the referral is written: the velocity counts add it themselves.
-    found = fraud.signup_signals(
+    found = fraud_signals.signup_signals(
         referrer.id,
         referred_email=user.email,
         ip_hash=origin.ip_hash,

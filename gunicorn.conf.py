@@ -10,6 +10,19 @@ import os
 os.environ.setdefault("MIGRATIONS_CLI", "0")
 
 
+def post_worker_init(worker):
+    """Leave what a worker loads at start out of garbage collection from now on.
+
+    Modules, models and the app live as long as the worker; frozen, they are no
+    longer walked by every collection of the oldest generation (on a signup that
+    walk cost about 0.2 ms a request).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def worker_exit(server, worker):
     """Write the clicks a worker still buffers before it exits.
 

@@ -40,12 +40,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password against a stored hash; with no hash, spend the same time."""
     hasher = _hasher()
     if password_hash is None:
-        dummy = current_app.extensions.setdefault(
-            "password_dummy_hash", hasher.hash(_DUMMY_PASSWORD)
-        )
-        _verify_quietly(hasher, dummy, password)
+        _verify_quietly(hasher, _dummy_hash(hasher), password)
         return False
     return _verify_quietly(hasher, password_hash, password)
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """The stand-in hash for unknown emails, made once per app (not per miss)."""
+    dummy = current_app.extensions.get("password_dummy_hash")
+    if dummy is None:
+        dummy = hasher.hash(_DUMMY_PASSWORD)
+        current_app.extensions["password_dummy_hash"] = dummy
+    return dummy
 
 
 def needs_rehash(password_hash: str) -> bool:

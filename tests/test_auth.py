@@ -2,6 +2,7 @@
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 from referral_site.extensions import db
 from referral_site.models import User
@@ -28,6 +29,29 @@ def test_bad_credentials_get_one_message_that_reveals_nothing(
     assert response.status_code == 200
     assert "Invalid email or password." in response.get_data(as_text=True)
     assert client.get("/referrals").status_code == 302
+
+
+def test_an_unknown_email_costs_one_argon2_operation_like_a_known_one(
+    client, make_user, monkeypatch
+):
+    make_user()
+    login(client, "nobody@example.com")  # the first miss makes the stand-in hash
+    operations = []
+
+    def counted(name):
+        real = getattr(PasswordHasher, name)
+
+        def operation(self, *args):
+            operations.append(name)
+            return real(self, *args)
+
+        return operation
+
+    for name in ("hash", "verify"):
+        monkeypatch.setattr(PasswordHasher, name, counted(name))
+    for email in ("nobody@example.com", "ann@example.com"):
+        login(client, email, "wrong password!")
+    assert operations == ["verify", "verify"]
 
 
 def test_next_parameter_to_a_local_path_is_followed(client, make_user):

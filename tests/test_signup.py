@@ -37,6 +37,31 @@ def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
     assert "Bob" in client.get("/referrals").get_data(as_text=True)  # signed in
 
 
+def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
+    app, client, make_user
+):
+    _, code = make_user()
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert signup(client, code=code).status_code == 302
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    # The code's owner; the user and their code (the email's unique constraint is
+    # its check); one query for the signals (nobody referred the referrer: no loop
+    # to look for); the referral and its daily count. No savepoint, no UPDATE of
+    # what was just inserted, and the new user is signed in without a re-read.
+    assert "SAVEPOINT" not in statements and "UPDATE" not in statements
+    assert statements[-1] == "INSERT"
+    assert len([name for name in statements if name != "BEGIN"]) == 6
+
+
 def test_typed_code_is_attributed_as_typed(app, client, make_user):
     referrer_id, code = make_user()
     signup(client, code=code.lower())
@@ -201,7 +226,7 @@ def test_racing_signups_with_one_email_create_one_account(app, make_user):
 
 
 def test_race_losers_see_the_taken_email_message(app, monkeypatch):
-    """The email check can pass for two signups at once; the constraint decides."""
+    """The constraint refuses a taken email even when a lookup misses the row."""
     signup(app.test_client(), email="dup@example.com", code="")
     monkeypatch.setattr(services, "_email_exists", _first_call_says_free())
     response = signup(app.test_client(), email="dup@example.com", code="")

@@ -1,21 +1,16 @@
-"""Fraud signals: email normalisation, scoring at signup and conversion, flag reviews.
+"""Fraud flags: signals stored on referrals, flagging, and the admins' reviews.
 
 A soft signal never blocks anything: the referral is kept, its signals are stored
 with it and its review status becomes FLAGGED, so its rewards wait for an admin
 (who clears or confirms the flag, recorded in ``referral_flag_events``).
 """
 
-import hashlib
-import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
 
-from referral_site.extensions import db
 from referral_site.referrals import rewards
 from referral_site.referrals import signals as notify
 from referral_site.referrals.fraud_models import (
@@ -23,15 +18,17 @@ from referral_site.referrals.fraud_models import (
     FraudSignal,
     ReferralFlagEvent,
     ReferralSignalRecord,
-    SightingKind,
     SignalStage,
-    UserSighting,
 )
-from referral_site.referrals.models import Referral, ReviewStatus, utcnow
+from referral_site.referrals.fraud_signals import (  # noqa: F401 (also fraud's API)
+    Signal,
+    comparison_email,
+    mailbox_digest,
+    shared_session_signals,
+)
+from referral_site.referrals.models import Referral, ReviewStatus
 from referral_site.referrals.transactions import write_transaction
 
-#: Domains whose addresses ignore dots in the local part, mapped to one spelling.
-_GMAIL_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 #: Longest reason an admin can give (the column's size).
 REASON_MAX_LENGTH = 500
 
@@ -42,134 +39,6 @@ class ReviewError(Exception):
 
 class ReferralNotFound(ReviewError):
     """No referral has this id."""
-
-
-@dataclass(frozen=True)
-class Signal:
-    """One reason to doubt a referral, with a short explanation (no personal data)."""
-
-    name: FraudSignal
-    detail: str = ""
-
-
-def _config(key: str):
-    return current_app.config["REFERRALS_" + key]
-
-
-def comparison_email(email: str) -> str:
-    """The mailbox an address delivers to: case, +tags and Gmail dots ignored."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    local = local.split("+", 1)[0]
-    if domain in _GMAIL_DOMAINS:
-        domain = _GMAIL_DOMAINS[domain]
-        local = local.replace(".", "")
-    return f"{local}@{domain}"
-
-
-def mailbox_digest(email: str) -> str:
-    """A keyed hash of the mailbox an address delivers to (see comparison_email)."""
-    key = current_app.extensions["referrals"].ip_hash_key
-    return hmac.new(key, comparison_email(email).encode(), hashlib.sha256).hexdigest()
-
-
-def disposable_domains() -> set[str]:
-    """The maintained list of disposable domains plus the configured extras."""
-    extra = _config("EXTRA_DISPOSABLE_DOMAINS")
-    if isinstance(extra, str):
-        extra = extra.replace(",", " ").split()
-    return _DISPOSABLE_DOMAINS | {domain.strip().lower() for domain in extra or ()}
-
-
-def is_disposable(email: str) -> bool:
-    """Whether an address is at a disposable domain (or a subdomain of one)."""
-    domain = email.strip().lower().rpartition("@")[2]
-    parts = domain.split(".")
-    listed = disposable_domains()
-    return any(".".join(parts[i:]) in listed for i in range(len(parts) - 1))
-
-
-def _recently_seen(user_id: int, kind: SightingKind, value: str | None) -> bool:
-    """Whether a user's signed-in session showed this device or IP in the window."""
-    if not value:
-        return False
-    since = utcnow() - timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
-    return db.session.scalar(
-        sa.select(
-            sa.exists().where(
-                UserSighting.user_id == user_id,
-                UserSighting.kind == kind,
-                UserSighting.value == value,
-                UserSighting.last_seen_at >= since,
-            )
-        )
-    )
-
-
-def _shared_session_signals(referral: Referral) -> list[Signal]:
-    signals = []
-    if _recently_seen(
-        referral.referrer_id, SightingKind.DEVICE, referral.signup_visitor_id
-    ):
-        signals.append(
-            Signal(
-                FraudSignal.SAME_DEVICE, "Signed up from a browser the referrer uses."
-            )
-        )
-    if _recently_seen(referral.referrer_id, SightingKind.IP, referral.signup_ip_hash):
-        signals.append(
-            Signal(FraudSignal.SAME_IP, "Signed up from an IP the referrer used.")
-        )
-    return signals
-
-
-def _velocity_signals(referral: Referral) -> list[Signal]:
-    since = utcnow() - timedelta(minutes=_config("VELOCITY_WINDOW_MINUTES"))
-    recent = sa.select(sa.func.count(Referral.id)).where(Referral.created_at >= since)
-    signals = []
-    per_referrer = db.session.scalar(
-        recent.where(Referral.referrer_id == referral.referrer_id)
-    )
-    if per_referrer > _config("VELOCITY_MAX_PER_REFERRER"):
-        signals.append(
-            Signal(
-                FraudSignal.REFERRER_VELOCITY,
-                f"{per_referrer} signups for this referrer in "
-                f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
-            )
-        )
-    if referral.signup_ip_hash:
-        per_ip = db.session.scalar(
-            recent.where(Referral.signup_ip_hash == referral.signup_ip_hash)
-        )
-        if per_ip > _config("VELOCITY_MAX_PER_IP"):
-            signals.append(
-                Signal(
-                    FraudSignal.IP_VELOCITY,
-                    f"{per_ip} referred signups from one IP in "
-                    f"{_config('VELOCITY_WINDOW_MINUTES')} minutes.",
-                )
-            )
-    return signals
-
-
-def signup_signals(
-    referral: Referral, *, referred_email: str, referrer_email: str
-) -> list[Signal]:
-    """Every soft signal a new referral trips (it must already be flushed)."""
-    signals = []
-    if comparison_email(referred_email) == comparison_email(referrer_email):
-        signals.append(
-            Signal(
-                FraudSignal.OWN_EMAIL,
-                "Same mailbox as the referrer once case, dots and +tags are ignored.",
-            )
-        )
-    if is_disposable(referred_email):
-        domain = referred_email.rpartition("@")[2].lower()
-        signals.append(
-            Signal(FraudSignal.DISPOSABLE_EMAIL, f"Disposable email domain {domain}.")
-        )
-    return signals + _shared_session_signals(referral) + _velocity_signals(referral)
 
 
 def apply_signals(
@@ -193,27 +62,61 @@ def apply_signals(
             new[signal.name] = signal
     if not new:
         return []
-    for signal in new.values():
-        session.add(
-            ReferralSignalRecord(
-                referral_id=referral.id,
-                name=signal.name,
-                stage=stage,
-                detail=signal.detail[:255],
-            )
-        )
+    _store_signals(session, referral, new, stage)
+    return list(new.values())
+
+
+def _store_signals(
+    session, referral: Referral, new: dict[FraudSignal, Signal], stage: SignalStage
+) -> None:
     if referral.review_status in (ReviewStatus.CLEAR, ReviewStatus.CLEARED):
         referral.review_status = ReviewStatus.FLAGGED
-    session.add(
-        ReferralFlagEvent(
-            referral_id=referral.id,
-            action=FlagAction.FLAGGED,
-            actor_id=None,
-            reason="Signals at " + stage.value + ": " + ", ".join(new),
-        )
-    )
     session.flush()
-    return list(new.values())
+    # Rows nothing reads back in the transaction: plain INSERTs built once.
+    connection = session.connection()
+    connection.execute(
+        _INSERT_SIGNAL,
+        [
+            {
+                "referral_id": referral.id,
+                "name": signal.name,
+                "stage": stage,
+                "detail": signal.detail[:255],
+            }
+            for signal in new.values()
+        ],
+    )
+    connection.execute(
+        _INSERT_FLAG_EVENT,
+        {
+            "referral_id": referral.id,
+            "action": FlagAction.FLAGGED,
+            "actor_id": None,
+            "reason": "Signals at " + stage.value + ": " + ", ".join(new),
+        },
+    )
+
+
+_INSERT_SIGNAL = sa.insert(ReferralSignalRecord)
+_INSERT_FLAG_EVENT = sa.insert(ReferralFlagEvent)
+
+
+def flag_new_referral(session, referral: Referral, found: list[Signal], notices):
+    """Insert a referral the signup creates, flagged with its signals if it has any.
+
+    The referral must be new (added, not flushed): it has no signals and no rewards
+    yet, so, unlike flag_with_rewards, nothing is read back or re-evaluated, and it
+    is inserted with its review status rather than updated afterwards.
+    """
+    new: dict[FraudSignal, Signal] = {}
+    for signal in found:
+        new.setdefault(signal.name, signal)
+    if new:
+        referral.review_status = ReviewStatus.FLAGGED
+    session.flush()  # the referral's id, for its signals
+    if new:
+        _store_signals(session, referral, new, SignalStage.SIGNUP)
+        notices.add(notify.referral_flagged, referral_id=referral.id, signals=list(new))
 
 
 def _locked_referral(session, referral_id: int) -> Referral:
@@ -280,8 +183,8 @@ def score_conversion(
     signup, so the shared-session signals are checked again; a refund within
     REFERRALS_REFUND_SUSPICIOUS_DAYS adds ``refunded_soon``.
     """
-    found = _shared_session_signals(referral)
-    limit = timedelta(days=_config("REFUND_SUSPICIOUS_DAYS"))
+    found = shared_session_signals(referral)
+    limit = timedelta(days=current_app.config["REFERRALS_REFUND_SUSPICIOUS_DAYS"])
     if refunded_within is not None and refunded_within <= limit:
         days = refunded_within.total_seconds() / 86400
         found.append(
@@ -336,31 +239,3 @@ def clear_flag(referral_id: int, *, admin_id: int, reason: str) -> None:
 def confirm_flag(referral_id: int, *, admin_id: int, reason: str) -> None:
     """An admin confirms abuse: the referral's unpaid rewards are to be rejected."""
     _decide(referral_id, ReviewStatus.CONFIRMED, admin_id=admin_id, reason=reason)
-
-
-def would_loop(referrer_id: int, email: str) -> bool:
-    """Whether this address belongs to someone up the referrer's chain of referrers.
-
-    Signing up as one of them would make them referred, directly or not, by a
-    person they referred: a referral loop. Deleted accounts up the chain are
-    matched by their mailbox digest, so deleting an account does not open one.
-    """
-    User = current_app.extensions["referrals"].user_model
-    columns = (User.id, User.referred_by_id, User.email, User.deleted_mailbox_digest)
-    start = sa.select(User.referred_by_id).where(User.id == referrer_id)
-    chain = (
-        sa.select(*columns)
-        .where(User.id == start.scalar_subquery())
-        .cte("chain", recursive=True)
-    )
-    chain = chain.union(
-        sa.select(*columns).join(chain, User.id == chain.c.referred_by_id)
-    )
-    mailbox, digest = comparison_email(email), mailbox_digest(email)
-    return any(
-        comparison_email(found.email) == mailbox
-        or hmac.compare_digest(found.deleted_mailbox_digest or "", digest)
-        for found in db.session.execute(
-            sa.select(chain.c.email, chain.c.deleted_mailbox_digest)
-        )
-    )

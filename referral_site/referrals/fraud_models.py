@@ -146,13 +146,18 @@ def insert_primary_code(mapper, connection, target) -> None:
     commands, a host's own code) in the same transaction as the user row.
     """
     connection.execute(
-        sa.insert(ReferralCode).values(
-            code=target.referral_code,
-            user_id=target.id,
-            is_primary=True,
-            created_at=utcnow(),
-        )
+        _INSERT_CODE,
+        {
+            "code": target.referral_code,
+            "user_id": target.id,
+            "is_primary": True,
+            "created_at": utcnow(),
+        },
     )
+
+
+#: Built once: every signup runs it, and building it cost more than running it.
+_INSERT_CODE = sa.insert(ReferralCode)
 
 
 def track_user_codes(user_model: type) -> None:

@@ -12,13 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from referral_site.extensions import db
 from referral_site.referrals import (
     fraud,
+    fraud_signals,
     reward_grants,
     rewards,
     signals,
     visit_buffer,
 )
 from referral_site.referrals.codes import generate_code, normalize_code
-from referral_site.referrals.fraud_models import ReferralCode, SignalStage, VisitRollup
+from referral_site.referrals.fraud_models import ReferralCode, VisitRollup
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
@@ -50,10 +51,13 @@ class ReferralLoop(ReferralError):
 
 @dataclass(frozen=True)
 class Referrer:
-    """The owner of a referral code, as much as capture needs to know."""
+    """The owner of a referral code, as much as capture and signup need to know."""
 
     id: int
     code: str
+    #: Who referred them, if anyone: nobody means no signup can close a loop.
+    #: Set when the account is created and never changed, so it can be cached.
+    referred_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,13 @@ def find_referrer(raw_code: object) -> Referrer | None:
         return cached
     User = user_model()
     row = db.session.execute(
-        sa.select(User.id, User.referral_code)
+        sa.select(User.id, User.referral_code, User.referred_by_id)
         .join(ReferralCode, ReferralCode.user_id == User.id)
         .where(ReferralCode.code == code)
     ).first()
     if row is None:
         return None
-    referrer = Referrer(id=row.id, code=row.referral_code)
+    referrer = Referrer(*row)
     cache.put(code, referrer.id, referrer)
     return referrer
 
@@ -190,8 +194,8 @@ def sign_up(
 
     Everything happens in one transaction: either the user, their code, their
     referral, its fraud signals and its signup rewards all exist afterwards, or
-    nothing does. The IP
-    (stored only as a keyed hash) and the visitor id feed the fraud signals.
+    nothing does. The IP (stored only as a keyed hash) and the visitor id feed the
+    fraud signals.
     """
     User = user_model()
     email = normalize_email(email)
@@ -199,26 +203,10 @@ def sign_up(
     # Hashed before the transaction: the hash is the slow part of a signup, and on
     # SQLite the write lock is held from the first statement to the commit.
     user.set_password(password)
-    notices = rewards.Notices()
-    with write_transaction() as session:
-        referrer = _referrer_for(capture)
-        if _email_exists(email):
-            raise EmailTaken("An account with this email already exists.")
-        if referrer is not None and fraud.would_loop(referrer.id, email):
-            raise ReferralLoop(
-                "This code belongs to someone you referred, directly or through "
-                "others, so it cannot be used for your account."
-            )
-        if referrer is not None:
-            user.referred_by_id = referrer.id
-        _insert_with_unique_code(session, user, email)
-        referral = None
-        if referrer is not None:
-            referral = _attribute(session, user, referrer, capture, visitor_id)
-            referral.signup_ip_hash = hash_ip(ip)
-            referral.signup_visitor_id = visitor_id
-            _score_signup(session, referral, email, notices)
-            reward_grants.grant_for_signup(session, referral, notices=notices)
+    # Usually from the code cache; a lookup that misses it holds no write lock.
+    referrer = _referrer_for(capture)
+    origin = _Origin(capture, hash_ip(ip), visitor_id)
+    referral, notices = _create_with_a_free_code(user, referrer, origin)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
     if referral is not None:
@@ -227,16 +215,70 @@ def sign_up(
     return user
 
 
-def _score_signup(session, referral: Referral, email: str, notices) -> list:
-    """Store the soft fraud signals of a new referral; they flag, never block."""
-    session.flush()
-    referrer_email = session.get(user_model(), referral.referrer_id).email
-    found = fraud.signup_signals(
-        referral, referred_email=email, referrer_email=referrer_email
+@dataclass(frozen=True)
+class _Origin:
+    """Where a signup came from: the captured code, the IP hash, the visitor id."""
+
+    capture: Capture | None
+    ip_hash: str | None
+    visitor_id: str | None
+
+
+class _AccountClash(Exception):
+    """The new user's row was refused by a unique constraint: email or code taken."""
+
+
+def _create_with_a_free_code(user, referrer, origin: _Origin):
+    """Run the signup's transaction; again, with a new code, if the drawn one clashed.
+
+    Returns the referral (or None) and the notices to send now that it committed.
+    """
+    for _ in range(CODE_ATTEMPTS):
+        notices = rewards.Notices()
+        try:
+            # Kept loaded: signing the new user in reads them right after.
+            with write_transaction(keep_loaded=True) as session:
+                referral = _create_account(session, user, referrer, origin, notices)
+            return referral, notices
+        except _AccountClash:
+            # The email's unique constraint is the check that it is free: asking
+            # first would cost every signup a query, and a racing signup could still
+            # take the email between the question and the insert.
+            if _email_exists(user.email):
+                raise EmailTaken("An account with this email already exists.") from None
+    raise RuntimeError("could not draw a unique referral code")
+
+
+def _create_account(
+    session, user, referrer: Referrer | None, origin: _Origin, notices
+) -> Referral | None:
+    """The signup's transaction: the user, checks, the referral, signals, rewards."""
+    user.referred_by_id = referrer.id if referrer is not None else None
+    _insert_user(session, user)  # first: a taken email is refused before the rest
+    if referrer is None:
+        return None
+    if _may_loop(referrer) and fraud_signals.would_loop(referrer.id, user.email):
+        raise ReferralLoop(
+            "This code belongs to someone you referred, directly or through "
+            "others, so it cannot be used for your account."
+        )
+    # Read before the referral is written: the velocity counts add it themselves.
+    found = fraud_signals.signup_signals(
+        referrer.id,
+        referred_email=user.email,
+        ip_hash=origin.ip_hash,
+        visitor_id=origin.visitor_id,
     )
-    return fraud.flag_with_rewards(
-        session, referral, found, SignalStage.SIGNUP, notices
-    )
+    referral = _referral(user, referrer, origin)
+    session.add(referral)
+    fraud.flag_new_referral(session, referral, found, notices)
+    reward_grants.grant_for_signup(session, referral, notices=notices)
+    return referral
+
+
+def _may_loop(referrer: Referrer | None) -> bool:
+    # A loop goes through the referrer's own referrer: without one, no query.
+    return referrer is not None and referrer.referred_by_id is not None
 
 
 def _referrer_for(capture: Capture | None) -> Referrer | None:
@@ -253,30 +295,27 @@ def _email_exists(email: str) -> bool:
     return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
 
 
-def _insert_with_unique_code(session, user, email: str) -> None:
-    """Insert the user, drawing a new code if one collides with an existing code."""
-    for _ in range(CODE_ATTEMPTS):
-        user.referral_code = generate_code()
-        try:
-            with session.begin_nested():
-                # The user's row in referral_codes is inserted with it (see
-                # fraud_models.insert_primary_code), so a clash there retries too.
-                session.add(user)
-        except IntegrityError:
-            # A racing signup may have taken the email since we checked.
-            if _email_exists(email):
-                raise EmailTaken("An account with this email already exists.") from None
-            continue
-        return
-    raise RuntimeError("could not draw a unique referral code")
+def _insert_user(session, user) -> None:
+    """Insert the user with a newly drawn code; _AccountClash if a row refuses it.
+
+    The user's row in referral_codes is inserted with it (see
+    fraud_models.insert_primary_code), so a clash there counts too. Without a
+    savepoint the whole transaction is retried: clashes are rare (a code clash is
+    ~1 in 10^11), and the savepoint would cost every signup two statements.
+    """
+    user.referral_code = generate_code()
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise _AccountClash from error
 
 
-def _attribute(
-    session, user, referrer: Referrer, capture: Capture, visitor_id: str | None
-) -> Referral:
+def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:
     # The referred user is new, so it cannot be the referrer; the schema's
     # not_self check and the unique referred_id back this up.
-    referral = Referral(
+    capture = origin.capture
+    return Referral(
         referrer_id=referrer.id,
         referred_id=user.id,
         code=referrer.code,
@@ -284,12 +323,11 @@ def _attribute(
         captured_at=capture.captured_at,
         visit_id=capture.visit_id
         or visit_buffer.written_visit_id(
-            referrer.id, visitor_id, captured_at=capture.captured_at
+            referrer.id, origin.visitor_id, captured_at=capture.captured_at
         ),
+        signup_ip_hash=origin.ip_hash,
+        signup_visitor_id=origin.visitor_id,
     )
-    session.add(referral)
-    session.flush()
-    return referral
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,14 @@ def tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Session]:
+def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     """Run the block as one transaction that commits at the end or rolls back.
 
     A read-only transaction left open by the request (loading current_user, say) is
     ended first, so that the writes start a fresh transaction holding the lock.
+    With keep_loaded, the objects stay loaded after the commit instead of expiring,
+    for a caller that goes on with rows it has just written (their values are the
+    committed ones): reading them again would cost a new transaction.
     """
     session = db.session()  # the request's Session behind the scoped proxy
     if session.new or session.dirty or session.deleted:
@@ -60,6 +63,8 @@ def write_transaction() -> Iterator[Session]:
     if session.in_transaction():
         session.rollback()
     token = _write_intent.set(True)
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = not keep_loaded
     try:
         yield session
         session.commit()
@@ -67,4 +72,5 @@ def write_transaction() -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.expire_on_commit = expire_on_commit
         _write_intent.reset(token)

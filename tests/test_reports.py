@@ -417,3 +417,11 @@ def test_daily_numbers_table_lists_each_day_newest_first(app, make_user, admin):
     cells = re.findall(r'<td class="num">(\d+)</td>', table[: table.index("</table>")])
     assert len(cells) == 21  # 7 days x 3 figures
     assert cells[0] == "2" and cells[3] == "1" and cells[6:] == ["0"] * 15
+
+
+def test_a_page_past_the_end_shows_the_last_page(app, client, make_user):
+    """A huge ?page= never reaches the database's OFFSET (64-bit at most)."""
+    make_user("ann@example.com")
+    login(client, "ann@example.com")
+    response = client.get("/referrals?page=99999999999999999999999")
+    assert response.status_code == 200

@@ -46,9 +46,11 @@ def paginate_rows(
     `count` replaces the default count (of the whole query's rows) with a cheaper
     query giving the same number, e.g. one that skips joins that never drop a row.
     """
-    page = max(1, page)
     if count is None:
         count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     total = db.session.scalar(count)
+    # Past the end means the last page: a huge ?page= must not reach the OFFSET,
+    # which the databases refuse beyond 64 bits.
+    page = min(max(1, page), max(1, math.ceil(total / per_page)))
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page))
     return Page(items=list(rows), page=page, per_page=per_page, total=total)

@@ -136,8 +136,13 @@ class Referral(db.Model):
         sa.Index("ix_referrals_converted_at", "converted_at"),
     )
 
+    # referrer_id, status, converted_at and created_at are counted per day
+    # (rollups.py): active_history loads the old value of one set unread, so a
+    # change moves its count from the right day.
     id: Mapped[int] = mapped_column(primary_key=True)
-    referrer_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
     referred_id: Mapped[int] = mapped_column(
         sa.ForeignKey(f"{USER_TABLE}.id"), unique=True
     )
@@ -148,17 +153,23 @@ class Referral(db.Model):
         sa.ForeignKey("visits.id", ondelete="SET NULL")
     )
     status: Mapped[ReferralStatus] = mapped_column(
-        _enum(ReferralStatus, "status"), default=ReferralStatus.SIGNED_UP
+        _enum(ReferralStatus, "status"),
+        default=ReferralStatus.SIGNED_UP,
+        active_history=True,
     )
     #: When the referred user first converted (purchase, subscription...).
-    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    converted_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, active_history=True
+    )
     review_status: Mapped[ReviewStatus] = mapped_column(
         _enum(ReviewStatus, "review_status"), default=ReviewStatus.CLEAR
     )
     #: Keyed hash of the IP and the visitor id the signup came from (fraud signals).
     signup_ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
     signup_visitor_id: Mapped[str | None] = mapped_column(sa.String(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
 
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
 

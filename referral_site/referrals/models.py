@@ -256,12 +256,18 @@ class Reward(db.Model):
         sa.ForeignKey("referrals.id"), index=True
     )
     kind: Mapped[RewardKind] = mapped_column(_enum(RewardKind, "kind"))
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
-    currency: Mapped[str] = mapped_column(sa.String(3))
+    # amount_minor, currency, status and created_at are counted per day
+    # (reward_totals.py): active_history loads the old value of one set unread.
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, active_history=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), active_history=True)
     status: Mapped[RewardStatus] = mapped_column(
-        _enum(RewardStatus, "status"), default=RewardStatus.PENDING
+        _enum(RewardStatus, "status"),
+        default=RewardStatus.PENDING,
+        active_history=True,
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
     #: Name of the configured rule that granted it ("adjustment" for clawbacks,
     #: "manual" for a reward a host created itself).
     rule: Mapped[str] = mapped_column(sa.String(64), default="manual")

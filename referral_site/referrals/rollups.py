@@ -5,7 +5,8 @@ instead of counting visits and referrals; the retention purge deletes old visits
 without touching them. Visits and referrals written through the ORM are counted by
 mapper events (a referral whose date, referrer or conversion changes moves its
 count); bulk inserts (the visit buffer, seed-demo) call :func:`add` in the same
-transaction.
+transaction. Each change also moves the program-wide and all-time totals
+(totals.py), and the user events here count new users per day for them.
 """
 
 from collections import Counter
@@ -13,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from referral_site.referrals import totals
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import Referral, ReferralStatus, Visit
 
@@ -41,22 +42,17 @@ def count_by_day(rows: Iterable[Mapping], column: str = "created_at") -> Counter
 
 
 def add(connection: Connection, count: str, deltas: Mapping[Key, int]) -> None:
-    """Add deltas to one count, by referrer and day, in one upsert."""
+    """Add deltas to one count, by referrer and day, and to the totals built on it."""
     deltas = {key: n for key, n in deltas.items() if n}
     if not deltas:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(_ROLLUPS)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[_ROLLUPS.c.referrer_id, _ROLLUPS.c.day],
-        set_={count: _ROLLUPS.c[count] + upsert.excluded[count]},
-    )
     # A fixed order, so two writers lock the same rows in the same order.
     rows = [
         {"referrer_id": referrer_id, "day": day, count: n}
         for (referrer_id, day), n in sorted(deltas.items())
     ]
-    connection.execute(upsert, rows)
+    totals.upsert_adding(connection, _ROLLUPS, ("referrer_id", "day"), rows)
+    totals.add(connection, count, deltas)
 
 
 def add_clicks(connection: Connection, counts: Mapping[Key, int]) -> None:
@@ -138,3 +134,53 @@ def _recount_updated_referral(_mapper, connection, referral: Referral) -> None:
 @sa.event.listens_for(Referral, "after_delete")
 def _uncount_deleted_referral(_mapper, connection, referral: Referral) -> None:
     _move(connection, _previous_keys(referral), _NOTHING)
+
+
+# -- users: new users per day, and the counts of a user deleted outright -----------
+
+
+def track_users(user_model: type) -> None:
+    """Keep the totals in step with the host's users (once per model): new users
+    per day of creation, and the counts of a user deleted outright taken out."""
+    for name, listener in (
+        ("after_insert", _count_new_user),
+        ("before_update", _recount_moved_user),
+        ("before_delete", _uncount_deleted_user),
+    ):
+        if not sa.event.contains(user_model, name, listener):
+            sa.event.listen(user_model, name, listener)
+
+
+def _count_new_user(_mapper, connection: Connection, user) -> None:
+    totals.add_users(connection, {utc_day(user.created_at): 1})
+
+
+def _recount_moved_user(mapper, connection: Connection, user) -> None:
+    history = sa.inspect(user).attrs.created_at.history
+    if not history.added:
+        return
+    if history.deleted:
+        old = history.deleted[0]
+    else:  # set without being loaded: the row still holds the old value
+        table = mapper.local_table
+        old = connection.scalar(
+            sa.select(table.c.created_at).where(table.c.id == user.id)
+        )
+    moved: Counter = Counter({utc_day(history.added[0]): 1})
+    moved[utc_day(old)] -= 1
+    totals.add_users(connection, moved)
+
+
+def _uncount_deleted_user(_mapper, connection: Connection, user) -> None:
+    """Take a user deleted outright out of the totals.
+
+    The database deletes their daily counts with them (ON DELETE CASCADE), but
+    not the program-wide figures built on those counts.
+    """
+    totals.add_users(connection, {utc_day(user.created_at): -1})
+    rows = connection.execute(
+        sa.select(_ROLLUPS).where(_ROLLUPS.c.referrer_id == user.id)
+    ).all()
+    for count in COUNTS:
+        taken = {(user.id, row.day): -getattr(row, count) for row in rows}
+        totals.add(connection, count, taken)

@@ -1,8 +1,13 @@
 """The admin report's leaderboard: referrers ranked by signups in a date range.
 
-One query ranks every referrer with clicks or signups in the range, from the daily
-counts (rewards from the rewards table); a page of it is two queries (the count
-and the rows), and the CSV export streams the same query.
+All time, the ranking is read from each referrer's totals kept on write
+(``referrer_totals``) in the order of their ranking index, and the number of active
+referrers is kept on write too (``active_referrers``): a page costs the same
+whatever the number of referrers. A range preset is counted from the daily counts
+per referrer, with work that grows with the referrers and days in the range.
+
+Rewards are summed from the rewards table for the referrers on the page only (all
+of them for the CSV export). A page is two queries: the count and the rows.
 """
 
 from dataclasses import dataclass
@@ -11,63 +16,72 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.referrals.fraud_models import VisitRollup
-from referral_site.referrals.models import (
-    Reward,
-    RewardStatus,
-)
+from referral_site.referrals.models import Reward, RewardStatus
 from referral_site.referrals.pagination import Page
+from referral_site.referrals.report_models import ActiveReferrers, ReferrerTotal
 from referral_site.referrals.reports import METRICS, DateRange, counted, user_model
 
 
-def _counts(period: DateRange):
-    """Clicks, signups and conversions per referrer with clicks or signups."""
+@dataclass(frozen=True)
+class Ranking:
+    """A range's ranked referrers and where they come from."""
+
+    #: Referrer id and counts (id, clicks, signups, conversions), best first.
+    counts: sa.Select
+    #: A query that counts them.
+    total: sa.Select
+
+
+def ranking(period: DateRange) -> Ranking:
+    """Where the range's leaderboard is read from."""
+    if period.start is None:
+        return _all_time()
+    counts = live_counts(period)
+    count = sa.select(sa.func.count()).select_from(counts.order_by(None).subquery())
+    return Ranking(counts, count)
+
+
+def _best_first(referrer_id, clicks, signups, conversions) -> list:
+    """The leaderboard's order: signups, then conversions, then clicks, then id."""
+    return [signups.desc(), conversions.desc(), clicks.desc(), referrer_id.asc()]
+
+
+def _all_time() -> Ranking:
+    totals = ReferrerTotal
+    columns = (totals.referrer_id, totals.clicks, totals.signups, totals.conversions)
+    counts = (
+        sa.select(totals.referrer_id.label("id"), *columns[1:])
+        .where(sa.or_(totals.signups > 0, totals.clicks > 0))
+        # The order of ix_referrer_totals_rank: a page is an index scan.
+        .order_by(*_best_first(*columns))
+    )
+    active = sa.select(sa.func.coalesce(sa.func.sum(ActiveReferrers.referrers), 0))
+    return Ranking(counts, active)
+
+
+def live_counts(period: DateRange) -> sa.Select:
+    """Referrers with clicks or signups in the range, best first, summed now."""
+    rollups = VisitRollup
+    sums = [counted(period, name) for name in METRICS]
     return (
-        sa.select(
-            VisitRollup.referrer_id.label("user_id"),
-            *(counted(period, name) for name in METRICS),
-        )
-        .where(period.contains_day(VisitRollup.day))
-        .group_by(VisitRollup.referrer_id)
+        sa.select(rollups.referrer_id.label("id"), *sums)
+        .where(period.contains_day(rollups.day))
+        .group_by(rollups.referrer_id)
         .having(
-            sa.or_(
-                sa.func.sum(VisitRollup.signups) > 0,
-                sa.func.sum(VisitRollup.clicks) > 0,
-            )
+            sa.or_(sa.func.sum(rollups.signups) > 0, sa.func.sum(rollups.clicks) > 0)
         )
-        .subquery()
+        .order_by(*_best_first(rollups.referrer_id, *sums))
     )
 
 
-def _ranking(period: DateRange) -> sa.Select:
-    """Referrers with clicks or signups in the range, best first (no rewards yet)."""
-    User = user_model()
-    counts = _counts(period)
-    return (
-        sa.select(
-            User.id,
-            User.name,
-            User.email,
-            User.referral_code,
-            counts.c.clicks,
-            counts.c.signups,
-            counts.c.conversions,
-        )
-        .join(counts, counts.c.user_id == User.id)
-        .order_by(
-            counts.c.signups.desc(),
-            counts.c.conversions.desc(),
-            counts.c.clicks.desc(),
-            User.id.asc(),
-        )
-    )
+def _leaders(counts: sa.Subquery, period: DateRange) -> sa.Select:
+    """The ranked counts, best first, with each referrer's name, email and code and
+    their non-rejected rewards created in the range.
 
-
-def _with_rewards(ranked: sa.Subquery, period: DateRange) -> sa.Select:
-    """The ranked rows, in order, with their non-rejected rewards in the range.
-
-    Rewards are summed only for the referrers in `ranked` (a page of them, for the
+    Rewards are summed only for the referrers in `counts` (a page of them, for the
     report), through the rewards' user index, not for every user.
     """
+    User = user_model()
     per_currency = (
         sa.select(
             Reward.user_id,
@@ -76,7 +90,7 @@ def _with_rewards(ranked: sa.Subquery, period: DateRange) -> sa.Select:
             sa.func.sum(Reward.amount_minor).label("amount"),
         )
         .where(
-            Reward.user_id.in_(sa.select(ranked.c.id)),
+            Reward.user_id.in_(sa.select(counts.c.id)),
             Reward.status != RewardStatus.REJECTED,
             period.contains(Reward.created_at),
         )
@@ -99,23 +113,29 @@ def _with_rewards(ranked: sa.Subquery, period: DateRange) -> sa.Select:
     )
     return (
         sa.select(
-            *ranked.c,
+            User.id,
+            User.name,
+            User.email,
+            User.referral_code,
+            counts.c.clicks,
+            counts.c.signups,
+            counts.c.conversions,
             sa.func.coalesce(rewards.c.n, 0).label("rewards"),
             rewards.c.totals.label("reward_totals"),
         )
-        .outerjoin(rewards, rewards.c.user_id == ranked.c.id)
+        .join(User, User.id == counts.c.id)
+        .outerjoin(rewards, rewards.c.user_id == counts.c.id)
         .order_by(
-            ranked.c.signups.desc(),
-            ranked.c.conversions.desc(),
-            ranked.c.clicks.desc(),
-            ranked.c.id.asc(),
+            *_best_first(
+                counts.c.id, counts.c.clicks, counts.c.signups, counts.c.conversions
+            )
         )
     )
 
 
 def leaderboard_query(period: DateRange) -> sa.Select:
     """The whole leaderboard of the range, best first, with rewards."""
-    return _with_rewards(_ranking(period).subquery(), period)
+    return _leaders(ranking(period).counts.subquery(), period)
 
 
 @dataclass(frozen=True)
@@ -159,10 +179,10 @@ def leader(rank: int, row) -> LeaderRow:
 def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
     """One page of the leaderboard (two queries: the count and the page)."""
     page = max(1, page)
-    # Every ranked referrer is a user: counting the referrers alone is enough.
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(_counts(period)))
-    ranked = _ranking(period).limit(per_page).offset((page - 1) * per_page).subquery()
-    rows = db.session.execute(_with_rewards(ranked, period))
-    first = (page - 1) * per_page + 1
-    items = [leader(first + i, row) for i, row in enumerate(rows)]
+    source = ranking(period)
+    total = int(db.session.scalar(source.total))
+    first = (page - 1) * per_page
+    counts = source.counts.limit(per_page).offset(first).subquery()
+    rows = db.session.execute(_leaders(counts, period))
+    items = [leader(first + 1 + i, row) for i, row in enumerate(rows)]
     return Page(items=items, page=page, per_page=per_page, total=total)

@@ -1,16 +1,24 @@
 """The admin report's leaderboard: referrers ranked by signups in a date range.
 
-All time, the ranking is read from each referrer's totals kept on write
-(``referrer_totals``) in the order of their ranking index, and the number of active
-referrers is kept on write too (``active_referrers``): a page costs the same
-whatever the number of referrers. A range preset is counted from the daily counts
-per referrer, with work that grows with the referrers and days in the range.
+The ranking is read from where a page of it costs the same whatever the number of
+referrers:
+
+- all time: each referrer's totals kept on write (``referrer_totals``), exact, read
+  in the order of their ranking index; the number of active referrers is kept on
+  write too (``active_referrers``).
+- a range preset (7, 30, 90 days): the latest snapshot of the periodic job
+  (rankings.py, ``flask referrals refresh-leaderboards``), with its ranks stored:
+  the counts are as of when it ran, and the page says so.
+- a preset the job has not ranked yet: counted now from the daily counts per
+  referrer, exact, with work that grows with the referrers and days in the range.
 
 Rewards are summed from the rewards table for the referrers on the page only (all
-of them for the CSV export). A page is two queries: the count and the rows.
+of them for the CSV export), in the range as of now. A page is three queries at
+most: the snapshot, the count unless the snapshot has it, and the rows.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -18,27 +26,48 @@ from referral_site.extensions import db
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import Reward, RewardStatus
 from referral_site.referrals.pagination import Page
-from referral_site.referrals.report_models import ActiveReferrers, ReferrerTotal
+from referral_site.referrals.report_models import (
+    ActiveReferrers,
+    RankedReferrer,
+    RankingSnapshot,
+    ReferrerTotal,
+)
 from referral_site.referrals.reports import METRICS, DateRange, counted, user_model
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """A range's ranked referrers and where they come from."""
+    """A range's ranked referrers, where they come from and as of when."""
 
     #: Referrer id and counts (id, clicks, signups, conversions), best first.
     counts: sa.Select
-    #: A query that counts them.
-    total: sa.Select
+    #: How many referrers are ranked: a number, or a query that counts them.
+    total: int | sa.Select
+    #: When the counts were read; None when they are counted as of now.
+    as_of: datetime | None = None
 
 
 def ranking(period: DateRange) -> Ranking:
-    """Where the range's leaderboard is read from."""
+    """Where the range's leaderboard is read from (one query for a preset)."""
     if period.start is None:
         return _all_time()
-    counts = live_counts(period)
-    count = sa.select(sa.func.count()).select_from(counts.order_by(None).subquery())
-    return Ranking(counts, count)
+    snapshot = latest_snapshot(period.key)
+    if snapshot is None:
+        counts = live_counts(period)
+        count = sa.select(sa.func.count()).select_from(counts.order_by(None).subquery())
+        return Ranking(counts, count)
+    return Ranking(_snapshot_counts(snapshot.id), snapshot.referrers, snapshot.taken_at)
+
+
+def latest_snapshot(range_key: str):
+    """The last complete snapshot of a preset (id, taken_at, referrers), or None."""
+    snapshots = RankingSnapshot
+    return db.session.execute(
+        sa.select(snapshots.id, snapshots.taken_at, snapshots.referrers)
+        .where(snapshots.range_key == range_key, snapshots.referrers.is_not(None))
+        .order_by(snapshots.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _best_first(referrer_id, clicks, signups, conversions) -> list:
@@ -57,6 +86,20 @@ def _all_time() -> Ranking:
     )
     active = sa.select(sa.func.coalesce(sa.func.sum(ActiveReferrers.referrers), 0))
     return Ranking(counts, active)
+
+
+def _snapshot_counts(snapshot_id: int) -> sa.Select:
+    ranked = RankedReferrer
+    return (
+        sa.select(
+            ranked.referrer_id.label("id"),
+            ranked.clicks,
+            ranked.signups,
+            ranked.conversions,
+        )
+        .where(ranked.snapshot_id == snapshot_id)
+        .order_by(ranked.rank)
+    )
 
 
 def live_counts(period: DateRange) -> sa.Select:
@@ -176,13 +219,27 @@ def leader(rank: int, row) -> LeaderRow:
     )
 
 
-def leaderboard_page(period: DateRange, page: int, per_page: int) -> Page:
-    """One page of the leaderboard (two queries: the count and the page)."""
+@dataclass(frozen=True)
+class LeaderboardPage(Page):
+    """A page of the leaderboard, and when its counts were read (None: now)."""
+
+    as_of: datetime | None = None
+
+
+def leaderboard_page(period: DateRange, page: int, per_page: int) -> LeaderboardPage:
+    """One page of the leaderboard (three queries at most, whatever the data)."""
     page = max(1, page)
     source = ranking(period)
-    total = int(db.session.scalar(source.total))
+    total = source.total
+    if not isinstance(total, int):
+        total = int(db.session.scalar(total))
     first = (page - 1) * per_page
     counts = source.counts.limit(per_page).offset(first).subquery()
     rows = db.session.execute(_leaders(counts, period))
-    items = [leader(first + 1 + i, row) for i, row in enumerate(rows)]
-    return Page(items=items, page=page, per_page=per_page, total=total)
+    return LeaderboardPage(
+        items=[leader(first + 1 + i, row) for i, row in enumerate(rows)],
+        page=page,
+        per_page=per_page,
+        total=total,
+        as_of=source.as_of,
+    )

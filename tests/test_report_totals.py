@@ -1,9 +1,11 @@
 """The report's totals kept on write always equal counting the rows they stand for."""
 
 from collections import Counter
+from contextlib import suppress
 from datetime import UTC, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
 from referral_site.models import User
@@ -265,3 +267,37 @@ def test_visits_recorded_by_source_are_all_counted(app, make_user):
         sources = set(db.session.scalars(sa.select(Visit.source)))
     assert sources <= {CaptureSource.LINK, CaptureSource.QUERY}
     assert stored(app) == recounted(app)
+
+
+def test_a_referrer_whose_referrals_are_all_deleted_is_no_longer_active(app, make_user):
+    _, code = make_user()
+    make_user("friend@example.com", "Friend", code=code)
+    assert stored(app)["active"] == 1
+    with app.app_context(), write_transaction() as session:
+        session.delete(session.scalar(sa.select(Referral)))
+    assert stored(app) == recounted(app)
+    assert stored(app)["active"] == 0
+
+
+def test_what_a_rolled_back_savepoint_wrote_is_not_counted(app, make_user):
+    ann_id, _ = make_user()
+
+    def reward(key: str) -> Reward:
+        return Reward(
+            user_id=ann_id,
+            kind="credit",
+            amount_minor=500,
+            currency="USD",
+            rule="r",
+            source_key=key,
+        )
+
+    with app.app_context(), write_transaction() as session:
+        with suppress(IntegrityError), session.begin_nested():
+            session.add(reward("twice"))
+            session.flush()
+            session.add(reward("twice"))  # the same grant: the savepoint fails
+        with session.begin_nested():
+            session.add(reward("once"))
+    assert stored(app) == recounted(app)
+    assert sum(stored(app)["rewards"].values()) == 501

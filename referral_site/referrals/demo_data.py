@@ -205,12 +205,11 @@ def _insert(rows_by_table: dict) -> None:
 
 
 def _count(connection, rows_by_table: dict) -> None:
-    """Count inserted users, referrals and rewards into the report's totals."""
+    """Count inserted users, referrals and rewards (written at the commit)."""
     user_table = current_app.extensions["referrals"].user_model.__table__
     users = rows_by_table.get(user_table, [])
-    totals.add_users(
-        connection, Counter(rollups.utc_day(u["created_at"]) for u in users)
-    )
+    new_users = Counter(rollups.utc_day(user["created_at"]) for user in users)
+    totals.pending(connection).add_users(new_users)
     referrals = rows_by_table.get(Referral.__table__, [])
     rollups.add(connection, "signups", rollups.count_by_day(referrals))
     rollups.add(

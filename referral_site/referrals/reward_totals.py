@@ -1,10 +1,10 @@
 """Program-wide reward counts and sums per UTC day of creation, currency and status.
 
-Kept in the transaction of every reward write, so the report sums a few rows per
-day instead of every reward in the range: mapper events count the rewards the ORM
-inserts, updates or deletes; the conditional Core UPDATE that moves a reward's
-status (rewards._move) calls :func:`move_status`; seed-demo adds its bulk-inserted
-rows with :func:`add_rows`.
+Kept in the transaction of every reward write (written at its commit, see
+totals.py), so the report sums a few rows per day instead of every reward in the
+range: mapper events count the rewards the ORM inserts, updates or deletes; the
+conditional Core UPDATE that moves a reward's status (rewards._move) calls
+:func:`move_status`; seed-demo adds its bulk-inserted rows with :func:`add_rows`.
 """
 
 from collections.abc import Iterable, Mapping
@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 
 from referral_site.referrals import totals
 from referral_site.referrals.models import Reward, RewardStatus
-from referral_site.referrals.report_models import DailyRewardTotal
 from referral_site.referrals.rollups import utc_day
 
 #: (UTC day of creation, currency, status)
@@ -26,26 +25,10 @@ COLUMNS = ("created_at", "currency", "status", "amount_minor")
 
 def add(connection: Connection, deltas: Mapping[Key, tuple[int, int]]) -> None:
     """Add (rewards, minor units) by UTC day of creation, currency and status."""
-    slot = totals.connection_slot(connection)
-    rows = [
-        {
-            "day": day,
-            "currency": currency,
-            "status": status,
-            "slot": slot,
-            "rewards": n,
-            "amount_minor": amount,
-        }
-        # Sorted, so two writers lock the same rows in the same order.
-        for (day, currency, status), (n, amount) in sorted(deltas.items())
-        if n or amount
-    ]
-    totals.upsert_adding(
-        connection,
-        DailyRewardTotal.__table__,
-        ("day", "currency", "status", "slot"),
-        rows,
-    )
+    rewards = totals.pending(connection).rewards
+    for key, (n, amount) in deltas.items():
+        rewards[(*key, "rewards")] += n
+        rewards[(*key, "amount_minor")] += amount
 
 
 def tally(rewards: Iterable[tuple[Mapping, int]]) -> dict[Key, tuple[int, int]]:

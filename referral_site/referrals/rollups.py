@@ -5,8 +5,9 @@ instead of counting visits and referrals; the retention purge deletes old visits
 without touching them. Visits and referrals written through the ORM are counted by
 mapper events (a referral whose date, referrer or conversion changes moves its
 count); bulk inserts (the visit buffer, seed-demo) call :func:`add` in the same
-transaction. Each change also moves the program-wide and all-time totals
-(totals.py), and the user events here count new users per day for them.
+transaction. The counts are written when the transaction commits, with the
+program-wide and all-time totals built on them (totals.py); the user events here
+count new users per day for those totals.
 """
 
 from collections import Counter
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 from referral_site.referrals import totals
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import Referral, ReferralStatus, Visit
+from referral_site.referrals.report_models import ReferrerTotal
 
 _ROLLUPS = VisitRollup.__table__
 #: The counted columns of visit_rollups.
@@ -42,17 +44,8 @@ def count_by_day(rows: Iterable[Mapping], column: str = "created_at") -> Counter
 
 
 def add(connection: Connection, count: str, deltas: Mapping[Key, int]) -> None:
-    """Add deltas to one count, by referrer and day, and to the totals built on it."""
-    deltas = {key: n for key, n in deltas.items() if n}
-    if not deltas:
-        return
-    # A fixed order, so two writers lock the same rows in the same order.
-    rows = [
-        {"referrer_id": referrer_id, "day": day, count: n}
-        for (referrer_id, day), n in sorted(deltas.items())
-    ]
-    totals.upsert_adding(connection, _ROLLUPS, ("referrer_id", "day"), rows)
-    totals.add(connection, count, deltas)
+    """Add deltas to one count, by referrer and day, at the transaction's commit."""
+    totals.pending(connection).count(count, deltas)
 
 
 def add_clicks(connection: Connection, counts: Mapping[Key, int]) -> None:
@@ -152,7 +145,7 @@ def track_users(user_model: type) -> None:
 
 
 def _count_new_user(_mapper, connection: Connection, user) -> None:
-    totals.add_users(connection, {utc_day(user.created_at): 1})
+    totals.pending(connection).add_users({utc_day(user.created_at): 1})
 
 
 def _recount_moved_user(mapper, connection: Connection, user) -> None:
@@ -168,19 +161,26 @@ def _recount_moved_user(mapper, connection: Connection, user) -> None:
         )
     moved: Counter = Counter({utc_day(history.added[0]): 1})
     moved[utc_day(old)] -= 1
-    totals.add_users(connection, moved)
+    totals.pending(connection).add_users(moved)
 
 
 def _uncount_deleted_user(_mapper, connection: Connection, user) -> None:
-    """Take a user deleted outright out of the totals.
+    """Take a user deleted outright out of the program's totals.
 
-    The database deletes their daily counts with them (ON DELETE CASCADE), but
-    not the program-wide figures built on those counts.
+    The database deletes their own counts with them (ON DELETE CASCADE), not the
+    program-wide figures built on those counts.
     """
-    totals.add_users(connection, {utc_day(user.created_at): -1})
-    rows = connection.execute(
+    changes = totals.pending(connection)
+    changes.add_users({utc_day(user.created_at): -1})
+    for row in connection.execute(
         sa.select(_ROLLUPS).where(_ROLLUPS.c.referrer_id == user.id)
-    ).all()
-    for count in COUNTS:
-        taken = {(user.id, row.day): -getattr(row, count) for row in rows}
-        totals.add(connection, count, taken)
+    ):
+        for count in COUNTS:
+            changes.days[(row.day, count)] -= getattr(row, count)
+    active = connection.scalar(
+        sa.select(sa.func.count()).where(
+            ReferrerTotal.referrer_id == user.id,
+            sa.or_(ReferrerTotal.clicks > 0, ReferrerTotal.signups > 0),
+        )
+    )
+    changes.active -= active

@@ -1,41 +1,141 @@
-"""Program-wide counts per day and all-time counts per referrer, kept on write.
+"""The counts the reports read, collected during a transaction, written at its commit.
 
-Every change to the daily counts per referrer (``rollups.add``) comes here in the
-same transaction: the day's program-wide row (``daily_totals``) and the referrer's
-all-time row (``referrer_totals``) move by the same deltas, and
-``active_referrers`` follows the referrers whose first click or signup arrives (or
-whose last one goes). New users are added per day by the user events in rollups.py
-and by seed-demo (:func:`add_users`). The report then reads a few hundred rows for
-any range instead of one row per referrer and day.
+Every count is kept in the transaction of the write it counts: per referrer and
+day (``visit_rollups``, see rollups.py), the program's per day (``daily_totals``),
+each referrer's all time (``referrer_totals``, and ``active_referrers``), rewards
+per day, currency and status (``daily_reward_totals``, see reward_totals.py).
+Writers only note what changed, in the connection's :func:`pending` changes; when
+the transaction commits they are written, one upsert per table in a fixed order,
+each sorted by key.
+
+These rows are shared by many transactions, today's program-wide row by all of
+them. Written as they happen, a transaction would hold their locks until its
+commit, taken in the order of its own writes (a signup counts its user, then its
+referral; a click its referrer's day), and two such transactions deadlock on
+PostgreSQL. Written last and in one order, the locks are held for the commit only
+and cannot deadlock. What a rolled-back savepoint noted is dropped with it.
 """
 
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Engine
 
+from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.report_models import (
     ActiveReferrers,
+    DailyRewardTotal,
     DailyTotal,
     ReferrerTotal,
 )
 
 #: Rows per day of each program-wide table (see connection_slot).
 SLOTS = 16
+#: The counts kept per referrer and day.
+COUNTS = ("clicks", "signups", "conversions")
+#: The counts kept per day for the whole program.
+DAY_COUNTS = ("users", *COUNTS)
+_PENDING = "referrals_pending_counts"
 
 Key = tuple[int, date]
+
+
+@dataclass
+class Changes:
+    """What a transaction added to (or took from) the counts, not yet written."""
+
+    #: (referrer id, UTC day, count) -> n; the program's days and the referrer's
+    #: all-time totals follow.
+    referrer_days: Counter = field(default_factory=Counter)
+    #: (UTC day, count) -> n for the program alone: new users, and the counts of
+    #: a referrer deleted outright (the database deletes their own rows).
+    days: Counter = field(default_factory=Counter)
+    #: Referrers no longer active for a reason referrer_totals cannot show.
+    active: int = 0
+    #: (UTC day, currency, status, "rewards" or "amount_minor") -> n.
+    rewards: Counter = field(default_factory=Counter)
+
+    def count(self, count: str, deltas: Mapping[Key, int]) -> None:
+        """Add to one count (clicks, signups, conversions) by referrer and day."""
+        for (referrer_id, day), n in deltas.items():
+            self.referrer_days[(referrer_id, day, count)] += n
+
+    def add_users(self, by_day: Mapping[date, int]) -> None:
+        """Add new users (or take some out) by UTC day of creation."""
+        for day, n in by_day.items():
+            self.days[(day, "users")] += n
+
+    def merge(self, other: "Changes") -> None:
+        """Add another transaction's (a released savepoint's) changes to these."""
+        for mine, theirs in (
+            (self.referrer_days, other.referrer_days),
+            (self.days, other.days),
+            (self.rewards, other.rewards),
+        ):
+            mine.update(theirs)  # update adds, negative numbers included
+        self.active += other.active
+
+
+def pending(connection: Connection) -> Changes:
+    """The changes noted in the connection's current transaction (or savepoint)."""
+    frames = connection.info.setdefault(_PENDING, [])
+    if not frames:
+        frames.append(Changes())
+    return frames[-1]
+
+
+# -- the transaction's boundaries ----------------------------------------------------
+
+
+@sa.event.listens_for(Engine, "commit")
+def _write_at_commit(connection: Connection) -> None:
+    frames = connection.info.pop(_PENDING, [])
+    if frames:
+        changes = frames[0]
+        for frame in frames[1:]:
+            changes.merge(frame)
+        write(connection, changes)
+
+
+@sa.event.listens_for(Engine, "begin")
+@sa.event.listens_for(Engine, "rollback")
+def _forget(connection: Connection) -> None:
+    connection.info.pop(_PENDING, None)
+
+
+@sa.event.listens_for(Engine, "savepoint")
+def _open_savepoint(connection: Connection, _name) -> None:
+    pending(connection)  # the transaction's own frame comes first
+    connection.info[_PENDING].append(Changes())
+
+
+@sa.event.listens_for(Engine, "release_savepoint")
+def _keep_savepoint(connection: Connection, _name, _context) -> None:
+    frames = connection.info.get(_PENDING)
+    if frames and len(frames) > 1:
+        frames[-2].merge(frames.pop())
+
+
+@sa.event.listens_for(Engine, "rollback_savepoint")
+def _drop_savepoint(connection: Connection, _name, _context) -> None:
+    frames = connection.info.get(_PENDING)
+    if frames and len(frames) > 1:
+        frames.pop()
+
+
+# -- writing ---------------------------------------------------------------------
 
 
 def connection_slot(connection: Connection) -> int:
     """The slot of the program-wide rows this database connection adds to.
 
     Every write of the program adds to today's row: spread over SLOTS rows, two
-    transactions rarely wait for the same row lock. A connection keeps its slot, so
-    a transaction never holds two slots of one row and slots cannot deadlock.
+    commits rarely wait for the same row lock.
     """
     info = connection.info
     if "report_slot" not in info:
@@ -46,9 +146,9 @@ def connection_slot(connection: Connection) -> int:
 def upsert_adding(
     connection: Connection,
     table: sa.Table,
-    keys: Iterable[str],
+    keys: tuple[str, ...],
     rows: list[dict],
-    returning: Iterable[sa.ColumnElement] = (),
+    returning: tuple = (),
 ) -> CursorResult | None:
     """Insert rows, or add their counts to the rows with the same keys (one upsert).
 
@@ -56,7 +156,6 @@ def upsert_adding(
     """
     if not rows:
         return None
-    keys = list(keys)
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     upsert = dialect.insert(table)
     upsert = upsert.on_conflict_do_update(
@@ -67,53 +166,65 @@ def upsert_adding(
             if name not in keys
         },
     )
-    returning = list(returning)
     if returning:
         upsert = upsert.returning(*returning)
     return connection.execute(upsert, rows)
 
 
-def add(connection: Connection, count: str, deltas: Mapping[Key, int]) -> None:
-    """Move the program's days and the referrers' all-time rows by the deltas.
-
-    `count` is clicks, signups or conversions; deltas are by (referrer id, day).
-    """
-    by_day: Counter = Counter()
-    by_referrer: Counter = Counter()
-    for (referrer_id, day), n in deltas.items():
-        by_day[day] += n
-        by_referrer[referrer_id] += n
-    _add_days(connection, count, by_day)
-    _add_referrers(connection, count, by_referrer)
-
-
-def add_users(connection: Connection, by_day: Mapping[date, int]) -> None:
-    """Add new users (or take deleted ones out) by UTC day of creation."""
-    _add_days(connection, "users", by_day)
-
-
-def _add_days(connection: Connection, count: str, by_day: Mapping[date, int]) -> None:
+def write(connection: Connection, changes: Changes) -> None:
+    """Write changes: one upsert per table, always in this order, sorted by key."""
+    per_day: Counter = Counter(changes.days)
+    per_referrer: Counter = Counter()
+    for (referrer_id, day, count), n in changes.referrer_days.items():
+        per_day[(day, count)] += n
+        per_referrer[(referrer_id, count)] += n
     slot = connection_slot(connection)
-    rows = [
-        {"day": day, "slot": slot, count: n} for day, n in sorted(by_day.items()) if n
+    upsert_adding(
+        connection,
+        VisitRollup.__table__,
+        ("referrer_id", "day"),
+        _rows(changes.referrer_days, ("referrer_id", "day"), COUNTS),
+    )
+    active = _write_referrers(connection, per_referrer) + changes.active
+    if active:
+        row = {"slot": slot, "referrers": active}
+        upsert_adding(connection, ActiveReferrers.__table__, ("slot",), [row])
+    upsert_adding(
+        connection,
+        DailyTotal.__table__,
+        ("day", "slot"),
+        _rows(per_day, ("day",), DAY_COUNTS, slot=slot),
+    )
+    upsert_adding(
+        connection,
+        DailyRewardTotal.__table__,
+        ("day", "currency", "status", "slot"),
+        _rows(
+            changes.rewards,
+            ("day", "currency", "status"),
+            ("rewards", "amount_minor"),
+            slot=slot,
+        ),
+    )
+
+
+def _rows(deltas: Counter, keys: tuple, columns: tuple, **extra) -> list[dict]:
+    """Upsert rows from (key..., column) -> n: one per key, sorted, zeros left out."""
+    grouped: dict[tuple, dict] = {}
+    for (*key, column), n in deltas.items():
+        if n:
+            grouped.setdefault(tuple(key), dict.fromkeys(columns, 0))[column] += n
+    return [
+        dict(zip(keys, key, strict=True)) | extra | counts
+        for key, counts in sorted(grouped.items())
     ]
-    upsert_adding(connection, DailyTotal.__table__, ("day", "slot"), rows)
 
 
-def _add_referrers(
-    connection: Connection, count: str, by_referrer: Mapping[int, int]
-) -> None:
+def _write_referrers(connection: Connection, deltas: Counter) -> int:
+    """Add to the referrers' all-time rows; how many became active (or stopped)."""
     table = ReferrerTotal.__table__
-    # Sorted, so two writers lock the same referrers in the same order.
-    rows = [
-        {"referrer_id": referrer_id, count: n}
-        for referrer_id, n in sorted(by_referrer.items())
-        if n
-    ]
-    if count == "conversions":
-        # Activity is a click or a signup: conversions never change who is active.
-        upsert_adding(connection, table, ("referrer_id",), rows)
-        return
+    rows = _rows(deltas, ("referrer_id",), COUNTS)
+    added = {row["referrer_id"]: row for row in rows}
     after = upsert_adding(
         connection,
         table,
@@ -121,28 +232,12 @@ def _add_referrers(
         rows,
         returning=(table.c.referrer_id, table.c.clicks, table.c.signups),
     )
-    change = sum(
-        _activity_change(row, count, by_referrer[row.referrer_id])
-        for row in (after or ())
-    )
-    if change:
-        slot = connection_slot(connection)
-        upsert_adding(
-            connection,
-            ActiveReferrers.__table__,
-            ("slot",),
-            [{"slot": slot, "referrers": change}],
-        )
-
-
-def _activity_change(row, count: str, delta: int) -> int:
-    """+1 if the referrer became active by this delta, -1 if it stopped, else 0."""
-    clicks, signups = row.clicks, row.signups
-    if count == "clicks":
-        before = (clicks - delta, signups)
-    else:
-        before = (clicks, signups - delta)
-    return _active(clicks, signups) - _active(*before)
+    change = 0
+    for row in after or ():
+        delta = added[row.referrer_id]
+        before = (row.clicks - delta["clicks"], row.signups - delta["signups"])
+        change += _active(row.clicks, row.signups) - _active(*before)
+    return change
 
 
 def _active(clicks: int, signups: int) -> int:

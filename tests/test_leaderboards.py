@@ -9,10 +9,21 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.referrals import leaderboard, rankings, reports
-from referral_site.referrals.models import Referral, ReferralStatus, Visit, utcnow
-from referral_site.referrals.report_models import RankedReferrer, RankingSnapshot
+from referral_site.referrals.models import (
+    Referral,
+    ReferralStatus,
+    Reward,
+    RewardStatus,
+    Visit,
+    utcnow,
+)
+from referral_site.referrals.report_models import (
+    RankedReferrer,
+    RankedReward,
+    RankingSnapshot,
+)
 from tests.conftest import login
-from tests.test_reports import _count_queries, _csv, add_clicks, refer
+from tests.test_reports import _count_queries, _csv, add_clicks, add_reward, refer
 
 
 @pytest.fixture
@@ -83,31 +94,68 @@ def make_code(app, user_id: int) -> str:
         return db.session.get(User, user_id).referral_code
 
 
+def rewards_from_rows(app, days: int | None) -> dict[int, list]:
+    """Non-rejected rewards created in the last `days` days per user and currency."""
+    period = reports.date_range("all" if days is None else f"{days}d")
+    totals: Counter = Counter()
+    with app.app_context():
+        for reward in db.session.scalars(sa.select(Reward)):
+            recent = period.start is None or reward.created_at >= period.start
+            if recent and reward.status != RewardStatus.REJECTED:
+                totals[(reward.user_id, reward.currency)] += reward.amount_minor
+    shown: dict[int, list] = {}
+    for (user_id, currency), amount in sorted(totals.items()):
+        shown.setdefault(user_id, []).append((currency, amount))
+    return shown
+
+
+def rewards_shown(app, key: str) -> dict[int, list]:
+    with app.app_context():
+        page = leaderboard.leaderboard_page(reports.date_range(key), 1, 100)
+    return {row.id: row.reward_totals for row in page.items if row.reward_totals}
+
+
 @pytest.mark.parametrize("days", [7, 30, 90, None])
 def test_every_range_shows_the_counts_of_the_rows(app, make_user, runner, days):
-    program(app, make_user)
+    ids = program(app, make_user)
+    for amount, currency, status, age in [
+        (1000, "USD", "pending", 1),
+        (2500, "USD", "paid", 20),
+        (700, "EUR", "approved", 60),
+        (900, "USD", "rejected", 2),
+    ]:
+        add_reward(app, ids["ann"], amount, currency, status, age=age)
+    add_reward(app, ids["cat"], 300, "EUR", "pending", age=5)
     refresh(runner)
     key = "all" if days is None else f"{days}d"
     assert shown(app, key) == counted_from_rows(app, days)
+    shown_rewards = rewards_shown(app, key)
+    assert shown_rewards == rewards_from_rows(app, days)
+    assert shown_rewards[ids["ann"]]  # every range has some of Ann's rewards
 
 
 def test_a_preset_shows_its_last_ranking_and_says_when(app, make_user, admin, runner):
     ids = program(app, make_user)
+    add_reward(app, ids["ann"], 1000, age=1)
     page = admin.get("/admin?range=7d").get_data(as_text=True)
     assert "data-as-of" not in page  # not ranked yet: counted now
     before = counted_from_rows(app, 7)
     assert "ranked 4 referrers" in refresh(runner)  # 7d: ann, bob, cat, dan
     for n in range(3):
         refer(app, make_user, make_code(app, ids["dan"]), f"d{n}@example.com")
+    add_reward(app, ids["ann"], 500, age=1)
     assert shown(app, "7d") == before  # as of the ranking
+    assert rewards_shown(app, "7d") == {ids["ann"]: [("USD", 1000)]}
     page = admin.get("/admin?range=7d").get_data(as_text=True)
     assert re.search(r'<time datetime="[^"]+" data-as-of>', page)
     assert "refresh-leaderboards" in page
     assert 'data-stat="referred-signups">6<' in page  # the funnel is exact now
     assert shown(app, "all")[0][0] == ids["dan"]  # all time is exact now
+    assert rewards_shown(app, "all") == {ids["ann"]: [("USD", 1500)]}
     refresh(runner)
     assert shown(app, "7d") == counted_from_rows(app, 7)
     assert shown(app, "7d")[0][0] == ids["dan"]
+    assert rewards_shown(app, "7d") == {ids["ann"]: [("USD", 1500)]}
 
 
 def test_pages_of_a_ranking_follow_its_ranks(make_app, make_user, runner):
@@ -136,7 +184,9 @@ def test_the_csv_export_of_a_preset_matches_its_ranking(app, make_user, admin, r
 
 
 def test_refreshing_drops_older_and_abandoned_rankings(app, make_user, runner):
-    program(app, make_user)
+    ids = program(app, make_user)
+    add_reward(app, ids["ann"], 1000, age=1)
+    add_reward(app, ids["ann"], 700, "EUR", age=1)
     now = utcnow()
     with app.app_context():
         for age, referrers in ((timedelta(hours=7), None), (timedelta(0), None)):
@@ -160,9 +210,8 @@ def test_refreshing_drops_older_and_abandoned_rankings(app, make_user, runner):
                 RankingSnapshot.id
             )
         ).all()
-        ranks = db.session.scalar(
-            sa.select(sa.func.count()).select_from(RankedReferrer)
-        )
+        ranks = db.session.scalar(sa.select(sa.func.count(RankedReferrer.rank)))
+        rewards = db.session.scalar(sa.select(sa.func.count(RankedReward.currency)))
     # A run still writing (started a moment ago) keeps its snapshot.
     assert [tuple(row) for row in kept] == [
         ("7d", None),
@@ -170,7 +219,7 @@ def test_refreshing_drops_older_and_abandoned_rankings(app, make_user, runner):
         ("30d", 4),
         ("90d", 4),
     ]
-    assert ranks == 12
+    assert (ranks, rewards) == (12, 6)  # Ann's two currencies in three rankings
 
 
 def test_report_pages_issue_a_fixed_number_of_queries_with_rankings(

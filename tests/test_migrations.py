@@ -187,9 +187,11 @@ def test_upgrading_with_data_fills_the_report_totals(empty_database_url):
     assert (usd.amount("paid"), usd.count("paid")) == (1500, 2)
     assert (eur.amount("pending"), eur.count("pending")) == (700, 1)
     assert leaders.total == 2  # the referrer with only zeros is not active
-    assert [(row.id, row.clicks, row.signups) for row in leaders.items] == [
-        (1, 8, 2),
-        (2, 4, 0),
+    assert [
+        (row.id, row.clicks, row.signups, row.reward_totals) for row in leaders.items
+    ] == [
+        (1, 8, 2, [("USD", 1500)]),
+        (2, 4, 0, [("EUR", 700)]),
     ]
     with app.app_context():
         downgrade(revision="0005_rollups")
@@ -197,6 +199,6 @@ def test_upgrading_with_data_fills_the_report_totals(empty_database_url):
         clicks = db.session.scalar(sa.text("SELECT sum(clicks) FROM visit_rollups"))
         db.session.remove()
         db.engine.dispose()
-    assert not tables & {"daily_totals", "referrer_totals", "daily_reward_totals"}
+    assert not tables & {"daily_totals", "referrer_totals", "user_reward_totals"}
     assert clicks == 12
     proof.record("migration_rows_carried", 4 + 3)

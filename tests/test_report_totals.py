@@ -25,6 +25,7 @@ from referral_site.referrals.report_models import (
     DailyRewardTotal,
     DailyTotal,
     ReferrerTotal,
+    UserRewardTotal,
 )
 from referral_site.referrals.transactions import write_transaction
 from tests.conftest import PASSWORD, signup
@@ -62,9 +63,12 @@ def recounted(app) -> dict:
                 referrers[(referral.referrer_id, "conversions")] += 1
         money: Counter = Counter()
         for reward in db.session.scalars(sa.select(Reward)):
-            key = (_day(reward.created_at), reward.currency, reward.status)
-            money[(*key, "rewards")] += 1
-            money[(*key, "amount_minor")] += reward.amount_minor
+            for key in (
+                (_day(reward.created_at), reward.currency, reward.status),
+                (reward.user_id, reward.currency, reward.status),
+            ):
+                money[(*key, "rewards")] += 1
+                money[(*key, "amount_minor")] += reward.amount_minor
         active = {
             referrer_id
             for (referrer_id, name), n in referrers.items()
@@ -92,6 +96,10 @@ def stored(app) -> dict:
         money: Counter = Counter()
         for row in db.session.scalars(sa.select(DailyRewardTotal)):
             key = (row.day, row.currency, row.status)
+            money[(*key, "rewards")] += row.rewards
+            money[(*key, "amount_minor")] += row.amount_minor
+        for row in db.session.scalars(sa.select(UserRewardTotal)):
+            key = (row.user_id, row.currency, row.status)
             money[(*key, "rewards")] += row.rewards
             money[(*key, "amount_minor")] += row.amount_minor
         active = db.session.scalar(
@@ -300,4 +308,4 @@ def test_what_a_rolled_back_savepoint_wrote_is_not_counted(app, make_user):
         with session.begin_nested():
             session.add(reward("once"))
     assert stored(app) == recounted(app)
-    assert sum(stored(app)["rewards"].values()) == 501
+    assert sum(stored(app)["rewards"].values()) == 2 * 501  # per day and per user

@@ -1,7 +1,8 @@
 """Totals the admin report reads instead of every referrer's daily counts: the
 program's counts per UTC day (new users, clicks, signups, conversions; rewards by
 currency and status), each referrer's all-time counts and how many referrers are
-active, kept on write from here on; and the tables of the leaderboard snapshots that
+active, each user's rewards by currency and status, kept on write from here on;
+and the tables of the leaderboard snapshots (ranks and rewards) that
 `flask referrals refresh-leaderboards` writes for the range presets.
 
 The kept totals are filled from the existing rows (visit_rollups, users, rewards);
@@ -83,6 +84,28 @@ def upgrade():
     )
     with op.batch_alter_table('referrer_totals', schema=None) as batch_op:
         batch_op.create_index('ix_referrer_totals_rank', [sa.literal_column('signups DESC'), sa.literal_column('conversions DESC'), sa.literal_column('clicks DESC'), 'referrer_id'], unique=False)
+    op.create_table('user_reward_totals',
+    sa.Column('user_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'review', 'approved', 'rejected', 'paid', 'reversed', name='status', native_enum=False, create_constraint=True, length=20), nullable=False),
+    sa.Column('rewards', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_reward_totals_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', 'currency', 'status', name=op.f('pk_user_reward_totals'))
+    )
+    op.create_table('ranked_rewards',
+    sa.Column('snapshot_id', sa.Integer(), nullable=False),
+    sa.Column('referrer_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('rewards', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['referrer_id'], ['users.id'], name=op.f('fk_ranked_rewards_referrer_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['snapshot_id'], ['ranking_snapshots.id'], name=op.f('fk_ranked_rewards_snapshot_id_ranking_snapshots'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('snapshot_id', 'referrer_id', 'currency', name=op.f('pk_ranked_rewards'))
+    )
+    with op.batch_alter_table('ranked_rewards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ranked_rewards_referrer_id'), ['referrer_id'], unique=False)
+
     _fill_totals()
 
 
@@ -117,6 +140,12 @@ def _fill_totals() -> None:
         'SELECT 0, count(*) FROM referrer_totals WHERE clicks > 0 OR signups > 0'
     )
     op.execute(
+        'INSERT INTO user_reward_totals '
+        '(user_id, currency, status, rewards, amount_minor) '
+        'SELECT user_id, currency, status, count(*), sum(amount_minor) '
+        'FROM rewards GROUP BY user_id, currency, status'
+    )
+    op.execute(
         'INSERT INTO daily_reward_totals '
         '(day, currency, status, slot, rewards, amount_minor) '
         f'SELECT {created}, currency, status, 0, count(*), sum(amount_minor) '
@@ -125,6 +154,11 @@ def _fill_totals() -> None:
 
 
 def downgrade():
+    with op.batch_alter_table('ranked_rewards', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ranked_rewards_referrer_id'))
+
+    op.drop_table('ranked_rewards')
+    op.drop_table('user_reward_totals')
     with op.batch_alter_table('referrer_totals', schema=None) as batch_op:
         batch_op.drop_index('ix_referrer_totals_rank')
 

@@ -1,24 +1,27 @@
 """The admin report's leaderboard: referrers ranked by signups in a date range.
 
 The ranking is read from where a page of it costs the same whatever the number of
-referrers:
+referrers, clicks or rewards:
 
 - all time: each referrer's totals kept on write (``referrer_totals``), exact, read
-  in the order of their ranking index; the number of active referrers is kept on
-  write too (``active_referrers``).
+  in the order of their ranking index; the number of active referrers and each
+  user's rewards are kept on write too (``active_referrers``,
+  ``user_reward_totals``).
 - a range preset (7, 30, 90 days): the latest snapshot of the periodic job
-  (rankings.py, ``flask referrals refresh-leaderboards``), with its ranks stored:
-  the counts are as of when it ran, and the page says so.
+  (rankings.py, ``flask referrals refresh-leaderboards``), ranks and rewards
+  stored: the figures are as of when it ran, and the page says so.
 - a preset the job has not ranked yet: counted now from the daily counts per
-  referrer, exact, with work that grows with the referrers and days in the range.
+  referrer and the rewards table, exact, with work that grows with the referrers,
+  days and rewards in the range.
 
-Rewards are summed from the rewards table for the referrers on the page only (all
-of them for the CSV export), in the range as of now. A page is three queries at
-most: the snapshot, the count unless the snapshot has it, and the rows.
+A page is three queries at most: the snapshot, the count unless the snapshot has
+it, and the rows.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -29,8 +32,10 @@ from referral_site.referrals.pagination import Page
 from referral_site.referrals.report_models import (
     ActiveReferrers,
     RankedReferrer,
+    RankedReward,
     RankingSnapshot,
     ReferrerTotal,
+    UserRewardTotal,
 )
 from referral_site.referrals.reports import METRICS, DateRange, counted, user_model
 
@@ -43,7 +48,10 @@ class Ranking:
     counts: sa.Select
     #: How many referrers are ranked: a number, or a query that counts them.
     total: int | sa.Select
-    #: When the counts were read; None when they are counted as of now.
+    #: Given a query of referrer ids, their non-rejected rewards created in the
+    #: range, per currency: (user_id, currency, n, amount).
+    rewards: Callable[[sa.Select], sa.Select]
+    #: When the figures were read; None when they are counted as of now.
     as_of: datetime | None = None
 
 
@@ -55,8 +63,13 @@ def ranking(period: DateRange) -> Ranking:
     if snapshot is None:
         counts = live_counts(period)
         count = sa.select(sa.func.count()).select_from(counts.order_by(None).subquery())
-        return Ranking(counts, count)
-    return Ranking(_snapshot_counts(snapshot.id), snapshot.referrers, snapshot.taken_at)
+        return Ranking(counts, count, partial(live_rewards, period))
+    return Ranking(
+        _snapshot_counts(snapshot.id),
+        snapshot.referrers,
+        partial(_snapshot_rewards, snapshot.id),
+        snapshot.taken_at,
+    )
 
 
 def latest_snapshot(range_key: str):
@@ -85,7 +98,7 @@ def _all_time() -> Ranking:
         .order_by(*_best_first(*columns))
     )
     active = sa.select(sa.func.coalesce(sa.func.sum(ActiveReferrers.referrers), 0))
-    return Ranking(counts, active)
+    return Ranking(counts, active, _all_time_rewards)
 
 
 def _snapshot_counts(snapshot_id: int) -> sa.Select:
@@ -117,15 +130,10 @@ def live_counts(period: DateRange) -> sa.Select:
     )
 
 
-def _leaders(counts: sa.Subquery, period: DateRange) -> sa.Select:
-    """The ranked counts, best first, with each referrer's name, email and code and
-    their non-rejected rewards created in the range.
-
-    Rewards are summed only for the referrers in `counts` (a page of them, for the
-    report), through the rewards' user index, not for every user.
-    """
-    User = user_model()
-    per_currency = (
+def live_rewards(period: DateRange, ids: sa.Select) -> sa.Select:
+    """Per user and currency, the non-rejected rewards of `ids` created in the range,
+    summed now from the rewards table (through its user index)."""
+    return (
         sa.select(
             Reward.user_id,
             Reward.currency,
@@ -133,13 +141,48 @@ def _leaders(counts: sa.Subquery, period: DateRange) -> sa.Select:
             sa.func.sum(Reward.amount_minor).label("amount"),
         )
         .where(
-            Reward.user_id.in_(sa.select(counts.c.id)),
+            Reward.user_id.in_(ids),
             Reward.status != RewardStatus.REJECTED,
             period.contains(Reward.created_at),
         )
         .group_by(Reward.user_id, Reward.currency)
-        .subquery()
     )
+
+
+def _all_time_rewards(ids: sa.Select) -> sa.Select:
+    """Summed from the users' totals: a few rows per user."""
+    totals = UserRewardTotal
+    return (
+        sa.select(
+            totals.user_id,
+            totals.currency,
+            sa.func.sum(totals.rewards).label("n"),
+            sa.func.sum(totals.amount_minor).label("amount"),
+        )
+        .where(totals.user_id.in_(ids), totals.status != RewardStatus.REJECTED)
+        .group_by(totals.user_id, totals.currency)
+        # Rewards that moved to another status leave zeros behind.
+        .having(sa.func.sum(totals.rewards) != 0)
+    )
+
+
+def _snapshot_rewards(snapshot_id: int, ids: sa.Select) -> sa.Select:
+    """As the ranking job summed them."""
+    ranked = RankedReward
+    return sa.select(
+        ranked.referrer_id.label("user_id"),
+        ranked.currency,
+        ranked.rewards.label("n"),
+        ranked.amount_minor.label("amount"),
+    ).where(ranked.snapshot_id == snapshot_id, ranked.referrer_id.in_(ids))
+
+
+def _leaders(counts: sa.Subquery, rewards_of: Callable) -> sa.Select:
+    """The ranked counts, best first, with each referrer's name, email and code and
+    their rewards (count, and "USD:1000,EUR:500"), only for the referrers in
+    `counts` (a page of them, for the report)."""
+    User = user_model()
+    per_currency = rewards_of(sa.select(counts.c.id)).subquery()
     rewards = (
         sa.select(
             per_currency.c.user_id,
@@ -178,7 +221,8 @@ def _leaders(counts: sa.Subquery, period: DateRange) -> sa.Select:
 
 def leaderboard_query(period: DateRange) -> sa.Select:
     """The whole leaderboard of the range, best first, with rewards."""
-    return _leaders(ranking(period).counts.subquery(), period)
+    source = ranking(period)
+    return _leaders(source.counts.subquery(), source.rewards)
 
 
 @dataclass(frozen=True)
@@ -235,7 +279,7 @@ def leaderboard_page(period: DateRange, page: int, per_page: int) -> Leaderboard
         total = int(db.session.scalar(total))
     first = (page - 1) * per_page
     counts = source.counts.limit(per_page).offset(first).subquery()
-    rows = db.session.execute(_leaders(counts, period))
+    rows = db.session.execute(_leaders(counts, source.rewards))
     return LeaderboardPage(
         items=[leader(first + 1 + i, row) for i, row in enumerate(rows)],
         page=page,

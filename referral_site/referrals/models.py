@@ -250,14 +250,16 @@ class Reward(db.Model):
         sa.Index("ix_rewards_created_at", "created_at"),
     )
 
+    # user_id, amount_minor, currency, status and created_at are counted
+    # (reward_totals.py): active_history loads the old value of one set unread.
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
     referral_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("referrals.id"), index=True
     )
     kind: Mapped[RewardKind] = mapped_column(_enum(RewardKind, "kind"))
-    # amount_minor, currency, status and created_at are counted per day
-    # (reward_totals.py): active_history loads the old value of one set unread.
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger, active_history=True)
     currency: Mapped[str] = mapped_column(sa.String(3), active_history=True)
     status: Mapped[RewardStatus] = mapped_column(

@@ -3,8 +3,9 @@
 Ranking every referrer over the last 7, 30 or 90 days means summing one row per
 referrer and day of the range: with a long tail of referrers that is millions of
 rows, too many for a page view. ``flask referrals refresh-leaderboards`` does it
-from cron instead and stores each preset's ranks, so the report reads one page of
-them (leaderboard.py) and says as of when.
+from cron instead and stores each preset's ranks, and the ranked referrers'
+rewards in the range, so the report reads one page of them (leaderboard.py) and
+says as of when.
 
 A snapshot is written in batches, each its own short transaction (on SQLite the
 write lock is never held while the counts are summed), and only counts once it is
@@ -12,19 +13,25 @@ complete; the older snapshots of the preset are deleted after that. Two runs at
 once each write a complete snapshot; the report reads the newest.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.leaderboard import live_counts
+from referral_site.referrals.leaderboard import live_counts, live_rewards
 from referral_site.referrals.models import utcnow
-from referral_site.referrals.report_models import RankedReferrer, RankingSnapshot
+from referral_site.referrals.report_models import (
+    RankedReferrer,
+    RankedReward,
+    RankingSnapshot,
+)
 from referral_site.referrals.reports import PRESETS, DateRange, date_range
 from referral_site.referrals.transactions import write_transaction
 
-#: Ranked rows written (or deleted) per transaction.
+#: Rows written (or referrers' rows deleted) per transaction.
 BATCH_SIZE = 5000
 #: An unfinished snapshot older than this was abandoned (its run died): delete it.
 ABANDONED_AFTER = timedelta(hours=6)
@@ -52,14 +59,11 @@ def refresh_all(now: datetime | None = None) -> list[Refreshed]:
 def refresh(period: DateRange, now: datetime) -> Refreshed:
     """Write a complete snapshot of one preset's ranking, then drop older ones."""
     snapshot_id = _begin(period, now)
-    ranked = 0
-    with db.engine.connect() as reader:
-        rows = reader.execution_options(yield_per=BATCH_SIZE).execute(
-            live_counts(period)
-        )
-        for batch in rows.partitions():
-            _write(snapshot_id, ranked, batch)
-            ranked += len(batch)
+    ranked = _copy(live_counts(period), partial(_ranks, snapshot_id))
+    ids = sa.select(RankedReferrer.referrer_id).where(
+        RankedReferrer.snapshot_id == snapshot_id
+    )
+    _copy(live_rewards(period, ids), partial(_rewards, snapshot_id))
     with write_transaction() as session:
         session.execute(
             sa.update(RankingSnapshot)
@@ -80,23 +84,51 @@ def _begin(period: DateRange, now: datetime) -> int:
         return snapshot.id
 
 
-def _write(snapshot_id: int, ranked_before: int, batch) -> None:
-    """Store one batch of the ranking (rows best first) after the rows before it."""
-    with write_transaction() as session:
-        session.execute(
-            sa.insert(RankedReferrer),
-            [
-                {
-                    "snapshot_id": snapshot_id,
-                    "rank": ranked_before + offset,
-                    "referrer_id": row.id,
-                    "clicks": row.clicks,
-                    "signups": row.signups,
-                    "conversions": row.conversions,
-                }
-                for offset, row in enumerate(batch, start=1)
-            ],
-        )
+def _copy(query: sa.Select, rows_of: Callable[[int, list], list]) -> int:
+    """Stream a query's rows into a table, a batch per write transaction.
+
+    `rows_of(copied, batch)` turns a batch into (table, rows), given how many rows
+    were copied before it. Returns how many rows were copied.
+    """
+    copied = 0
+    with db.engine.connect() as reader:
+        result = reader.execution_options(yield_per=BATCH_SIZE).execute(query)
+        for batch in result.partitions():
+            table, rows = rows_of(copied, batch)
+            with write_transaction() as session:
+                session.execute(sa.insert(table), rows)
+            copied += len(batch)
+    return copied
+
+
+def _ranks(snapshot_id: int, copied: int, batch: list) -> tuple:
+    """Ranked referrers (rows best first), numbered after those before them."""
+    rows = [
+        {
+            "snapshot_id": snapshot_id,
+            "rank": copied + offset,
+            "referrer_id": row.id,
+            "clicks": row.clicks,
+            "signups": row.signups,
+            "conversions": row.conversions,
+        }
+        for offset, row in enumerate(batch, start=1)
+    ]
+    return RankedReferrer, rows
+
+
+def _rewards(snapshot_id: int, _copied: int, batch: list) -> tuple:
+    rows = [
+        {
+            "snapshot_id": snapshot_id,
+            "referrer_id": row.user_id,
+            "currency": row.currency,
+            "rewards": row.n,
+            "amount_minor": row.amount,
+        }
+        for row in batch
+    ]
+    return RankedReward, rows
 
 
 def _drop_older(range_key: str, snapshot_id: int, now: datetime) -> None:
@@ -113,23 +145,26 @@ def _drop_older(range_key: str, snapshot_id: int, now: datetime) -> None:
         )
     ).all()
     for old_id in older:
-        _drop(old_id)
+        for table in (RankedReward, RankedReferrer):
+            _drop_rows(table, old_id)
+        with write_transaction() as session:
+            session.execute(sa.delete(snapshots).where(snapshots.id == old_id))
 
 
-def _drop(snapshot_id: int) -> None:
-    """Delete one snapshot, its ranks a batch per transaction."""
-    ranked = RankedReferrer
+def _drop_rows(table, snapshot_id: int) -> None:
+    """Delete one snapshot's rows of a table, a batch of referrers per transaction."""
     while True:
         with write_transaction() as session:
-            ranks = sa.select(ranked.rank).where(ranked.snapshot_id == snapshot_id)
+            batch = (
+                sa.select(table.referrer_id)
+                .where(table.snapshot_id == snapshot_id)
+                .order_by(table.referrer_id)
+                .limit(BATCH_SIZE)
+            )
             deleted = session.execute(
-                sa.delete(ranked).where(
-                    ranked.snapshot_id == snapshot_id,
-                    ranked.rank.in_(ranks.order_by(ranked.rank).limit(BATCH_SIZE)),
+                sa.delete(table).where(
+                    table.snapshot_id == snapshot_id, table.referrer_id.in_(batch)
                 )
             ).rowcount
-            if not deleted:
-                session.execute(
-                    sa.delete(RankingSnapshot).where(RankingSnapshot.id == snapshot_id)
-                )
-                return
+        if not deleted:
+            return

@@ -2,8 +2,9 @@
 
 Kept on write, in the transaction that changes what they count (see totals.py and
 reward_totals.py): program-wide figures per UTC day, each referrer's all-time
-counts and how many referrers have any activity. Kept by a periodic job
-(rankings.py): the leaderboard of each range preset, ranked, as of the last run.
+counts and how many referrers have any activity, each user's rewards. Kept by a
+periodic job (rankings.py): the leaderboard of each range preset, ranked, with
+the referrers' rewards in the range, as of the last run.
 """
 
 from datetime import date, datetime
@@ -50,6 +51,29 @@ class DailyRewardTotal(db.Model):
         _enum(RewardStatus, "status"), primary_key=True
     )
     slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    rewards: Mapped[int] = _count()
+    amount_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+
+
+class UserRewardTotal(db.Model):
+    """One user's rewards (count and sum) per currency and current status, all time.
+
+    The all-time leaderboard sums the non-rejected ones of the referrers on a page.
+    """
+
+    __tablename__ = "user_reward_totals"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    status: Mapped[RewardStatus] = mapped_column(
+        _enum(RewardStatus, "status"), primary_key=True
+    )
     rewards: Mapped[int] = _count()
     amount_minor: Mapped[int] = mapped_column(
         sa.BigInteger, default=0, server_default="0"
@@ -124,3 +148,22 @@ class RankedReferrer(db.Model):
     clicks: Mapped[int]
     signups: Mapped[int]
     conversions: Mapped[int]
+
+
+class RankedReward(db.Model):
+    """A ranked referrer's non-rejected rewards created in the snapshot's range."""
+
+    __tablename__ = "ranked_rewards"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+        index=True,
+    )
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    rewards: Mapped[int]
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)

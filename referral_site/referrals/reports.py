@@ -23,7 +23,11 @@ from referral_site.referrals.models import (
     utcnow,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
-from referral_site.referrals.report_models import DailyRewardTotal, DailyTotal
+from referral_site.referrals.report_models import (
+    DailyRewardTotal,
+    DailyTotal,
+    UserRewardTotal,
+)
 
 #: Range presets of the admin report: key -> (label, days; None for all time).
 PRESETS: dict[str, tuple[str, int | None]] = {
@@ -141,21 +145,31 @@ def rewards_by_status(
 ) -> list[CurrencyTotals]:
     """Reward totals grouped by currency and status (one query), by currency.
 
-    A user's come from the rewards table (through its user index); the program's
-    from the totals per day, whatever the number of rewards.
+    They come from the totals kept on write (a few rows per day, or per user all
+    time), except a user's in a date range: from the rewards table, through its
+    user index.
     """
+    if period is not None and period.start is None:
+        period = None  # all time
     if user_id is None:
-        query = _program_rewards(period)
-    else:
-        query = sa.select(
-            Reward.currency,
-            Reward.status,
-            sa.func.count(Reward.id),
-            sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0),
-        ).where(Reward.user_id == user_id)
+        query = _totals_by_status(DailyRewardTotal)
         if period is not None:
-            query = query.where(period.contains(Reward.created_at))
-        query = query.group_by(Reward.currency, Reward.status)
+            query = query.where(period.contains_day(DailyRewardTotal.day))
+    elif period is None:
+        query = _totals_by_status(UserRewardTotal).where(
+            UserRewardTotal.user_id == user_id
+        )
+    else:
+        query = (
+            sa.select(
+                Reward.currency,
+                Reward.status,
+                sa.func.count(Reward.id),
+                sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0),
+            )
+            .where(Reward.user_id == user_id, period.contains(Reward.created_at))
+            .group_by(Reward.currency, Reward.status)
+        )
     by_currency: dict[str, CurrencyTotals] = {}
     for currency, status, count, amount in db.session.execute(query):
         totals = by_currency.setdefault(currency, CurrencyTotals(currency))
@@ -164,10 +178,9 @@ def rewards_by_status(
     return [by_currency[c] for c in sorted(by_currency)]
 
 
-def _program_rewards(period: DateRange | None) -> sa.Select:
-    """Rewards of the whole program by currency and status, from the day totals."""
-    totals = DailyRewardTotal
-    query = (
+def _totals_by_status(totals) -> sa.Select:
+    """Rewards by currency and status, summed from a table of reward totals."""
+    return (
         sa.select(
             totals.currency,
             totals.status,
@@ -178,9 +191,6 @@ def _program_rewards(period: DateRange | None) -> sa.Select:
         # Rewards that moved to another status leave zeros behind.
         .having(sa.func.sum(totals.rewards) != 0)
     )
-    if period is not None:
-        query = query.where(period.contains_day(totals.day))
-    return query
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Program-wide reward counts and sums per UTC day of creation, currency and status.
+"""Reward counts and sums per UTC day of creation, currency and status (for the
+program) and per user, currency and status (all time).
 
 Kept in the transaction of every reward write (written at its commit, see
 totals.py), so the report sums a few rows per day instead of every reward in the
@@ -17,18 +18,23 @@ from referral_site.referrals import totals
 from referral_site.referrals.models import Reward, RewardStatus
 from referral_site.referrals.rollups import utc_day
 
-#: (UTC day of creation, currency, status)
-Key = tuple[date, str, RewardStatus]
+#: (user id, UTC day of creation, currency, status)
+Key = tuple[int, date, str, RewardStatus]
 #: The reward columns the totals depend on.
-COLUMNS = ("created_at", "currency", "status", "amount_minor")
+COLUMNS = ("user_id", "created_at", "currency", "status", "amount_minor")
 
 
 def add(connection: Connection, deltas: Mapping[Key, tuple[int, int]]) -> None:
-    """Add (rewards, minor units) by UTC day of creation, currency and status."""
-    rewards = totals.pending(connection).rewards
-    for key, (n, amount) in deltas.items():
-        rewards[(*key, "rewards")] += n
-        rewards[(*key, "amount_minor")] += amount
+    """Add (rewards, minor units) by user, UTC day of creation, currency and status:
+    to the program's days and to the user's all-time totals."""
+    changes = totals.pending(connection)
+    for (user_id, day, currency, status), (n, amount) in deltas.items():
+        for counter, key in (
+            (changes.rewards, (day, currency, status)),
+            (changes.user_rewards, (user_id, currency, status)),
+        ):
+            counter[(*key, "rewards")] += n
+            counter[(*key, "amount_minor")] += amount
 
 
 def tally(rewards: Iterable[tuple[Mapping, int]]) -> dict[Key, tuple[int, int]]:
@@ -39,6 +45,7 @@ def tally(rewards: Iterable[tuple[Mapping, int]]) -> dict[Key, tuple[int, int]]:
     deltas: dict[Key, tuple[int, int]] = {}
     for values, sign in rewards:
         key = (
+            values["user_id"],
             utc_day(values["created_at"]),
             values["currency"],
             RewardStatus(values["status"]),

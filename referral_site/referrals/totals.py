@@ -3,7 +3,8 @@
 Every count is kept in the transaction of the write it counts: per referrer and
 day (``visit_rollups``, see rollups.py), the program's per day (``daily_totals``),
 each referrer's all time (``referrer_totals``, and ``active_referrers``), rewards
-per day, currency and status (``daily_reward_totals``, see reward_totals.py).
+per day, currency and status and per user (``daily_reward_totals``,
+``user_reward_totals``, see reward_totals.py).
 Writers only note what changed, in the connection's :func:`pending` changes; when
 the transaction commits they are written, one upsert per table in a fixed order,
 each sorted by key.
@@ -32,6 +33,7 @@ from referral_site.referrals.report_models import (
     DailyRewardTotal,
     DailyTotal,
     ReferrerTotal,
+    UserRewardTotal,
 )
 
 #: Rows per day of each program-wide table (see connection_slot).
@@ -40,6 +42,8 @@ SLOTS = 16
 COUNTS = ("clicks", "signups", "conversions")
 #: The counts kept per day for the whole program.
 DAY_COUNTS = ("users", *COUNTS)
+#: What is kept of rewards: how many, and their sum in minor units.
+REWARD_SUMS = ("rewards", "amount_minor")
 _PENDING = "referrals_pending_counts"
 
 Key = tuple[int, date]
@@ -59,6 +63,8 @@ class Changes:
     active: int = 0
     #: (UTC day, currency, status, "rewards" or "amount_minor") -> n.
     rewards: Counter = field(default_factory=Counter)
+    #: (user id, currency, status, "rewards" or "amount_minor") -> n.
+    user_rewards: Counter = field(default_factory=Counter)
 
     def count(self, count: str, deltas: Mapping[Key, int]) -> None:
         """Add to one count (clicks, signups, conversions) by referrer and day."""
@@ -76,6 +82,7 @@ class Changes:
             (self.referrer_days, other.referrer_days),
             (self.days, other.days),
             (self.rewards, other.rewards),
+            (self.user_rewards, other.user_rewards),
         ):
             mine.update(theirs)  # update adds, negative numbers included
         self.active += other.active
@@ -172,7 +179,11 @@ def upsert_adding(
 
 
 def write(connection: Connection, changes: Changes) -> None:
-    """Write changes: one upsert per table, always in this order, sorted by key."""
+    """Write changes: one upsert per table, always in this order, sorted by key.
+
+    visit_rollups, referrer_totals, active_referrers, user_reward_totals,
+    daily_totals, daily_reward_totals.
+    """
     per_day: Counter = Counter(changes.days)
     per_referrer: Counter = Counter()
     for (referrer_id, day, count), n in changes.referrer_days.items():
@@ -191,6 +202,12 @@ def write(connection: Connection, changes: Changes) -> None:
         upsert_adding(connection, ActiveReferrers.__table__, ("slot",), [row])
     upsert_adding(
         connection,
+        UserRewardTotal.__table__,
+        ("user_id", "currency", "status"),
+        _rows(changes.user_rewards, ("user_id", "currency", "status"), REWARD_SUMS),
+    )
+    upsert_adding(
+        connection,
         DailyTotal.__table__,
         ("day", "slot"),
         _rows(per_day, ("day",), DAY_COUNTS, slot=slot),
@@ -199,12 +216,7 @@ def write(connection: Connection, changes: Changes) -> None:
         connection,
         DailyRewardTotal.__table__,
         ("day", "currency", "status", "slot"),
-        _rows(
-            changes.rewards,
-            ("day", "currency", "status"),
-            ("rewards", "amount_minor"),
-            slot=slot,
-        ),
+        _rows(changes.rewards, ("day", "currency", "status"), REWARD_SUMS, slot=slot),
     )
 
 

@@ -183,43 +183,45 @@ def test_the_csv_export_of_a_preset_matches_its_ranking(app, make_user, admin, r
     assert [r["rank"] for r in rows] == [str(n) for n in range(1, len(rows) + 1)]
 
 
-def test_refreshing_drops_older_and_abandoned_rankings(app, make_user, runner):
+def test_refreshing_keeps_the_last_two_rankings_and_drops_abandoned_ones(
+    app, make_user
+):
     ids = program(app, make_user)
     add_reward(app, ids["ann"], 1000, age=1)
     add_reward(app, ids["ann"], 700, "EUR", age=1)
     now = utcnow()
     with app.app_context():
-        for age, referrers in ((timedelta(hours=7), None), (timedelta(0), None)):
+        for age in (timedelta(hours=7), timedelta(0)):  # dead, and still writing
             db.session.add(
                 RankingSnapshot(
-                    range_key="7d",
-                    starts_on=now.date(),
-                    taken_at=now - age,
-                    referrers=referrers,
+                    range_key="7d", starts_on=now.date(), taken_at=now - age
                 )
             )
         db.session.commit()
         rankings.BATCH_SIZE, batch = 2, rankings.BATCH_SIZE  # several batches
         try:
-            rankings.refresh_all(now)
-            rankings.refresh_all(now)
+            runs = [rankings.refresh_all(now + timedelta(minutes=n)) for n in range(3)]
         finally:
             rankings.BATCH_SIZE = batch
         kept = db.session.execute(
-            sa.select(RankingSnapshot.range_key, RankingSnapshot.referrers).order_by(
-                RankingSnapshot.id
+            sa.select(RankingSnapshot.range_key, RankingSnapshot.taken_at)
+            .where(RankingSnapshot.referrers.is_not(None))
+            .order_by(RankingSnapshot.id)
+        ).all()
+        unfinished = db.session.scalars(
+            sa.select(RankingSnapshot.taken_at).where(
+                RankingSnapshot.referrers.is_(None)
             )
         ).all()
         ranks = db.session.scalar(sa.select(sa.func.count(RankedReferrer.rank)))
         rewards = db.session.scalar(sa.select(sa.func.count(RankedReward.currency)))
-    # A run still writing (started a moment ago) keeps its snapshot.
-    assert [tuple(row) for row in kept] == [
-        ("7d", None),
-        ("7d", 4),
-        ("30d", 4),
-        ("90d", 4),
+    assert [(row.range_key, row.taken_at) for row in kept] == [
+        (refreshed.range_key, refreshed.taken_at)
+        for run in runs[1:]
+        for refreshed in run
     ]
-    assert (ranks, rewards) == (12, 6)  # Ann's two currencies in three rankings
+    assert unfinished == [now]  # a run still writing keeps its snapshot
+    assert (ranks, rewards) == (2 * 3 * 4, 2 * 3 * 2)  # 4 referrers, Ann's currencies
 
 
 def test_report_pages_issue_a_fixed_number_of_queries_with_rankings(

@@ -9,8 +9,9 @@ says as of when.
 
 A snapshot is written in batches, each its own short transaction (on SQLite the
 write lock is never held while the counts are summed), and only counts once it is
-complete; the older snapshots of the preset are deleted after that. Two runs at
-once each write a complete snapshot; the report reads the newest.
+complete; the snapshots of the preset before the previous one are deleted after
+that. Two runs at once each write a complete snapshot; the report reads the
+newest.
 """
 
 from collections.abc import Callable
@@ -132,19 +133,24 @@ def _rewards(snapshot_id: int, _copied: int, batch: list) -> tuple:
 
 
 def _drop_older(range_key: str, snapshot_id: int, now: datetime) -> None:
-    """Delete the preset's older snapshots: complete ones, and abandoned ones."""
+    """Delete the preset's snapshots before the previous one, and abandoned ones.
+
+    The previous snapshot stays until the next run: a page that looked it up just
+    before this one completed may still be reading its rows.
+    """
     snapshots = RankingSnapshot
-    older = db.session.scalars(
-        sa.select(snapshots.id).where(
-            snapshots.range_key == range_key,
-            snapshots.id < snapshot_id,
-            sa.or_(
-                snapshots.referrers.is_not(None),
-                snapshots.taken_at < now - ABANDONED_AFTER,
-            ),
-        )
-    ).all()
-    for old_id in older:
+    older = sa.select(snapshots.id).where(
+        snapshots.range_key == range_key, snapshots.id < snapshot_id
+    )
+    complete = older.where(snapshots.referrers.is_not(None))
+    abandoned = older.where(
+        snapshots.referrers.is_(None), snapshots.taken_at < now - ABANDONED_AFTER
+    )
+    stale = [
+        *db.session.scalars(complete.order_by(snapshots.id.desc()).offset(1)),
+        *db.session.scalars(abandoned),
+    ]
+    for old_id in stale:
         for table in (RankedReward, RankedReferrer):
             _drop_rows(table, old_id)
         with write_transaction() as session:

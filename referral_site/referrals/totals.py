@@ -97,10 +97,14 @@ def pending(connection: Connection) -> Changes:
 
 
 # -- the transaction's boundaries ----------------------------------------------------
+# Listened to on the Engine class: every engine the app writes through (one per
+# app with Flask-SQLAlchemy) writes its counts, and an engine that never notes
+# anything is left alone.
 
 
 @sa.event.listens_for(Engine, "commit")
 def _write_at_commit(connection: Connection) -> None:
+    # Savepoints still open are released by this commit: their changes count.
     frames = connection.info.pop(_PENDING, [])
     if frames:
         changes = frames[0]

@@ -17,6 +17,7 @@ PostgreSQL. Written last and in one order, the locks are held for the commit onl
 and cannot deadlock. What a rolled-back savepoint noted is dropped with it.
 """
 
+import functools
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -159,27 +160,31 @@ def upsert_adding(
     table: sa.Table,
     keys: tuple[str, ...],
     rows: list[dict],
-    returning: tuple = (),
+    returning: tuple[str, ...] = (),
 ) -> CursorResult | None:
     """Insert rows, or add their counts to the rows with the same keys (one upsert).
 
-    Every row has the same columns: the keys, then the counts to add.
+    Every row has the same columns: the keys, then the counts to add. `returning`
+    names columns to read back, as they are after the upsert.
     """
     if not rows:
         return None
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(table)
-    upsert = upsert.on_conflict_do_update(
+    counts = tuple(name for name in rows[0] if name not in keys)
+    upsert = _upsert(connection.dialect.name, table, keys, counts, returning)
+    return connection.execute(upsert, rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table: sa.Table, keys, counts, returning) -> sa.Insert:
+    # Built once per shape: building the statement costs more than running it.
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    upsert = insert.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
-        set_={
-            name: table.c[name] + upsert.excluded[name]
-            for name in rows[0]
-            if name not in keys
-        },
+        set_={name: table.c[name] + insert.excluded[name] for name in counts},
     )
     if returning:
-        upsert = upsert.returning(*returning)
-    return connection.execute(upsert, rows)
+        upsert = upsert.returning(*(table.c[name] for name in returning))
+    return upsert
 
 
 def write(connection: Connection, changes: Changes) -> None:
@@ -246,7 +251,7 @@ def _write_referrers(connection: Connection, deltas: Counter) -> int:
         table,
         ("referrer_id",),
         rows,
-        returning=(table.c.referrer_id, table.c.clicks, table.c.signups),
+        returning=("referrer_id", "clicks", "signups"),
     )
     change = 0
     for row in after or ():

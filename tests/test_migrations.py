@@ -1,6 +1,7 @@
 """The Alembic migrations build the schema the models describe, on each database."""
 
 import os
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 
 from referral_site import create_app
 from referral_site.extensions import db
+from referral_site.referrals import leaderboard, reports
 from tests import proof
 from tests.conftest import POSTGRES_URL, _base
 
@@ -131,3 +133,72 @@ def test_upgrading_with_data_keeps_every_code_working(empty_database_url):
         db.engine.dispose()
     assert kept == ["ann@example.com", "bob@example.com"]
     proof.record("migration_rows_carried", len(aliases) + len(kept))
+
+
+def _add_counted_rows(connection) -> None:
+    """Daily counts and rewards as revision 0005 stored them."""
+    statements = [
+        "INSERT INTO visit_rollups (referrer_id, day, clicks, signups, conversions) "
+        "VALUES (1, '2026-01-01', 5, 2, 1), (1, '2026-01-02', 3, 0, 1), "
+        "(2, '2026-01-02', 4, 0, 0), (3, '2026-01-02', 0, 0, 0)",
+        "INSERT INTO rewards (user_id, kind, amount_minor, currency, status, "
+        "created_at, rule, source_key, earned_at, hold_until) VALUES "
+        "(1, 'credit', 1000, 'USD', 'paid', :jan1, 'r', 'a', :jan1, :jan1), "
+        "(1, 'credit', 500, 'USD', 'paid', :jan1, 'r', 'b', :jan1, :jan1), "
+        "(2, 'credit', 700, 'EUR', 'pending', :jan2, 'r', 'c', :jan2, :jan2)",
+    ]
+    moments = {"jan1": "2026-01-01 10:00:00+00:00", "jan2": "2026-01-02 23:30:00+00:00"}
+    for statement in statements:
+        connection.execute(sa.text(statement), moments)
+
+
+@pytest.mark.proof
+def test_upgrading_with_data_fills_the_report_totals(empty_database_url):
+    """0006 carries data: the report's totals are counted from the existing rows."""
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0005_rollups")
+        with db.engine.begin() as connection:
+            _add_users_at(
+                connection,
+                (1, "ann@example.com", "ANNCODE1", None),
+                (2, "bob@example.com", "BOBCODE2", 1),
+                (3, "cat@example.com", "CATCODE3", 1),
+            )
+            _add_counted_rows(connection)
+        upgrade()
+        everything = reports.date_range("all")
+        funnel = reports.funnel(everything)
+        days = reports.daily_series(everything, today=date(2026, 1, 3))
+        (eur, usd) = reports.rewards_by_status(everything)
+        leaders = leaderboard.leaderboard_page(everything, page=1, per_page=10)
+        db.session.remove()
+    assert (funnel.users, funnel.clicks, funnel.signups, funnel.conversions) == (
+        3,
+        12,
+        2,
+        2,
+    )
+    assert list(zip(days.days, days.clicks, strict=True)) == [
+        (date(2026, 1, 1), 5),
+        (date(2026, 1, 2), 7),
+        (date(2026, 1, 3), 0),
+    ]
+    assert (usd.amount("paid"), usd.count("paid")) == (1500, 2)
+    assert (eur.amount("pending"), eur.count("pending")) == (700, 1)
+    assert leaders.total == 2  # the referrer with only zeros is not active
+    assert [
+        (row.id, row.clicks, row.signups, row.reward_totals) for row in leaders.items
+    ] == [
+        (1, 8, 2, [("USD", 1500)]),
+        (2, 4, 0, [("EUR", 700)]),
+    ]
+    with app.app_context():
+        downgrade(revision="0005_rollups")
+        tables = set(sa.inspect(db.engine).get_table_names())
+        clicks = db.session.scalar(sa.text("SELECT sum(clicks) FROM visit_rollups"))
+        db.session.remove()
+        db.engine.dispose()
+    assert not tables & {"daily_totals", "referrer_totals", "user_reward_totals"}
+    assert clicks == 12
+    proof.record("migration_rows_carried", 4 + 3)

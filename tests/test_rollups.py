@@ -74,3 +74,15 @@ def test_counts_follow_clicks_signups_conversions_and_edits(app, make_user):
 
 def sa_user(email: str) -> int:
     return db.session.scalar(sa.select(User.id).where(User.email == email))
+
+
+def test_a_referral_changed_without_being_read_moves_its_counts(app, make_user):
+    _, code = make_user()
+    make_user("friend@example.com", "Friend", code=code)
+    with app.app_context(), write_transaction() as session:
+        referral = session.scalar(sa.select(Referral))
+        session.expire(referral)  # as after a commit: nothing loaded
+        referral.created_at = utcnow() - timedelta(days=40)
+        referral.status = ReferralStatus.CONVERTED
+        referral.converted_at = utcnow() - timedelta(days=2)
+    assert stored(app) == recounted(app)

@@ -149,9 +149,11 @@ class Referrals:
             account_views,
             fraud_models,
             fraud_views,
+            report_models,
             report_views,
             review_views,
             reward_grants,
+            reward_totals,
             rewards,
             rollups,
         )
@@ -160,6 +162,7 @@ class Referrals:
         from referral_site.referrals.views import bp
 
         fraud_models.track_user_codes(user_model)
+        rollups.track_users(user_model)
         rewards.init_app(app)
         app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
         app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])

@@ -48,6 +48,19 @@ def process_rewards_command(batch_size: int) -> None:
     )
 
 
+@referrals_cli.command("refresh-leaderboards")
+def refresh_leaderboards_command() -> None:
+    """Rank the referrers of the 7, 30 and 90-day reports (the admin report reads
+    these ranks, as of this run). Run it from cron, every 15 minutes say."""
+    from referral_site.referrals.rankings import refresh_all
+
+    for refreshed in refresh_all():
+        click.echo(
+            f"{refreshed.range_key}: ranked {refreshed.referrers} referrers as of "
+            f"{refreshed.taken_at:%Y-%m-%d %H:%M:%S} UTC."
+        )
+
+
 @referrals_cli.command("seed-demo")
 @click.option("--users", type=click.IntRange(min=2), default=1_000, show_default=True)
 @click.option("--referrals", type=click.IntRange(min=0), default=800, show_default=True)

@@ -9,6 +9,7 @@ one password hash, computed once: the password is :data:`DEMO_PASSWORD`.
 
 import random
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
-from referral_site.referrals import rollups
+from referral_site.referrals import reward_totals, rollups, totals
 from referral_site.referrals.codes import ALPHABET, CODE_LENGTH
 from referral_site.referrals.fraud_models import ReferralCode
 from referral_site.referrals.models import (
@@ -195,18 +196,28 @@ def seed(plan: SeedPlan, progress: Callable[[int], None]) -> None:
 
 def _insert(rows_by_table: dict) -> None:
     """One transaction: each table's rows in one executemany, in the given order,
-    and the referrals counted into the daily counts."""
+    and the rows counted as the mapper events would have counted them."""
     with db.engine.begin() as connection:
         for table, rows in rows_by_table.items():
             if rows:
                 connection.execute(sa.insert(table), rows)
-        referrals = rows_by_table.get(Referral.__table__, [])
-        rollups.add(connection, "signups", rollups.count_by_day(referrals))
-        rollups.add(
-            connection,
-            "conversions",
-            rollups.count_by_day(referrals, "converted_at"),
-        )
+        _count(connection, rows_by_table)
+
+
+def _count(connection, rows_by_table: dict) -> None:
+    """Count inserted users, referrals and rewards (written at the commit)."""
+    user_table = current_app.extensions["referrals"].user_model.__table__
+    users = rows_by_table.get(user_table, [])
+    new_users = Counter(rollups.utc_day(user["created_at"]) for user in users)
+    totals.pending(connection).add_users(new_users)
+    referrals = rows_by_table.get(Referral.__table__, [])
+    rollups.add(connection, "signups", rollups.count_by_day(referrals))
+    rollups.add(
+        connection,
+        "conversions",
+        rollups.count_by_day(referrals, "converted_at"),
+    )
+    reward_totals.add_rows(connection, rows_by_table.get(Reward.__table__, []))
 
 
 def _seed_referrers(seeder: _Seeder) -> None:

@@ -136,8 +136,13 @@ class Referral(db.Model):
         sa.Index("ix_referrals_converted_at", "converted_at"),
     )
 
+    # referrer_id, status, converted_at and created_at are counted per day
+    # (rollups.py): active_history loads the old value of one set unread, so a
+    # change moves its count from the right day.
     id: Mapped[int] = mapped_column(primary_key=True)
-    referrer_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
     referred_id: Mapped[int] = mapped_column(
         sa.ForeignKey(f"{USER_TABLE}.id"), unique=True
     )
@@ -148,17 +153,23 @@ class Referral(db.Model):
         sa.ForeignKey("visits.id", ondelete="SET NULL")
     )
     status: Mapped[ReferralStatus] = mapped_column(
-        _enum(ReferralStatus, "status"), default=ReferralStatus.SIGNED_UP
+        _enum(ReferralStatus, "status"),
+        default=ReferralStatus.SIGNED_UP,
+        active_history=True,
     )
     #: When the referred user first converted (purchase, subscription...).
-    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    converted_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, active_history=True
+    )
     review_status: Mapped[ReviewStatus] = mapped_column(
         _enum(ReviewStatus, "review_status"), default=ReviewStatus.CLEAR
     )
     #: Keyed hash of the IP and the visitor id the signup came from (fraud signals).
     signup_ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
     signup_visitor_id: Mapped[str | None] = mapped_column(sa.String(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
 
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
 
@@ -239,18 +250,26 @@ class Reward(db.Model):
         sa.Index("ix_rewards_created_at", "created_at"),
     )
 
+    # user_id, amount_minor, currency, status and created_at are counted
+    # (reward_totals.py): active_history loads the old value of one set unread.
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"))
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
     referral_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("referrals.id"), index=True
     )
     kind: Mapped[RewardKind] = mapped_column(_enum(RewardKind, "kind"))
-    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
-    currency: Mapped[str] = mapped_column(sa.String(3))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, active_history=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), active_history=True)
     status: Mapped[RewardStatus] = mapped_column(
-        _enum(RewardStatus, "status"), default=RewardStatus.PENDING
+        _enum(RewardStatus, "status"),
+        default=RewardStatus.PENDING,
+        active_history=True,
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
     #: Name of the configured rule that granted it ("adjustment" for clawbacks,
     #: "manual" for a reward a host created itself).
     rule: Mapped[str] = mapped_column(sa.String(64), default="manual")

@@ -1,9 +1,11 @@
 """Report figures as SQL aggregates: funnel, rewards, daily series, referrer pages.
 
 Every figure is counted or summed by the database; Python only receives the totals.
-Clicks come from the daily counts (``visit_rollups``), never from counting visits.
-Each function issues a fixed number of queries, whatever the amount of data. The
-CSV exports are in report_exports.py, the leaderboard in leaderboard.py.
+Program-wide figures come from the totals per day kept on write (``daily_totals``,
+``daily_reward_totals``: a few rows per day whatever the volume), a referrer's from
+their daily counts (``visit_rollups``); clicks are never counted from visits. Each
+function issues a fixed number of queries, whatever the amount of data. The CSV
+exports are in report_exports.py, the leaderboard in leaderboard.py.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +23,11 @@ from referral_site.referrals.models import (
     utcnow,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
+from referral_site.referrals.report_models import (
+    DailyRewardTotal,
+    DailyTotal,
+    UserRewardTotal,
+)
 
 #: Range presets of the admin report: key -> (label, days; None for all time).
 PRESETS: dict[str, tuple[str, int | None]] = {
@@ -94,32 +101,23 @@ def user_model():
     return current_app.extensions["referrals"].user_model
 
 
-def counted(period: DateRange, name: str):
+def counted(period: DateRange, name: str, table=VisitRollup):
     """SUM of one daily count (clicks, signups, conversions); 0 when none."""
-    return sa.func.coalesce(sa.func.sum(getattr(VisitRollup, name)), 0).label(name)
+    return sa.func.coalesce(sa.func.sum(getattr(table, name)), 0).label(name)
 
 
 def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
-    """The funnel of the whole program, or of one referrer, in one query."""
-    User = user_model()
-    counts = sa.select(
-        *(counted(period, name) for name in ("clicks", "signups", "conversions"))
-    ).where(period.contains_day(VisitRollup.day))
-    if referrer_id is not None:
-        counts = counts.where(VisitRollup.referrer_id == referrer_id)
-    counts = counts.subquery()
-    users = sa.select(sa.func.count(User.id)).where(period.contains(User.created_at))
-    row = db.session.execute(
-        sa.select(
-            counts.c.clicks,
-            counts.c.signups,
-            counts.c.conversions,
-            users.scalar_subquery(),
+    """The funnel of the whole program (with new users), or of one referrer."""
+    if referrer_id is None:
+        names, source = ("users", *METRICS), DailyTotal
+        query = sa.select(*(counted(period, name, DailyTotal) for name in names))
+    else:
+        names, source = METRICS, VisitRollup
+        query = sa.select(*(counted(period, name) for name in names)).where(
+            VisitRollup.referrer_id == referrer_id
         )
-    ).one()
-    return Funnel(
-        clicks=int(row[0]), signups=int(row[1]), conversions=int(row[2]), users=row[3]
-    )
+    row = db.session.execute(query.where(period.contains_day(source.day))).one()
+    return Funnel(**{name: int(value) for name, value in zip(names, row, strict=True)})
 
 
 @dataclass
@@ -145,23 +143,54 @@ class CurrencyTotals:
 def rewards_by_status(
     period: DateRange | None = None, user_id: int | None = None
 ) -> list[CurrencyTotals]:
-    """Reward totals grouped by currency and status (one query), by currency."""
-    query = sa.select(
-        Reward.currency,
-        Reward.status,
-        sa.func.count(Reward.id),
-        sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0),
-    ).group_by(Reward.currency, Reward.status)
-    if period is not None:
-        query = query.where(period.contains(Reward.created_at))
-    if user_id is not None:
-        query = query.where(Reward.user_id == user_id)
+    """Reward totals grouped by currency and status (one query), by currency.
+
+    They come from the totals kept on write (a few rows per day, or per user all
+    time), except a user's in a date range: from the rewards table, through its
+    user index.
+    """
+    if period is not None and period.start is None:
+        period = None  # all time
+    if user_id is None:
+        query = _totals_by_status(DailyRewardTotal)
+        if period is not None:
+            query = query.where(period.contains_day(DailyRewardTotal.day))
+    elif period is None:
+        query = _totals_by_status(UserRewardTotal).where(
+            UserRewardTotal.user_id == user_id
+        )
+    else:
+        query = (
+            sa.select(
+                Reward.currency,
+                Reward.status,
+                sa.func.count(Reward.id),
+                sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0),
+            )
+            .where(Reward.user_id == user_id, period.contains(Reward.created_at))
+            .group_by(Reward.currency, Reward.status)
+        )
     by_currency: dict[str, CurrencyTotals] = {}
     for currency, status, count, amount in db.session.execute(query):
         totals = by_currency.setdefault(currency, CurrencyTotals(currency))
-        totals.counts[str(status)] = count
+        totals.counts[str(status)] = int(count)
         totals.amounts[str(status)] = int(amount)
     return [by_currency[c] for c in sorted(by_currency)]
+
+
+def _totals_by_status(totals) -> sa.Select:
+    """Rewards by currency and status, summed from a table of reward totals."""
+    return (
+        sa.select(
+            totals.currency,
+            totals.status,
+            sa.func.sum(totals.rewards),
+            sa.func.sum(totals.amount_minor),
+        )
+        .group_by(totals.currency, totals.status)
+        # Rewards that moved to another status leave zeros behind.
+        .having(sa.func.sum(totals.rewards) != 0)
+    )
 
 
 @dataclass(frozen=True)
@@ -181,18 +210,18 @@ class DailySeries:
 
 
 def _any_count():
-    return VisitRollup.clicks + VisitRollup.signups + VisitRollup.conversions
+    return DailyTotal.clicks + DailyTotal.signups + DailyTotal.conversions
 
 
 def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
-    """Per-day counts over the range, from the daily counts, in one query."""
+    """Per-day counts over the range, from the program's day totals, in one query."""
     query = (
         sa.select(
-            VisitRollup.day,
-            *(sa.func.sum(getattr(VisitRollup, name)) for name in METRICS),
+            DailyTotal.day,
+            *(sa.func.sum(getattr(DailyTotal, name)) for name in METRICS),
         )
-        .where(period.contains_day(VisitRollup.day))
-        .group_by(VisitRollup.day)
+        .where(period.contains_day(DailyTotal.day))
+        .group_by(DailyTotal.day)
         .having(sa.func.sum(_any_count()) > 0)
     )
     counts: dict[date, tuple[int, ...]] = {

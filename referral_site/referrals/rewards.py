@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.referrals import signals
+from referral_site.referrals import reward_totals, signals
 from referral_site.referrals.currencies import is_currency
 from referral_site.referrals.models import (
     Referral,
@@ -128,6 +128,7 @@ def _move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
             Reward.status,
             Reward.amount_minor,
             Reward.currency,
+            Reward.created_at,
         ).where(Reward.id == reward_id)
     ).first()
     if row is None:
@@ -149,6 +150,8 @@ def _move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
             f"Reward #{reward_id} was changed by someone else meanwhile; "
             f"it is now {now.value}."
         )
+    # A Core UPDATE fires no mapper event: the report's reward totals move here.
+    reward_totals.move_status(session.connection(), row._mapping, to_status)
     moved = _Row(row.id, row.user_id, to_status, row.amount_minor, row.currency)
     record_event(session, reward_id, row.status, moved, actor_id, reason)
     notices.add(

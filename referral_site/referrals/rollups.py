@@ -5,7 +5,9 @@ instead of counting visits and referrals; the retention purge deletes old visits
 without touching them. Visits and referrals written through the ORM are counted by
 mapper events (a referral whose date, referrer or conversion changes moves its
 count); bulk inserts (the visit buffer, seed-demo) call :func:`add` in the same
-transaction.
+transaction. The counts are written when the transaction commits, with the
+program-wide and all-time totals built on them (totals.py); the user events here
+count new users per day for those totals.
 """
 
 from collections import Counter
@@ -13,11 +15,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from referral_site.referrals import totals
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import Referral, ReferralStatus, Visit
+from referral_site.referrals.report_models import ReferrerTotal
 
 _ROLLUPS = VisitRollup.__table__
 #: The counted columns of visit_rollups.
@@ -41,22 +44,8 @@ def count_by_day(rows: Iterable[Mapping], column: str = "created_at") -> Counter
 
 
 def add(connection: Connection, count: str, deltas: Mapping[Key, int]) -> None:
-    """Add deltas to one count, by referrer and day, in one upsert."""
-    deltas = {key: n for key, n in deltas.items() if n}
-    if not deltas:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(_ROLLUPS)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[_ROLLUPS.c.referrer_id, _ROLLUPS.c.day],
-        set_={count: _ROLLUPS.c[count] + upsert.excluded[count]},
-    )
-    # A fixed order, so two writers lock the same rows in the same order.
-    rows = [
-        {"referrer_id": referrer_id, "day": day, count: n}
-        for (referrer_id, day), n in sorted(deltas.items())
-    ]
-    connection.execute(upsert, rows)
+    """Add deltas to one count, by referrer and day, at the transaction's commit."""
+    totals.pending(connection).count(count, deltas)
 
 
 def add_clicks(connection: Connection, counts: Mapping[Key, int]) -> None:
@@ -138,3 +127,60 @@ def _recount_updated_referral(_mapper, connection, referral: Referral) -> None:
 @sa.event.listens_for(Referral, "after_delete")
 def _uncount_deleted_referral(_mapper, connection, referral: Referral) -> None:
     _move(connection, _previous_keys(referral), _NOTHING)
+
+
+# -- users: new users per day, and the counts of a user deleted outright -----------
+
+
+def track_users(user_model: type) -> None:
+    """Keep the totals in step with the host's users (once per model): new users
+    per day of creation, and the counts of a user deleted outright taken out."""
+    for name, listener in (
+        ("after_insert", _count_new_user),
+        ("before_update", _recount_moved_user),
+        ("before_delete", _uncount_deleted_user),
+    ):
+        if not sa.event.contains(user_model, name, listener):
+            sa.event.listen(user_model, name, listener)
+
+
+def _count_new_user(_mapper, connection: Connection, user) -> None:
+    totals.pending(connection).add_users({utc_day(user.created_at): 1})
+
+
+def _recount_moved_user(mapper, connection: Connection, user) -> None:
+    history = sa.inspect(user).attrs.created_at.history
+    if not history.added:
+        return
+    if history.deleted:
+        old = history.deleted[0]
+    else:  # set without being loaded: the row still holds the old value
+        table = mapper.local_table
+        old = connection.scalar(
+            sa.select(table.c.created_at).where(table.c.id == user.id)
+        )
+    moved: Counter = Counter({utc_day(history.added[0]): 1})
+    moved[utc_day(old)] -= 1
+    totals.pending(connection).add_users(moved)
+
+
+def _uncount_deleted_user(_mapper, connection: Connection, user) -> None:
+    """Take a user deleted outright out of the program's totals.
+
+    The database deletes their own counts with them (ON DELETE CASCADE), not the
+    program-wide figures built on those counts.
+    """
+    changes = totals.pending(connection)
+    changes.add_users({utc_day(user.created_at): -1})
+    for row in connection.execute(
+        sa.select(_ROLLUPS).where(_ROLLUPS.c.referrer_id == user.id)
+    ):
+        for count in COUNTS:
+            changes.days[(row.day, count)] -= getattr(row, count)
+    active = connection.scalar(
+        sa.select(sa.func.count()).where(
+            ReferrerTotal.referrer_id == user.id,
+            sa.or_(ReferrerTotal.clicks > 0, ReferrerTotal.signups > 0),
+        )
+    )
+    changes.active -= active

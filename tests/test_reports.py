@@ -425,3 +425,9 @@ def test_a_page_past_the_end_shows_the_last_page(app, client, make_user):
     login(client, "ann@example.com")
     response = client.get("/referrals?page=99999999999999999999999")
     assert response.status_code == 200
+
+
+def test_a_leaderboard_page_past_the_end_shows_the_last_page(admin):
+    for range_key in ("all", "30d"):
+        page = admin.get(f"/admin?range={range_key}&page=99999999999999999999999")
+        assert page.status_code == 200

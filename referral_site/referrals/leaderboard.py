@@ -18,6 +18,7 @@ A page is three queries at most: the snapshot, the count unless the snapshot has
 it, and the rows.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -272,11 +273,12 @@ class LeaderboardPage(Page):
 
 def leaderboard_page(period: DateRange, page: int, per_page: int) -> LeaderboardPage:
     """One page of the leaderboard (three queries at most, whatever the data)."""
-    page = max(1, page)
     source = ranking(period)
     total = source.total
     if not isinstance(total, int):
         total = int(db.session.scalar(total))
+    # Past the end means the last page (and keeps OFFSET within 64 bits).
+    page = min(max(1, page), max(1, math.ceil(total / per_page)))
     first = (page - 1) * per_page
     counts = source.counts.limit(per_page).offset(first).subquery()
     rows = db.session.execute(_leaders(counts, source.rewards))

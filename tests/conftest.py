@@ -115,6 +115,15 @@ def make_user(app):
     return create
 
 
+@pytest.fixture
+def admin(app, make_user):
+    """A signed-in admin's test client."""
+    make_user("boss@example.com", "Boss", admin=True)
+    client = app.test_client()
+    login(client, "boss@example.com")
+    return client
+
+
 def login(client, email, password=PASSWORD, **extra):
     """Sign in through the login form; returns the response."""
     return client.post(

@@ -22,16 +22,7 @@ from referral_site.referrals.report_models import (
     RankedReward,
     RankingSnapshot,
 )
-from tests.conftest import login
 from tests.test_reports import _count_queries, _csv, add_clicks, add_reward, refer
-
-
-@pytest.fixture
-def admin(app, make_user):
-    make_user("boss@example.com", "Boss", admin=True)
-    client = app.test_client()
-    login(client, "boss@example.com")
-    return client
 
 
 def refresh(runner) -> str:

@@ -75,15 +75,6 @@ def add_reward(app, user_id, amount, currency="USD", status="pending", age=0.0):
         )
 
 
-@pytest.fixture
-def admin(app, make_user):
-    """A signed-in admin's test client."""
-    make_user("boss@example.com", "Boss", admin=True)
-    client = app.test_client()
-    login(client, "boss@example.com")
-    return client
-
-
 def stat(page: str, key: str) -> str:
     match = re.search(rf'data-stat="{key}">([^<]*)<', page)
     assert match, key

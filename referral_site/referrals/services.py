@@ -124,7 +124,7 @@ def visit_row(
     source: CaptureSource,
     ip_hash: str | None,
 ) -> dict:
-    """One click as a row of the visits table, for the visit buffer."""
+    """One click as the columns of its row in the visits table."""
     return {
         "code": referrer.code,
         "referrer_id": referrer.id,
@@ -149,27 +149,19 @@ def record_visit(
     With the visit buffer on, the click is queued for the next batch and has no id
     yet (None); signup then finds the visit from the visitor id and the time.
     """
+    row = visit_row(
+        referrer,
+        visitor_id=visitor_id,
+        landing_path=landing_path,
+        source=source,
+        ip_hash=hash_ip(ip),
+    )
     buffer = current_app.extensions["referrals"].visit_buffer
     if buffer is not None:
-        buffer.append(
-            visit_row(
-                referrer,
-                visitor_id=visitor_id,
-                landing_path=landing_path,
-                source=source,
-                ip_hash=hash_ip(ip),
-            )
-        )
+        buffer.append(row)
         return None
     with write_transaction() as session:
-        visit = Visit(
-            code=referrer.code,
-            referrer_id=referrer.id,
-            visitor_id=visitor_id,
-            landing_path=landing_path[:512],
-            source=source,
-            ip_hash=hash_ip(ip),
-        )
+        visit = Visit(**row)
         session.add(visit)
         session.flush()
         visit_id = visit.id

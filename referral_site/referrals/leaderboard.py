@@ -18,7 +18,6 @@ A page is three queries at most: the snapshot, the count unless the snapshot has
 it, and the rows.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 from referral_site.referrals.fraud_models import VisitRollup
 from referral_site.referrals.models import Reward, RewardStatus
-from referral_site.referrals.pagination import Page
+from referral_site.referrals.pagination import Page, page_within
 from referral_site.referrals.report_models import (
     ActiveReferrers,
     RankedReferrer,
@@ -277,8 +276,7 @@ def leaderboard_page(period: DateRange, page: int, per_page: int) -> Leaderboard
     total = source.total
     if not isinstance(total, int):
         total = int(db.session.scalar(total))
-    # Past the end means the last page (and keeps OFFSET within 64 bits).
-    page = min(max(1, page), max(1, math.ceil(total / per_page)))
+    page = page_within(page, total, per_page)
     first = (page - 1) * per_page
     counts = source.counts.limit(per_page).offset(first).subquery()
     rows = db.session.execute(_leaders(counts, source.rewards))

@@ -8,6 +8,20 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many pages `total` rows make (at least one, empty as it may be)."""
+    return max(1, math.ceil(total / per_page))
+
+
+def page_within(page: int, total: int, per_page: int) -> int:
+    """The requested page, or the first or last one when it lies outside.
+
+    A huge ?page= must not reach the OFFSET, which the databases refuse beyond
+    64 bits.
+    """
+    return min(max(1, page), page_count(total, per_page))
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of rows plus what a pager needs; same attributes as db.paginate's."""
@@ -19,7 +33,7 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+        return page_count(self.total, self.per_page)
 
     @property
     def has_prev(self) -> bool:
@@ -49,8 +63,6 @@ def paginate_rows(
     if count is None:
         count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     total = db.session.scalar(count)
-    # Past the end means the last page: a huge ?page= must not reach the OFFSET,
-    # which the databases refuse beyond 64 bits.
-    page = min(max(1, page), max(1, math.ceil(total / per_page)))
+    page = page_within(page, total, per_page)
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page))
     return Page(items=list(rows), page=page, per_page=per_page, total=total)

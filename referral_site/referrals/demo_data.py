@@ -193,6 +193,7 @@ def seed(plan: SeedPlan, progress: Callable[[int], None]) -> None:
     _seed_referred(seeder)
     _seed_clicks(seeder)
     _reset_sequences()
+    _gather_statistics()
 
 
 def _insert(rows_by_table: dict) -> None:
@@ -401,6 +402,22 @@ def _reset_sequences() -> None:
             connection.execute(
                 sa.select(sa.func.setval(sequence, highest.scalar_subquery()))
             )
+
+
+def _gather_statistics() -> None:
+    """On PostgreSQL, ANALYZE the tables just filled.
+
+    After a bulk load the planner knows nothing of them until autovacuum comes
+    round (never, where it is off), and may then scan a million rows of totals for
+    the admin report's page of 25 (33 ms instead of 0.5 ms at 1M referrals).
+    PostgreSQL's advice for populating a database is the same.
+    """
+    if db.engine.dialect.name != "postgresql":
+        return
+    quote = db.engine.dialect.identifier_preparer
+    tables = ", ".join(quote.format_table(table) for table in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"ANALYZE {tables}")
 
 
 def total_rows(plan: SeedPlan) -> int:

@@ -191,13 +191,7 @@ def _upsert(dialect: str, table: sa.Table, keys, counts, returning) -> sa.Insert
     # is spared PostgreSQL's (2 MiB), and one on PostgreSQL SQLite's.
     module = "postgresql" if dialect == "postgresql" else "sqlite"
     insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
-        set_={name: table.c[name] + insert.excluded[name] for name in counts},
-    )
-    if returning:
-        upsert = upsert.returning(*(table.c[name] for name in returning))
-    return upsert
+    return _adding_on_conflict(insert, keys, counts, returning)
 
 
 @functools.cache
@@ -220,6 +214,12 @@ def _array_upsert(table: sa.Table, keys, counts, returning) -> sa.Insert:
     )
     rows = sa.select(*(given.c[name] for name in names)).order_by(given.c.position)
     insert = postgresql.insert(table).from_select(names, rows)
+    return _adding_on_conflict(insert, keys, counts, returning)
+
+
+def _adding_on_conflict(insert, keys, counts, returning) -> sa.Insert:
+    """The insert, adding its counts to those of a row with the same keys."""
+    table = insert.table
     upsert = insert.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys],
         set_={name: table.c[name] + insert.excluded[name] for name in counts},

@@ -107,10 +107,23 @@ class Browser:
         return status, body
 
     def post(self, path: str, data: dict) -> tuple[int, str]:
+        return self.send(self.form_request(path, data))
+
+    def form_request(self, path: str, data: dict) -> urllib.request.Request:
+        """A POST of the form carrying the cookies as they are now.
+
+        A form submitted twice sends both requests before either answers: built
+        first, neither carries the session the other's answer sets.
+        """
         from urllib.parse import urlencode
 
         payload = urlencode({"csrf_token": self.token, **data}).encode()
-        return self._open(urllib.request.Request(self.base + path, data=payload))
+        request = urllib.request.Request(self.base + path, data=payload)
+        self.cookies.add_cookie_header(request)  # the jar then adds nothing more
+        return request
+
+    def send(self, request: urllib.request.Request) -> tuple[int, str]:
+        return self._open(request)
 
     def _open(self, request) -> tuple[int, str]:
         try:

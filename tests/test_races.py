@@ -102,7 +102,8 @@ def test_a_double_submitted_signup_form_creates_one_account(server, run):
         "password": PASSWORD,
         "referral_code": "",
     }
-    statuses = in_parallel([lambda: browser.post("/signup", form)[0]] * 2)
+    requests = [browser.form_request("/signup", form) for _ in range(2)]
+    statuses = in_parallel([lambda r=r: browser.send(r)[0] for r in requests])
     accounts = _count(
         url, "SELECT count(*) FROM users WHERE email = :e", e=f"twice{run}@example.com"
     )

@@ -118,3 +118,18 @@ def test_seeding_lets_sqlite_checkpoint_its_log(app, runner):
     # SQLite checkpoints every 1000 pages (4 MiB) when no reader holds it back;
     # held back, the log keeps every page this seed writes (over 200 MiB).
     assert not wal.exists() or wal.stat().st_size < 16 * 2**20
+
+
+def test_seeding_postgresql_gathers_the_planners_statistics(app, runner):
+    """Without them the report's queries may scan whole tables (autovacuum, which
+    would gather them some time later, may be off)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("PostgreSQL's planner statistics")
+    assert (
+        seed(runner, "--users", "60", "--referrals", "40", "--clicks", "321").exit_code
+        == 0
+    )
+    estimated = scalar(
+        app, sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('visits')")
+    )
+    assert estimated == 321

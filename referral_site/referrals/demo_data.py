@@ -2,9 +2,10 @@
 
 A realistic program: a few referrers with very many referrals (one "popular"
 referrer holds a set share), clicks spread over months, conversions, and rewards in
-every status. Rows are generated and inserted batch by batch (Core ``insert()``
-executemany), so memory stays bounded whatever the volume. Every seeded user shares
-one password hash, computed once: the password is :data:`DEMO_PASSWORD`.
+every status. Rows are generated and inserted batch by batch (COPY on PostgreSQL,
+an executemany elsewhere: bulk.py), so memory stays bounded whatever the volume.
+Every seeded user shares one password hash, computed once: the password is
+:data:`DEMO_PASSWORD`.
 """
 
 import random
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
-from referral_site.referrals import reward_totals, rollups, totals
+from referral_site.referrals import bulk, reward_totals, rollups, totals
 from referral_site.referrals.codes import ALPHABET, CODE_LENGTH
 from referral_site.referrals.fraud_models import ReferralCode
 from referral_site.referrals.models import (
@@ -192,15 +193,16 @@ def seed(plan: SeedPlan, progress: Callable[[int], None]) -> None:
     _seed_referred(seeder)
     _seed_clicks(seeder)
     _reset_sequences()
+    _gather_statistics()
 
 
 def _insert(rows_by_table: dict) -> None:
-    """One transaction: each table's rows in one executemany, in the given order,
+    """One transaction: each table's rows in one bulk insert, in the given order,
     and the rows counted as the mapper events would have counted them."""
     with db.engine.begin() as connection:
         for table, rows in rows_by_table.items():
             if rows:
-                connection.execute(sa.insert(table), rows)
+                bulk.insert_rows(connection, table, rows)
         _count(connection, rows_by_table)
 
 
@@ -369,7 +371,7 @@ def _seed_clicks(seeder: _Seeder) -> None:
     for batch in _batches(seeder.plan.clicks, seeder.plan.batch):
         visits = [_visit(seeder) for _ in batch]
         with db.engine.begin() as connection:
-            connection.execute(sa.insert(Visit.__table__), visits)
+            bulk.insert_rows(connection, Visit.__table__, visits)
             rollups.add_clicks(connection, rollups.count_by_day(visits))
         seeder.progress(len(batch))
 
@@ -400,6 +402,22 @@ def _reset_sequences() -> None:
             connection.execute(
                 sa.select(sa.func.setval(sequence, highest.scalar_subquery()))
             )
+
+
+def _gather_statistics() -> None:
+    """On PostgreSQL, ANALYZE the tables just filled.
+
+    After a bulk load the planner knows nothing of them until autovacuum comes
+    round (never, where it is off), and may then scan a million rows of totals for
+    the admin report's page of 25 (33 ms instead of 0.5 ms at 1M referrals).
+    PostgreSQL's advice for populating a database is the same.
+    """
+    if db.engine.dialect.name != "postgresql":
+        return
+    quote = db.engine.dialect.identifier_preparer
+    tables = ", ".join(quote.format_table(table) for table in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"ANALYZE {tables}")
 
 
 def total_rows(plan: SeedPlan) -> int:

@@ -232,12 +232,13 @@ def _within_caps(session, rule, user_id, currency, amount, earned_at) -> int:
         Reward.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
         ~clawed_back,
     )
+    # int(): PostgreSQL sums a BIGINT as NUMERIC, which the driver reads as Decimal.
     if rule.lifetime_cap is not None:
-        amount = min(amount, rule.lifetime_cap - session.scalar(earned))
+        amount = min(amount, rule.lifetime_cap - int(session.scalar(earned)))
     if rule.monthly_cap is not None:
         start, end = month_bounds(earned_at)
         in_month = earned.where(Reward.earned_at >= start, Reward.earned_at < end)
-        amount = min(amount, rule.monthly_cap - session.scalar(in_month))
+        amount = min(amount, rule.monthly_cap - int(session.scalar(in_month)))
     return amount
 
 

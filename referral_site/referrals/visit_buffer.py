@@ -1,9 +1,9 @@
 """Visits appended in memory and written in batches by a background thread.
 
 With ``REFERRALS_VISIT_BUFFER_SECONDS`` > 0 a click costs a list append; a thread
-per worker process writes the batch (one multi-row INSERT and one upsert of the
-daily counts) about every that many seconds. Every buffer is flushed when the
-process exits normally, and gunicorn's ``worker_exit`` hook (gunicorn.conf.py)
+per worker process writes the batch (one bulk insert, COPY on PostgreSQL, and the
+upserts of the counts) about every that many seconds. Every buffer is flushed when
+the process exits normally, and gunicorn's ``worker_exit`` hook (gunicorn.conf.py)
 flushes on a graceful shutdown or a worker restart. A hard kill (SIGKILL, power
 loss) loses the clicks of the last interval at most.
 """
@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from flask import Flask
 
 from referral_site.extensions import db
-from referral_site.referrals import rollups
+from referral_site.referrals import bulk, rollups
 from referral_site.referrals.models import Visit
 from referral_site.referrals.transactions import write_transaction
 
@@ -89,8 +89,9 @@ class VisitBuffer:
 
     def _write(self, batch: list[dict]) -> None:
         with self._app.app_context(), write_transaction() as session:
-            session.execute(sa.insert(Visit.__table__), batch)
-            rollups.add_clicks(session.connection(), rollups.count_by_day(batch))
+            connection = session.connection()
+            bulk.insert_rows(connection, Visit.__table__, batch)
+            rollups.add_clicks(connection, rollups.count_by_day(batch))
 
     def _requeue(self, batch: list[dict]) -> None:
         with self._lock:

@@ -2,7 +2,7 @@
 
 The visit buffer writes each worker's clicks about every second, and seed-demo
 writes millions of rows. On PostgreSQL an executemany INSERT costs the worker about
-12 µs of Python a row, all of it holding the interpreter lock its requests wait
+10 µs of Python a row, all of it holding the interpreter lock its requests wait
 for; COPY streams the same rows for about a third of that, and the server reads one
 stream instead of a statement a row.
 """

@@ -349,6 +349,25 @@ def _history_breaks(state: State) -> list[str]:
     return problems
 
 
+def balances_from_history(state: State, user_id: int) -> dict:
+    """A user's (pending incl. review, approved, paid) per currency, from the events.
+
+    Each event moves its amount out of its from_status and into its to_status.
+    """
+    owner = {r.id: r.user_id for r in state.rewards}
+    totals = defaultdict(lambda: [0, 0, 0])
+    bucket = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
+    for e in state.events:
+        if owner.get(e.reward_id) != user_id:
+            continue
+        cell = totals[e.currency]
+        if e.to_status in bucket:
+            cell[bucket[e.to_status]] += e.amount_minor
+        if e.from_status in bucket:
+            cell[bucket[e.from_status]] -= e.amount_minor
+    return {currency: tuple(cell) for currency, cell in totals.items()}
+
+
 def balances_from_rows(rewards: list, user_id: int) -> dict:
     """A user's (pending incl. review, approved, paid) per currency, from rewards."""
     totals = defaultdict(lambda: [0, 0, 0])

@@ -293,14 +293,23 @@ def test_report_chart_is_inline_svg_with_axes(admin):
 
 def test_my_referrals_shows_reward_totals_by_status(app, make_user):
     ann_id, _ = make_user("ann@example.com", "Ann")
-    add_reward(app, ann_id, 1500, "USD", "pending")
+    add_reward(app, ann_id, 1000, "USD", "pending")
+    add_reward(app, ann_id, 500, "USD", "review")  # pending to the user too
     add_reward(app, ann_id, 700, "USD", "paid")
     add_reward(app, ann_id, 400, "EUR", "paid")
+    add_reward(app, ann_id, 900, "EUR", "rejected")  # in no balance
     client = app.test_client()
     login(client, "ann@example.com")
     page = client.get("/referrals").get_data(as_text=True)
     assert re.search(
-        r'data-stat="rewards-pending">\s*<span class="amount">\$15\.00', page
+        r'data-stat="rewards-pending">\s*<span class="amount">\$15\.00</span>\s*<',
+        page,
+    )
+    usd = page[page.index('data-currency="USD"') :]
+    assert re.search(r'data-total="pending">\$15\.00<', usd)
+    eur = page[page.index('data-currency="EUR"') :]
+    assert re.search(
+        r'data-total="pending">€0\.00<.*data-total="paid">€4\.00<', eur, re.S
     )
     paid = page[page.index('data-stat="rewards-paid"') :]
     assert "€4.00" in paid[:200] and "$7.00" in paid[:200]

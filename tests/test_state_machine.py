@@ -33,7 +33,13 @@ from referral_site.referrals.models import Referral
 from referral_site.referrals.transactions import write_transaction
 from tests import proof
 from tests.conftest import PASSWORD
-from tests.state_model import Model, balances_from_rows, invariant_problems, load
+from tests.state_model import (
+    Model,
+    balances_from_history,
+    balances_from_rows,
+    invariant_problems,
+    load,
+)
 
 RULES = [
     {
@@ -226,6 +232,8 @@ class RewardProgram(RuleBasedStateMachine):
         for user_id, shown in balances.items():
             if _as_dict(shown) != balances_from_rows(state.rewards, user_id):
                 problems.append(f"balances of user {user_id} differ from the rewards")
+            if _as_dict(shown) != balances_from_history(state, user_id):
+                problems.append(f"balances of user {user_id} differ from the history")
         self.snapshot = state
         if problems:
             self.tally.failures += 1

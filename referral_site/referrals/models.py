@@ -246,6 +246,8 @@ class Reward(db.Model):
         ),
         sa.UniqueConstraint("rule", "source_key", "user_id", name="uq_rewards_grant"),
         sa.Index("ix_rewards_user_status", "user_id", "status"),
+        # A user's latest rewards, newest first, without sorting all of them.
+        sa.Index("ix_rewards_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_rewards_status_hold", "status", "hold_until"),
         sa.Index("ix_rewards_created_at", "created_at"),
     )

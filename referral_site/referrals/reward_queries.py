@@ -1,7 +1,11 @@
 """Reads of rewards: a user's rewards and balances, the admin queue, one history.
 
-Balances come from the append-only reward_events, never from a stored total: each
-event moves its amount out of one status and into another.
+Every change of a reward is an entry in the append-only reward_events, which moves
+its amount out of one status and into another. A user's balances are those moves
+summed: kept as they happen in ``user_reward_totals``, in the transaction that
+writes each entry (reward_totals.py), and never edited otherwise, so the user's page
+reads a few rows however long the history. The state machine test checks after
+every step that they equal the sums of the history itself.
 """
 
 from dataclasses import dataclass
@@ -11,6 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from referral_site.extensions import db
+from referral_site.referrals import reports
 from referral_site.referrals.models import (
     Conversion,
     Referral,
@@ -35,37 +40,16 @@ class Balance:
 
 
 def balances(user_id: int) -> list[Balance]:
-    """The user's pending, approved and paid totals per currency, from the history."""
-    mine = sa.select(RewardEvent.id).join(Reward).where(Reward.user_id == user_id)
-    incoming = sa.select(
-        RewardEvent.currency,
-        RewardEvent.to_status.label("status"),
-        RewardEvent.amount_minor.label("amount"),
-    ).where(RewardEvent.id.in_(mine))
-    outgoing = sa.select(
-        RewardEvent.currency,
-        RewardEvent.from_status.label("status"),
-        (-RewardEvent.amount_minor).label("amount"),
-    ).where(RewardEvent.id.in_(mine), RewardEvent.from_status.is_not(None))
-    moves = sa.union_all(incoming, outgoing).subquery()
-    rows = db.session.execute(
-        sa.select(moves.c.currency, moves.c.status, sa.func.sum(moves.c.amount))
-        .group_by(moves.c.currency, moves.c.status)
-        .order_by(moves.c.currency)
-    ).all()
-    totals: dict[str, dict[str, int]] = {}
-    for currency, status, amount in rows:
-        bucket = "pending" if status == RewardStatus.REVIEW.value else status
-        per_currency = totals.setdefault(currency, {})
-        per_currency[bucket] = per_currency.get(bucket, 0) + int(amount)
+    """The user's pending (in review included), approved and paid sums per currency."""
     return [
         Balance(
-            currency=currency,
-            pending=figures.get("pending", 0),
-            approved=figures.get("approved", 0),
-            paid=figures.get("paid", 0),
+            currency=totals.currency,
+            pending=totals.amount(RewardStatus.PENDING)
+            + totals.amount(RewardStatus.REVIEW),
+            approved=totals.amount(RewardStatus.APPROVED),
+            paid=totals.amount(RewardStatus.PAID),
         )
-        for currency, figures in totals.items()
+        for totals in reports.rewards_by_status(user_id=user_id)
     ]
 
 

@@ -19,7 +19,7 @@ from referral_site.referrals import (
     visit_buffer,
 )
 from referral_site.referrals.codes import generate_code, normalize_code
-from referral_site.referrals.fraud_models import ReferralCode, VisitRollup
+from referral_site.referrals.fraud_models import ReferralCode
 from referral_site.referrals.models import (
     CaptureSource,
     Referral,
@@ -27,6 +27,7 @@ from referral_site.referrals.models import (
     utcnow,
 )
 from referral_site.referrals.pagination import Page, paginate_rows
+from referral_site.referrals.report_models import ReferrerTotal
 from referral_site.referrals.transactions import write_transaction
 
 #: Attempts at a fresh random code before giving up (a clash is ~1 in 10^11).
@@ -342,22 +343,18 @@ class ReferrerSummary:
 
 
 def referrer_summary(user_id: int) -> ReferrerSummary:
-    """Clicks on a user's links, signups attributed to them and their conversions."""
-    clicks, signups, converted = db.session.execute(
+    """Clicks on a user's links, signups attributed to them and their conversions.
+
+    One row, however many there were: the referrer's all-time totals, kept on
+    write in the transaction of each click and referral (totals.py).
+    """
+    row = db.session.execute(
         sa.select(
-            *(
-                sa.func.coalesce(sa.func.sum(column), 0)
-                for column in (
-                    VisitRollup.clicks,
-                    VisitRollup.signups,
-                    VisitRollup.conversions,
-                )
-            )
-        ).where(VisitRollup.referrer_id == user_id)
-    ).one()
-    return ReferrerSummary(
-        clicks=int(clicks), signups=int(signups), converted=int(converted)
-    )
+            ReferrerTotal.clicks, ReferrerTotal.signups, ReferrerTotal.conversions
+        ).where(ReferrerTotal.referrer_id == user_id)
+    ).one_or_none()
+    clicks, signups, converted = row or (0, 0, 0)
+    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
 
 
 def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
@@ -375,6 +372,10 @@ def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
         .where(Referral.referrer_id == user_id)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
-    # Every referral has its referred user: count on the referrer's index alone.
-    count = sa.select(sa.func.count()).where(Referral.referrer_id == user_id)
+    # Each referral counts once in its referrer's signups, kept on write: the pager
+    # reads that row instead of counting a popular referrer's referrals.
+    signups = sa.select(ReferrerTotal.signups).where(
+        ReferrerTotal.referrer_id == user_id
+    )
+    count = sa.select(sa.func.coalesce(signups.scalar_subquery(), 0))
     return paginate_rows(query, page, per_page, count=count)

@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user
 
 from referral_site.extensions import limiter
-from referral_site.referrals import bots, capture, qr, reports, reward_queries, services
+from referral_site.referrals import bots, capture, qr, reward_queries, services
 from referral_site.referrals.forms import SignupForm
 from referral_site.referrals.models import CaptureSource, utcnow
 from referral_site.referrals.money import format_money
@@ -192,7 +192,6 @@ def mine():
             "referrals.follow", code=current_user.referral_code, _external=True
         ),
         summary=services.referrer_summary(current_user.id),
-        reward_totals=reports.rewards_by_status(user_id=current_user.id),
         referred=services.referred_users_page(
             current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),

@@ -355,26 +355,38 @@ def balances_from_history(state: State, user_id: int) -> dict:
     Each event moves its amount out of its from_status and into its to_status.
     """
     owner = {r.id: r.user_id for r in state.rewards}
-    totals = defaultdict(lambda: [0, 0, 0])
-    bucket = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
-    for e in state.events:
-        if owner.get(e.reward_id) != user_id:
-            continue
-        cell = totals[e.currency]
-        if e.to_status in bucket:
-            cell[bucket[e.to_status]] += e.amount_minor
-        if e.from_status in bucket:
-            cell[bucket[e.from_status]] -= e.amount_minor
-    return {currency: tuple(cell) for currency, cell in totals.items()}
+    mine = [e for e in state.events if owner.get(e.reward_id) == user_id]
+    return _balances(
+        move
+        for e in mine
+        for move in (
+            (e.currency, e.to_status, e.amount_minor),
+            (e.currency, e.from_status, -e.amount_minor),
+        )
+    )
 
 
 def balances_from_rows(rewards: list, user_id: int) -> dict:
     """A user's (pending incl. review, approved, paid) per currency, from rewards."""
+    return _balances(
+        (r.currency, r.status, r.amount_minor) for r in rewards if r.user_id == user_id
+    )
+
+
+#: The balance column each status's amount counts in: pending (review too),
+#: approved, paid. Other statuses count in none.
+_BALANCE_COLUMN = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
+
+
+def _balances(moves) -> dict:
+    """Sum (currency, status, amount) moves into each currency's balance columns.
+
+    A currency appears even when all its amounts are in no column (zeros), as on
+    the page.
+    """
     totals = defaultdict(lambda: [0, 0, 0])
-    bucket = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
-    for r in rewards:
-        if r.user_id == user_id:
-            cell = totals[r.currency]
-            if r.status in bucket:
-                cell[bucket[r.status]] += r.amount_minor
+    for currency, status, amount in moves:
+        cell = totals[currency]
+        if status in _BALANCE_COLUMN:
+            cell[_BALANCE_COLUMN[status]] += amount
     return {currency: tuple(cell) for currency, cell in totals.items()}

@@ -29,6 +29,6 @@ def worker_exit(server, worker):
     gunicorn calls this in the worker after a graceful stop (SIGTERM, SIGINT), a
     restart (--max-requests, SIGHUP) or a timeout, so none of them loses a click.
     """
-    from referral_site.referrals.visit_buffer import flush_all
+    from referral_site.referrals.capture.visit_buffer import flush_all
 
     flush_all()

@@ -10,8 +10,8 @@ from flask.cli import with_appcontext
 from referral_site.auth.services import UnknownAccount, set_disabled
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import services
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.attribution import services
+from referral_site.referrals.storage.transactions import write_transaction
 
 
 @click.command("create-admin")

@@ -10,7 +10,7 @@ from referral_site import create_app
 from referral_site.config import TestingConfig
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import services
+from referral_site.referrals.attribution import services
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "correct horse battery"

@@ -15,8 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from referral_site import create_app
-from referral_site.referrals.conversions import record_conversion
-from referral_site.referrals.models import Conversion, Reward
+from referral_site.referrals.rewards.conversions import record_conversion
+from referral_site.referrals.storage.models import Conversion, Reward
 
 
 def _die() -> None:

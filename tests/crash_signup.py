@@ -12,8 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from referral_site import create_app
-from referral_site.referrals import services
-from referral_site.referrals.models import Referral
+from referral_site.referrals.attribution import services
+from referral_site.referrals.storage.models import Referral
 
 
 def _die_once_the_referral_is_flushed(session, _context):

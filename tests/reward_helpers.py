@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.models import Referral, Reward, RewardStatus
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.storage.models import Referral, Reward, RewardStatus
+from referral_site.referrals.storage.transactions import write_transaction
 
 API_KEY = "test-api-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.models import (
+from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
     Reward,

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals.models import Visit
+from referral_site.referrals.storage.models import Visit
 from tests.conftest import PASSWORD, scalar, signup
 
 VISITS = sa.select(sa.func.count(Visit.id))

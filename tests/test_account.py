@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import services
-from referral_site.referrals.fraud_models import ReferralCode, UserSighting
-from referral_site.referrals.models import (
+from referral_site.referrals.attribution import services
+from referral_site.referrals.fraud.models import ReferralCode, UserSighting
+from referral_site.referrals.storage.models import (
     Referral,
     Reward,
     RewardKind,

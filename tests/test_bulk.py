@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import bulk
-from referral_site.referrals.fraud_models import ReferralCode
-from referral_site.referrals.models import CaptureSource, Visit
+from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.storage import bulk
+from referral_site.referrals.storage.models import CaptureSource, Visit
 from tests.conftest import query
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals.models import CaptureSource, Visit
+from referral_site.referrals.storage.models import CaptureSource, Visit
 from tests.conftest import login, scalar, signup
 
 VISITS = sa.select(sa.func.count(Visit.id))
@@ -165,7 +165,7 @@ def test_raw_ip_is_never_stored(app, client, make_user):
 
 def test_forked_processes_draw_different_visitor_ids():
     """Visitor ids are read from the OS ahead of time; a fork must not share them."""
-    from referral_site.referrals.capture import _visitor_ids
+    from referral_site.referrals.capture.cookies import _visitor_ids
 
     _visitor_ids.next_hex()  # this process now holds a block of ids
     read_end, write_end = os.pipe()

@@ -8,10 +8,11 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals import account, services
-from referral_site.referrals.fraud_models import VisitRollup
-from referral_site.referrals.models import Referral, Visit
-from referral_site.referrals.visit_buffer import flush_all
+from referral_site.referrals.account import service as account
+from referral_site.referrals.attribution import services
+from referral_site.referrals.capture.visit_buffer import flush_all
+from referral_site.referrals.fraud.models import VisitRollup
+from referral_site.referrals.storage.models import Referral, Visit
 from tests.conftest import scalar, signup
 from tests.server import Browser, fresh_database, gunicorn, log_problems
 

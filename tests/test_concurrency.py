@@ -5,7 +5,7 @@ import threading
 import sqlalchemy as sa
 
 from referral_site.models import User
-from referral_site.referrals.models import Referral, Visit
+from referral_site.referrals.storage.models import Referral, Visit
 from tests.conftest import scalar, signup
 
 THREADS = 8

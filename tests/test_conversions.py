@@ -5,8 +5,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals import conversions, signals
-from referral_site.referrals.models import (
+from referral_site.referrals import signals
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
     ReferralStatus,

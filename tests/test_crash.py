@@ -9,8 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.models import User
-from referral_site.referrals import conversions, services
-from referral_site.referrals.models import Conversion, Referral, Reward, RewardEvent
+from referral_site.referrals.attribution import services
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.storage.models import (
+    Conversion,
+    Referral,
+    Reward,
+    RewardEvent,
+)
 from tests import proof
 from tests.conftest import PASSWORD, scalar
 from tests.server import ROOT, server_environment

@@ -7,10 +7,10 @@ visits buffered; each app here clicks once first so that its cache knows the cod
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals import account
-from referral_site.referrals.fraud_models import UserSighting
-from referral_site.referrals.models import Referral, Visit
-from referral_site.referrals.visit_buffer import flush_all
+from referral_site.referrals.account import service as account
+from referral_site.referrals.capture.visit_buffer import flush_all
+from referral_site.referrals.fraud.models import UserSighting
+from referral_site.referrals.storage.models import Referral, Visit
 from tests.conftest import login, query, scalar, signup
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}

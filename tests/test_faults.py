@@ -129,7 +129,7 @@ def test_postgres_going_away_answers_503_and_service_returns(make_app, make_user
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (TEST_DATABASE_URL)")
 def test_slow_postgres_query_times_out_cleanly(make_app, make_user, monkeypatch):
     app = make_app(DATABASE_STATEMENT_TIMEOUT_MS=100)
-    from referral_site.referrals import services
+    from referral_site.referrals.attribution import services
 
     real = services.find_referrer
 

@@ -7,15 +7,17 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import account, fraud, signals
-from referral_site.referrals.fraud_models import (
+from referral_site.referrals import signals
+from referral_site.referrals.account import service as account
+from referral_site.referrals.fraud import review as fraud
+from referral_site.referrals.fraud.models import (
     FlagAction,
     ReferralFlagEvent,
     ReferralSignalRecord,
     SightingKind,
     UserSighting,
 )
-from referral_site.referrals.models import Referral, ReviewStatus, utcnow
+from referral_site.referrals.storage.models import Referral, ReviewStatus, utcnow
 from tests.conftest import PASSWORD, login, query, scalar, signup
 
 OFFICE_IP = "198.51.100.7"

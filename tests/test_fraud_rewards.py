@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals import fraud, rewards
-from referral_site.referrals.fraud_models import ReferralSignalRecord, SignalStage
-from referral_site.referrals.models import (
+from referral_site.referrals.fraud import review as fraud
+from referral_site.referrals.fraud.models import ReferralSignalRecord, SignalStage
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.storage.models import (
     Referral,
     ReviewStatus,
     RewardStatus,

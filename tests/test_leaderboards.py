@@ -8,19 +8,20 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import leaderboard, rankings, reports
-from referral_site.referrals.models import (
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.reports import leaderboard, rankings
+from referral_site.referrals.reports.models import (
+    RankedReferrer,
+    RankedReward,
+    RankingSnapshot,
+)
+from referral_site.referrals.storage.models import (
     Referral,
     ReferralStatus,
     Reward,
     RewardStatus,
     Visit,
     utcnow,
-)
-from referral_site.referrals.report_models import (
-    RankedReferrer,
-    RankedReward,
-    RankingSnapshot,
 )
 from tests.test_reports import _count_queries, _csv, add_clicks, add_reward, refer
 

@@ -11,7 +11,8 @@ from flask_migrate import downgrade, upgrade
 
 from referral_site import create_app
 from referral_site.extensions import db
-from referral_site.referrals import leaderboard, reports
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.reports import leaderboard
 from tests import proof
 from tests.conftest import POSTGRES_URL, _base
 

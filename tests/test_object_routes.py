@@ -8,8 +8,8 @@ reason, as public by design.
 import pytest
 import sqlalchemy as sa
 
-from referral_site.referrals.conversions import record_conversion
-from referral_site.referrals.models import Referral, Reward
+from referral_site.referrals.rewards.conversions import record_conversion
+from referral_site.referrals.storage.models import Referral, Reward
 from tests import proof
 from tests.conftest import get_user, login, scalar
 from tests.routes import object_routes

@@ -7,8 +7,9 @@ from flask_login import login_user
 
 from referral_site.extensions import csrf, db, login_manager
 from referral_site.models import User
-from referral_site.referrals import Referrals, services
-from referral_site.referrals.models import Referral, Visit
+from referral_site.referrals import Referrals
+from referral_site.referrals.attribution import services
+from referral_site.referrals.storage.models import Referral, Visit
 from tests.conftest import PASSWORD, _database_url, scalar
 
 

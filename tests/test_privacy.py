@@ -6,9 +6,16 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import leaderboard, reports, services
-from referral_site.referrals.fraud_models import VisitRollup
-from referral_site.referrals.models import CaptureSource, Referral, Visit, utcnow
+from referral_site.referrals.attribution import services
+from referral_site.referrals.fraud.models import VisitRollup
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.reports import leaderboard
+from referral_site.referrals.storage.models import (
+    CaptureSource,
+    Referral,
+    Visit,
+    utcnow,
+)
 from tests.conftest import login, scalar, signup
 
 RAW_IP = "203.0.113.77"

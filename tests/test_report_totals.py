@@ -9,9 +9,19 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import account, conversions, reports, rewards
-from referral_site.referrals.fraud_models import VisitRollup
-from referral_site.referrals.models import (
+from referral_site.referrals.account import service as account
+from referral_site.referrals.fraud.models import VisitRollup
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.reports.models import (
+    ActiveReferrers,
+    DailyRewardTotal,
+    DailyTotal,
+    ReferrerTotal,
+    UserRewardTotal,
+)
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
     ReferralStatus,
@@ -20,14 +30,7 @@ from referral_site.referrals.models import (
     Visit,
     utcnow,
 )
-from referral_site.referrals.report_models import (
-    ActiveReferrers,
-    DailyRewardTotal,
-    DailyTotal,
-    ReferrerTotal,
-    UserRewardTotal,
-)
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import PASSWORD, signup
 
 DAY_COUNTS = ("users", "clicks", "signups", "conversions")

@@ -10,8 +10,9 @@ import segno
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import reports
-from referral_site.referrals.models import (
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.rewards.money import format_money, format_plain
+from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
     ReferralStatus,
@@ -21,8 +22,7 @@ from referral_site.referrals.models import (
     Visit,
     utcnow,
 )
-from referral_site.referrals.money import format_money, format_plain
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import login
 from tests.qr_matrix import svg_path_matrix, with_border
 

@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals import conversions, rewards
-from referral_site.referrals.models import Conversion, RewardEvent, RewardStatus
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.storage.models import Conversion, RewardEvent, RewardStatus
 from tests.conftest import scalar
 from tests.reward_helpers import (
     API_KEY,
@@ -246,7 +247,7 @@ def test_a_refund_racing_a_payment_either_reverses_or_claws_back(app, make_user)
 
 
 def rewards_of_round(app, external_id, user_id) -> int:
-    from referral_site.referrals.models import Reward
+    from referral_site.referrals.storage.models import Reward
 
     with app.app_context():
         return db.session.scalar(

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from referral_site.referrals import conversions, rewards
-from referral_site.referrals.models import RewardStatus
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.storage.models import RewardStatus
 from tests.conftest import login
 from tests.reward_helpers import referred_pair, reward_ids, rewards_of
 

@@ -7,14 +7,13 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import (
-    conversions,
-    reward_grants,
-    reward_queries,
-    rewards,
-    services,
-)
-from referral_site.referrals.models import (
+from referral_site.referrals.attribution import services
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.rewards import grants as reward_grants
+from referral_site.referrals.rewards import queries as reward_queries
+from referral_site.referrals.rewards.rules import RuleConfigError
+from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
     ReviewStatus,
@@ -22,8 +21,7 @@ from referral_site.referrals.models import (
     RewardEvent,
     RewardStatus,
 )
-from referral_site.referrals.reward_rules import RuleConfigError
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import PASSWORD, get_user, scalar, signup
 from tests.reward_helpers import (
     referred_pair,
@@ -426,7 +424,7 @@ def test_refund_before_payment_reverses_and_after_payment_claws_back(app, make_u
 
 
 def test_a_refund_keeps_the_referral_converted(app, make_user):
-    from referral_site.referrals.models import Referral, ReferralStatus
+    from referral_site.referrals.storage.models import Referral, ReferralStatus
 
     _, bob = referred_pair(make_user)
     convert(app, bob)
@@ -544,7 +542,7 @@ def test_rules_can_come_from_json_in_the_environment(monkeypatch, make_app):
 
 
 def test_rewards_created_by_hand_wait_for_an_admin(app, make_user):
-    from referral_site.referrals.models import RewardKind
+    from referral_site.referrals.storage.models import RewardKind
 
     ann, _ = make_user()
     with app.app_context(), write_transaction() as session:

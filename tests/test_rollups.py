@@ -7,10 +7,17 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import account, conversions, reports
-from referral_site.referrals.fraud_models import VisitRollup
-from referral_site.referrals.models import Referral, ReferralStatus, Visit, utcnow
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.account import service as account
+from referral_site.referrals.fraud.models import VisitRollup
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralStatus,
+    Visit,
+    utcnow,
+)
+from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import PASSWORD, signup
 
 

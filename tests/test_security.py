@@ -4,8 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site import create_app
-from referral_site.referrals.models import Visit
-from referral_site.referrals.services import hash_ip
+from referral_site.referrals.attribution.services import hash_ip
+from referral_site.referrals.storage.models import Visit
 from tests import proof
 from tests.conftest import PASSWORD, login, scalar
 from tests.routes import admin_routes, state_changing

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.models import User
-from referral_site.referrals import services
+from referral_site.referrals.attribution import services
 from referral_site.referrals.demo_data import DEMO_PASSWORD, demo_code
-from referral_site.referrals.fraud_models import ReferralCode, VisitRollup
-from referral_site.referrals.models import (
+from referral_site.referrals.fraud.models import ReferralCode, VisitRollup
+from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
     ReferralStatus,

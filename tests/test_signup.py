@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import codes, services
-from referral_site.referrals.models import CaptureSource, Referral, Visit
+from referral_site.referrals.attribution import codes, services
+from referral_site.referrals.storage.models import CaptureSource, Referral, Visit
 from tests.conftest import PASSWORD, get_user, query, scalar, signup
 
 USERS = sa.select(sa.func.count(User.id))

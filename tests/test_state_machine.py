@@ -28,9 +28,12 @@ from hypothesis.stateful import (
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals import conversions, reward_queries, rewards, services
-from referral_site.referrals.models import Referral
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.attribution import services
+from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.rewards import queries as reward_queries
+from referral_site.referrals.storage.models import Referral
+from referral_site.referrals.storage.transactions import write_transaction
 from tests import proof
 from tests.conftest import PASSWORD
 from tests.state_model import (

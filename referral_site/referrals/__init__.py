@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from referral_site.referrals.code_cache import CodeCache
+from referral_site.referrals.capture.code_cache import CodeCache
 
 if TYPE_CHECKING:
-    from referral_site.referrals.visit_buffer import VisitBuffer
+    from referral_site.referrals.capture.visit_buffer import VisitBuffer
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
 DEFAULTS: dict[str, object] = {
@@ -88,7 +88,7 @@ DEFAULTS: dict[str, object] = {
     #: Seconds a code -> referrer lookup is cached per process (0: no cache).
     "CODE_CACHE_SECONDS": 60,
     #: Answer anonymous visitors' clicks on known codes before the app's request
-    #: hooks (fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
+    #: hooks (capture/fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
     #: clicks per worker. Off by default: the host's own hooks skip those responses.
     "FAST_LINKS": False,
 }
@@ -145,20 +145,21 @@ class Referrals:
         _tune_sqlite_engines(app)
         _init_limiter(app)
 
-        from referral_site.referrals import (  # noqa: F401 (tables and routes)
-            account_views,
-            fraud_models,
-            fraud_views,
-            report_models,
-            report_views,
-            review_views,
-            reward_grants,
-            reward_totals,
-            rewards,
-            rollups,
-        )
-        from referral_site.referrals.api import api_bp
+        # Imported for their tables, routes and listeners.
+        from referral_site.referrals.account import views as account_views  # noqa: F401
+        from referral_site.referrals.api.views import api_bp
         from referral_site.referrals.cli import referrals_cli
+        from referral_site.referrals.fraud import models as fraud_models
+        from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
+        from referral_site.referrals.reports import models as report_models  # noqa: F401
+        from referral_site.referrals.reports import rollups
+        from referral_site.referrals.reports import views as report_views  # noqa: F401
+        from referral_site.referrals.rewards import engine as rewards
+        from referral_site.referrals.rewards import (
+            grants,  # noqa: F401
+            totals,  # noqa: F401
+        )
+        from referral_site.referrals.rewards import views as review_views  # noqa: F401
         from referral_site.referrals.views import bp
 
         fraud_models.track_user_codes(user_model)
@@ -170,7 +171,7 @@ class Referrals:
         # With host matching the landing page's URL depends on the request's host,
         # which only the full request cycle resolves.
         if app.config["REFERRALS_FAST_LINKS"] and not app.url_map.host_matching:
-            from referral_site.referrals.fast_links import FastLinks
+            from referral_site.referrals.capture.fast_links import FastLinks
 
             app.wsgi_app = FastLinks(app, app.wsgi_app)
 
@@ -184,7 +185,7 @@ def _ip_hash_key(app: Flask) -> bytes:
 
 
 def _visit_buffer(app: Flask):
-    from referral_site.referrals.visit_buffer import VisitBuffer
+    from referral_site.referrals.capture.visit_buffer import VisitBuffer
 
     interval = float(app.config["REFERRALS_VISIT_BUFFER_SECONDS"])
     return VisitBuffer(app, interval) if interval > 0 else None
@@ -202,7 +203,7 @@ def _init_limiter(app: Flask) -> None:
 
 def _tune_sqlite_engines(app: Flask) -> None:
     from referral_site.extensions import db
-    from referral_site.referrals.transactions import tune_sqlite
+    from referral_site.referrals.storage.transactions import tune_sqlite
 
     busy_ms = int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10_000))
     with app.app_context():

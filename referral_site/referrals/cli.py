@@ -19,7 +19,7 @@ referrals_cli = AppGroup("referrals", help="Referral program maintenance command
 )
 def purge_visits_command(days: int | None) -> None:
     """Delete visits older than the retention period, keeping daily click counts."""
-    from referral_site.referrals.retention import purge_visits
+    from referral_site.referrals.reports.retention import purge_visits
 
     days = days or current_app.config["REFERRALS_VISIT_RETENTION_DAYS"]
     result = purge_visits(days)
@@ -39,7 +39,7 @@ def process_rewards_command(batch_size: int) -> None:
 
     Safe from cron every minute and safe to run twice at once.
     """
-    from referral_site.referrals.rewards import process_rewards
+    from referral_site.referrals.rewards.engine import process_rewards
 
     result = process_rewards(batch_size=batch_size)
     click.echo(
@@ -52,7 +52,7 @@ def process_rewards_command(batch_size: int) -> None:
 def refresh_leaderboards_command() -> None:
     """Rank the referrers of the 7, 30 and 90-day reports (the admin report reads
     these ranks, as of this run). Run it from cron, every 15 minutes say."""
-    from referral_site.referrals.rankings import refresh_all
+    from referral_site.referrals.reports.rankings import refresh_all
 
     for refreshed in refresh_all():
         click.echo(

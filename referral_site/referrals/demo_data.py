@@ -3,7 +3,7 @@
 A realistic program: a few referrers with very many referrals (one "popular"
 referrer holds a set share), clicks spread over months, conversions, and rewards in
 every status. Rows are generated and inserted batch by batch (COPY on PostgreSQL,
-an executemany elsewhere: bulk.py), so memory stays bounded whatever the volume.
+an executemany elsewhere: storage/bulk.py), so memory stays bounded whatever the volume.
 Every seeded user shares one password hash, computed once: the password is
 :data:`DEMO_PASSWORD`.
 """
@@ -19,10 +19,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.extensions import db
-from referral_site.referrals import bulk, reward_totals, rollups, totals
-from referral_site.referrals.codes import ALPHABET, CODE_LENGTH
-from referral_site.referrals.fraud_models import ReferralCode
-from referral_site.referrals.models import (
+from referral_site.referrals.attribution.codes import ALPHABET, CODE_LENGTH
+from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.reports import rollups
+from referral_site.referrals.rewards import totals as reward_totals
+from referral_site.referrals.storage import bulk, totals
+from referral_site.referrals.storage.models import (
     CaptureSource,
     Conversion,
     Referral,

@@ -11,7 +11,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from referral_site.referrals.codes import normalize_code
+from referral_site.referrals.attribution.codes import normalize_code
 
 
 class BrowserForm(FlaskForm):

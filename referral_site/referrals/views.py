@@ -1,6 +1,6 @@
 """The referral blueprint: link capture, signup and the user's page.
 
-The admin report lives in report_views.py, on the same blueprint.
+The admin report lives in reports/views.py, on the same blueprint.
 """
 
 from functools import wraps
@@ -20,10 +20,14 @@ from flask import (
 from flask_login import current_user, login_required, login_user
 
 from referral_site.extensions import limiter
-from referral_site.referrals import bots, capture, qr, reward_queries, services
+from referral_site.referrals.account import qr
+from referral_site.referrals.attribution import services
+from referral_site.referrals.capture import bots
+from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.forms import SignupForm
-from referral_site.referrals.models import CaptureSource, utcnow
-from referral_site.referrals.money import format_money
+from referral_site.referrals.rewards import queries as reward_queries
+from referral_site.referrals.rewards.money import format_money
+from referral_site.referrals.storage.models import CaptureSource, utcnow
 
 bp = Blueprint(
     "referrals",
@@ -183,7 +187,9 @@ def _signup_capture(typed: str | None, captured) -> services.Capture | None:
 @login_required
 def mine():
     """The signed-in user's link, figures and referred people."""
-    from referral_site.referrals import account_views  # imports this module
+    from referral_site.referrals.account import (
+        views as account_views,  # imports this module
+    )
 
     page = request.args.get("page", 1, type=int)
     return render_template(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from referral_site import create_app
 from referral_site.extensions import db
-from referral_site.referrals import services
-from referral_site.referrals.models import (
+from referral_site.referrals.attribution import services
+from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
     ReferralStatus,
@@ -21,7 +21,7 @@ from referral_site.referrals.models import (
     RewardStatus,
     Visit,
 )
-from referral_site.referrals.transactions import write_transaction
+from referral_site.referrals.storage.transactions import write_transaction
 
 PASSWORD = "correct horse battery"
 

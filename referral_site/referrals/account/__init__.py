@@ -1,0 +1,1 @@
+"""A user's own referral account: vanity codes, QR codes, export, deletion."""

@@ -1,0 +1,221 @@
+"""A user's own account: vanity codes, a copy of their data, deleting the account.
+
+Deleting anonymises the user row instead of removing it, so the referrals they made
+or received stay counted and the reward history stays for accounting.
+"""
+
+import re
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from referral_site.extensions import db
+from referral_site.referrals.attribution.services import (
+    forget_cached_codes,
+    referrer_summary,
+    user_model,
+)
+from referral_site.referrals.fraud.models import ReferralCode, UserSighting
+from referral_site.referrals.fraud.review import mailbox_digest
+from referral_site.referrals.storage.models import Referral, Reward, utcnow
+from referral_site.referrals.storage.transactions import write_transaction
+
+#: Words nobody may take as a code: they look official or clash with pages.
+RESERVED_CODES = frozenset(
+    {
+        "ABOUT", "ACCOUNT", "ADMIN", "ADMINISTRATOR", "API", "BILLING", "CONTACT",
+        "DELETED", "FRAUD", "HELP", "INFO", "LOGIN", "LOGOUT", "MAIL", "MODERATOR",
+        "NONE", "NULL", "OFFICIAL", "OWNER", "PAYMENTS", "REF", "REFERRAL",
+        "REFERRALS", "ROOT", "SECURITY", "SETTINGS", "SIGNUP", "STAFF", "STATIC",
+        "SUPPORT", "SYSTEM", "TEAM", "TEST", "UNDEFINED", "WWW",
+    }
+)  # fmt: skip
+_VANITY_SHAPE = re.compile(r"[A-Za-z0-9]+")
+#: Name shown for deleted accounts in everyone's lists.
+DELETED_NAME = "Deleted user"
+
+
+class AccountError(Exception):
+    """An account request was refused; the message is safe to show."""
+
+
+class CodeRefused(AccountError):
+    """The vanity code is malformed, reserved or taken."""
+
+
+class WrongPassword(AccountError):
+    """The password given to confirm a deletion is not the account's."""
+
+
+def _config(key: str):
+    return current_app.config["REFERRALS_" + key]
+
+
+def reserved_codes() -> frozenset[str]:
+    """The built-in reserved words plus REFERRALS_RESERVED_CODES."""
+    extra = _config("RESERVED_CODES")
+    if isinstance(extra, str):
+        extra = extra.replace(",", " ").split()
+    return RESERVED_CODES | {word.strip().upper() for word in extra or ()}
+
+
+def vanity_code(raw: str) -> str:
+    """The canonical form of a wanted code, or CodeRefused saying what is wrong."""
+    code = (raw or "").strip()
+    low, high = _config("VANITY_MIN_LENGTH"), _config("VANITY_MAX_LENGTH")
+    if not code.isascii() or not _VANITY_SHAPE.fullmatch(code):
+        raise CodeRefused("Use letters A-Z and digits only.")
+    if not low <= len(code) <= high:
+        raise CodeRefused(f"Use {low} to {high} letters and digits.")
+    if code.upper() in reserved_codes():
+        raise CodeRefused("That word is reserved; choose another code.")
+    return code.upper()
+
+
+def set_vanity_code(user_id: int, raw: str) -> str:
+    """Make a chosen code the user's primary one; their older codes keep working."""
+    code = vanity_code(raw)
+    try:
+        with write_transaction() as session:
+            user = session.get(user_model(), user_id, with_for_update=True)
+            owned = session.scalar(
+                sa.select(ReferralCode).where(ReferralCode.code == code)
+            )
+            if owned is not None and owned.user_id != user_id:
+                raise CodeRefused("That code is taken; choose another.")
+            mine = session.scalars(
+                sa.select(ReferralCode).where(ReferralCode.user_id == user_id)
+            ).all()
+            if owned is None:
+                if len(mine) >= _config("MAX_CODES_PER_USER"):
+                    raise CodeRefused(
+                        f"You already have {len(mine)} codes, the most allowed."
+                    )
+                owned = ReferralCode(code=code, user_id=user_id, is_primary=False)
+                session.add(owned)
+            for row in mine:
+                row.is_primary = False
+            owned.is_primary = True
+            user.referral_code = code
+            session.flush()
+    except IntegrityError:
+        # Someone took the code between our check and our insert.
+        raise CodeRefused("That code is taken; choose another.") from None
+    forget_cached_codes(user_id)  # links now record the new primary code
+    return code
+
+
+def user_codes(user_id: int) -> list[ReferralCode]:
+    """The user's codes, primary first, then newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(ReferralCode)
+            .where(ReferralCode.user_id == user_id)
+            .order_by(ReferralCode.is_primary.desc(), ReferralCode.created_at.desc())
+        )
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export_user_data(user_id: int) -> dict:
+    """Everything stored about a user, as JSON-ready data (others' data masked)."""
+    User = user_model()
+    user = db.session.get(User, user_id)
+    referred_by = db.session.scalar(
+        sa.select(Referral).where(Referral.referred_id == user_id)
+    )
+    referred = db.session.execute(
+        sa.select(Referral.created_at, Referral.status, Referral.source)
+        .where(Referral.referrer_id == user_id)
+        .order_by(Referral.created_at)
+    )
+    rewards = db.session.scalars(
+        sa.select(Reward).where(Reward.user_id == user_id).order_by(Reward.id)
+    )
+    sightings = db.session.execute(
+        sa.select(UserSighting.kind, UserSighting.last_seen_at).where(
+            UserSighting.user_id == user_id
+        )
+    )
+    summary = referrer_summary(user_id)
+    return {
+        "exported_at": utcnow().isoformat(),
+        "account": {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "created_at": _iso(user.created_at),
+            "referral_code": user.referral_code,
+        },
+        "codes": [
+            {"code": c.code, "primary": c.is_primary, "created_at": _iso(c.created_at)}
+            for c in user_codes(user_id)
+        ],
+        "referred_by": None
+        if referred_by is None
+        else {
+            "code": referred_by.code,
+            "source": referred_by.source.value,
+            "captured_at": _iso(referred_by.captured_at),
+            "signed_up_at": _iso(referred_by.created_at),
+        },
+        "clicks_on_your_links": summary.clicks,
+        "people_you_referred": [
+            {"joined_at": _iso(at), "status": status.value, "source": source.value}
+            for at, status, source in referred
+        ],
+        "rewards": [
+            {
+                "kind": reward.kind.value,
+                "amount_minor": reward.amount_minor,
+                "currency": reward.currency,
+                "status": reward.status.value,
+                "created_at": _iso(reward.created_at),
+            }
+            for reward in rewards
+        ],
+        # Only keyed hashes and random ids are stored, so only their kind is shown.
+        "signed_in_sightings": [
+            {"kind": kind.value, "last_seen_at": _iso(at)} for kind, at in sightings
+        ],
+    }
+
+
+def delete_account(user_id: int, *, password: str) -> None:
+    """Anonymise an account after checking its password, and end its sessions.
+
+    Name, email and password are scrubbed and the codes stop working; the row, the
+    referrals and the rewards stay so referrers keep their counts and the books
+    stay whole. Devices and IP hashes tied to the person are removed.
+    """
+    with write_transaction() as session:
+        user = session.get(user_model(), user_id, with_for_update=True)
+        if user is None or user.deleted_at is not None:
+            raise AccountError("This account no longer exists.")
+        if not user.check_password(password or ""):
+            raise WrongPassword("That is not your password; nothing was deleted.")
+        session.execute(sa.delete(ReferralCode).where(ReferralCode.user_id == user_id))
+        session.execute(sa.delete(UserSighting).where(UserSighting.user_id == user_id))
+        session.execute(
+            sa.update(Referral)
+            .where(Referral.referred_id == user_id)
+            .values(signup_ip_hash=None, signup_visitor_id=None)
+        )
+        user.name = DELETED_NAME
+        user.deleted_mailbox_digest = mailbox_digest(user.email)
+        user.email = f"deleted-{user.id}@deleted.invalid"
+        # DELETED is a reserved word, so this code never collides nor resolves.
+        user.referral_code = f"DELETED{user.id}"
+        user.set_password(secrets.token_urlsafe(32))  # nobody knows it
+        if hasattr(user, "rotate_session_token"):
+            user.rotate_session_token()
+        if hasattr(user, "is_admin"):
+            user.is_admin = False
+        user.deleted_at = utcnow()
+    forget_cached_codes(user_id)  # the deleted codes stop working in this process

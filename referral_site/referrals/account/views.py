@@ -1,0 +1,85 @@
+"""The user's account controls on /referrals: vanity code, data export, deletion."""
+
+import json
+
+from flask import Response, current_app, flash, redirect, request, url_for
+from flask_login import current_user, login_required, logout_user
+
+from referral_site.referrals.account import service as account
+from referral_site.referrals.attribution import services
+from referral_site.referrals.capture.cookies import visitor_id
+from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
+from referral_site.referrals.fraud import sightings
+from referral_site.referrals.views import bp
+
+
+def my_account_context() -> dict:
+    """What the _my_account.html partial needs, for the /referrals page."""
+    return {
+        "code_form": VanityCodeForm(formdata=None),
+        "delete_form": DeleteAccountForm(formdata=None),
+        "my_codes": account.user_codes(current_user.id),
+    }
+
+
+@bp.before_app_request
+def remember_signed_in_device():
+    """Note the device and IP hash of signed-in sessions for the fraud signals."""
+    if request.endpoint is None or request.endpoint.endswith("static"):
+        return
+    if current_user.is_authenticated:
+        sightings.record_sighting(
+            current_user.id,
+            visitor_id=visitor_id(),
+            ip_hash=services.hash_ip(request.remote_addr),
+        )
+
+
+@bp.route("/referrals/code", methods=["POST"])
+@login_required
+def choose_code():
+    """Make a chosen code the user's primary one."""
+    form = VanityCodeForm()
+    if form.validate_on_submit():
+        try:
+            code = account.set_vanity_code(current_user.id, form.code.data)
+        except account.CodeRefused as error:
+            flash(str(error), "error")
+        else:
+            flash(f"Your code is now {code}; your older links still work.", "success")
+    else:
+        flash("Enter the code you want (letters and digits).", "error")
+    return redirect(url_for("referrals.mine"))
+
+
+@bp.route("/referrals/export")
+@login_required
+def export_data():
+    """Download everything stored about the signed-in user, as JSON."""
+    data = account.export_user_data(current_user.id)
+    return Response(
+        json.dumps(data, indent=2),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": "attachment; filename=my-referral-data.json",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.route("/referrals/delete", methods=["POST"])
+@login_required
+def delete_account():
+    """Delete (anonymise) the signed-in user's account after checking the password."""
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        flash("Enter your password to delete your account.", "error")
+        return redirect(url_for("referrals.mine"))
+    try:
+        account.delete_account(current_user.id, password=form.password.data)
+    except account.AccountError as error:
+        flash(str(error), "error")
+        return redirect(url_for("referrals.mine"))
+    logout_user()
+    flash("Your account has been deleted.", "info")
+    return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))

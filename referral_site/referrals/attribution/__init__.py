@@ -1,0 +1,1 @@
+"""Codes and signups: who referred whom, decided once."""

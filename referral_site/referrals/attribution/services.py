@@ -1,0 +1,379 @@
+"""Referral use cases: one public function is one transaction; no request access."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from referral_site.extensions import db
+from referral_site.referrals import signals
+from referral_site.referrals.attribution.codes import generate_code, normalize_code
+from referral_site.referrals.capture import visit_buffer
+from referral_site.referrals.fraud import evidence as fraud_signals
+from referral_site.referrals.fraud import review as fraud
+from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.reports.models import ReferrerTotal
+from referral_site.referrals.rewards import engine as rewards
+from referral_site.referrals.rewards import grants as reward_grants
+from referral_site.referrals.storage.models import (
+    CaptureSource,
+    Referral,
+    Visit,
+    utcnow,
+)
+from referral_site.referrals.storage.pagination import Page, paginate_rows
+from referral_site.referrals.storage.transactions import write_transaction
+
+#: Attempts at a fresh random code before giving up (a clash is ~1 in 10^11).
+CODE_ATTEMPTS = 5
+
+
+class ReferralError(Exception):
+    """A referral rule refused the request; the message is safe to show."""
+
+
+class EmailTaken(ReferralError):
+    """Another account already uses this email address."""
+
+
+class UnknownCode(ReferralError):
+    """No user has this referral code."""
+
+
+class ReferralLoop(ReferralError):
+    """The new account would be referred by someone it referred, directly or not."""
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """The owner of a referral code, as much as capture and signup need to know."""
+
+    id: int
+    code: str
+    #: Who referred them, if anyone: nobody means no signup can close a loop.
+    #: Set when the account is created and never changed, so it can be cached.
+    referred_by_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Evidence that a code reached the visitor: which, how, when, from which visit."""
+
+    code: str
+    source: CaptureSource
+    captured_at: datetime | None = None
+    visit_id: int | None = None
+
+
+def user_model():
+    """The host's user model registered with the extension."""
+    return current_app.extensions["referrals"].user_model
+
+
+def find_referrer(raw_code: object) -> Referrer | None:
+    """Look up the user a code belongs to; None for malformed or unknown codes.
+
+    Any of the user's codes (their primary one or an older alias) leads to them; the
+    Referrer carries the primary code, which is what gets recorded.
+    """
+    code = normalize_code(raw_code)
+    if code is None:
+        return None
+    cache = current_app.extensions["referrals"].code_cache
+    if (cached := cache.get(code)) is not None:
+        return cached
+    User = user_model()
+    row = db.session.execute(
+        sa.select(User.id, User.referral_code, User.referred_by_id)
+        .join(ReferralCode, ReferralCode.user_id == User.id)
+        .where(ReferralCode.code == code)
+    ).first()
+    if row is None:
+        return None
+    referrer = Referrer(*row)
+    cache.put(code, referrer.id, referrer)
+    return referrer
+
+
+def forget_cached_codes(user_id: int) -> None:
+    """Stop resolving a user's codes from this process's cache (they changed)."""
+    current_app.extensions["referrals"].code_cache.forget_user(user_id)
+
+
+def hash_ip(ip: str | None, key: bytes | None = None) -> str | None:
+    """A keyed hash of a client IP, so the same IP can be matched but not recovered.
+
+    The key is the app's REFERRALS_IP_HASH_KEY unless given.
+    """
+    if not ip:
+        return None
+    key = key or current_app.extensions["referrals"].ip_hash_key
+    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
+
+
+def visit_row(
+    referrer: Referrer,
+    *,
+    visitor_id: str,
+    landing_path: str,
+    source: CaptureSource,
+    ip_hash: str | None,
+) -> dict:
+    """One click as the columns of its row in the visits table."""
+    return {
+        "code": referrer.code,
+        "referrer_id": referrer.id,
+        "visitor_id": visitor_id,
+        "landing_path": landing_path[:512],
+        "source": source,
+        "ip_hash": ip_hash,
+        "created_at": utcnow(),
+    }
+
+
+def record_visit(
+    referrer: Referrer,
+    *,
+    visitor_id: str,
+    landing_path: str,
+    source: CaptureSource,
+    ip: str | None,
+) -> int | None:
+    """Store one click on a referral link and return its id.
+
+    With the visit buffer on, the click is queued for the next batch and has no id
+    yet (None); signup then finds the visit from the visitor id and the time.
+    """
+    row = visit_row(
+        referrer,
+        visitor_id=visitor_id,
+        landing_path=landing_path,
+        source=source,
+        ip_hash=hash_ip(ip),
+    )
+    buffer = current_app.extensions["referrals"].visit_buffer
+    if buffer is not None:
+        buffer.append(row)
+        return None
+    with write_transaction() as session:
+        visit = Visit(**row)
+        session.add(visit)
+        session.flush()
+        visit_id = visit.id
+    return visit_id
+
+
+def normalize_email(email: str) -> str:
+    """The form in which emails are stored and compared: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def sign_up(
+    *,
+    name: str,
+    email: str,
+    password: str,
+    capture: Capture | None,
+    ip: str | None = None,
+    visitor_id: str | None = None,
+):
+    """Create an account and, when a valid code was captured, its referral.
+
+    Everything happens in one transaction: either the user, their code, their
+    referral, its fraud signals and its signup rewards all exist afterwards, or
+    nothing does. The IP (stored only as a keyed hash) and the visitor id feed the
+    fraud signals.
+    """
+    User = user_model()
+    email = normalize_email(email)
+    user = User(name=name.strip(), email=email)
+    # Hashed before the transaction: the hash is the slow part of a signup, and on
+    # SQLite the write lock is held from the first statement to the commit.
+    user.set_password(password)
+    # Usually from the code cache; a lookup that misses it holds no write lock.
+    referrer = _referrer_for(capture)
+    origin = _Origin(capture, hash_ip(ip), visitor_id)
+    referral, notices = _create_with_a_free_code(user, referrer, origin)
+    app = current_app._get_current_object()
+    signals.user_signed_up.send(app, user=user, referral=referral)
+    if referral is not None:
+        signals.referral_created.send(app, referral=referral)
+    notices.send()
+    return user
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a signup came from: the captured code, the IP hash, the visitor id."""
+
+    capture: Capture | None
+    ip_hash: str | None
+    visitor_id: str | None
+
+
+class _AccountClash(Exception):
+    """The new user's row was refused by a unique constraint: email or code taken."""
+
+
+def _create_with_a_free_code(user, referrer, origin: _Origin):
+    """Run the signup's transaction; again, with a new code, if the drawn one clashed.
+
+    Returns the referral (or None) and the notices to send now that it committed.
+    """
+    for _ in range(CODE_ATTEMPTS):
+        notices = rewards.Notices()
+        try:
+            # Kept loaded: signing the new user in reads them right after.
+            with write_transaction(keep_loaded=True) as session:
+                referral = _create_account(session, user, referrer, origin, notices)
+            return referral, notices
+        except _AccountClash:
+            # The email's unique constraint is the check that it is free: asking
+            # first would cost every signup a query, and a racing signup could still
+            # take the email between the question and the insert.
+            if _email_exists(user.email):
+                raise EmailTaken("An account with this email already exists.") from None
+    raise RuntimeError("could not draw a unique referral code")
+
+
+def _create_account(
+    session, user, referrer: Referrer | None, origin: _Origin, notices
+) -> Referral | None:
+    """The signup's transaction: the user, checks, the referral, signals, rewards."""
+    user.referred_by_id = referrer.id if referrer is not None else None
+    _insert_user(session, user)  # first: a taken email is refused before the rest
+    if referrer is None:
+        return None
+    if _may_loop(referrer) and fraud_signals.would_loop(referrer.id, user.email):
+        raise ReferralLoop(
+            "This code belongs to someone you referred, directly or through "
+            "others, so it cannot be used for your account."
+        )
+    # Read before the referral is written: the velocity counts add it themselves.
+    found = fraud_signals.signup_signals(
+        referrer.id,
+        referred_email=user.email,
+        ip_hash=origin.ip_hash,
+        visitor_id=origin.visitor_id,
+    )
+    referral = _referral(user, referrer, origin)
+    session.add(referral)
+    fraud.flag_new_referral(session, referral, found, notices)
+    reward_grants.grant_for_signup(session, referral, notices=notices)
+    return referral
+
+
+def _may_loop(referrer: Referrer | None) -> bool:
+    # A loop goes through the referrer's own referrer: without one, no query.
+    return referrer is not None and referrer.referred_by_id is not None
+
+
+def _referrer_for(capture: Capture | None) -> Referrer | None:
+    if capture is None:
+        return None
+    referrer = find_referrer(capture.code)
+    if referrer is None:
+        raise UnknownCode("That referral code does not exist.")
+    return referrer
+
+
+def _email_exists(email: str) -> bool:
+    User = user_model()
+    return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
+
+
+def _insert_user(session, user) -> None:
+    """Insert the user with a newly drawn code; _AccountClash if a row refuses it.
+
+    The user's row in referral_codes is inserted with it (see
+    fraud_models.insert_primary_code), so a clash there counts too. Without a
+    savepoint the whole transaction is retried: clashes are rare (a code clash is
+    ~1 in 10^11), and the savepoint would cost every signup two statements.
+    """
+    user.referral_code = generate_code()
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise _AccountClash from error
+
+
+def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:
+    # The referred user is new, so it cannot be the referrer; the schema's
+    # not_self check and the unique referred_id back this up.
+    capture = origin.capture
+    return Referral(
+        referrer_id=referrer.id,
+        referred_id=user.id,
+        code=referrer.code,
+        source=capture.source,
+        captured_at=capture.captured_at,
+        visit_id=capture.visit_id
+        or visit_buffer.written_visit_id(
+            referrer.id, origin.visitor_id, captured_at=capture.captured_at
+        ),
+        signup_ip_hash=origin.ip_hash,
+        signup_visitor_id=origin.visitor_id,
+    )
+
+
+@dataclass(frozen=True)
+class ReferrerSummary:
+    """The figures on a user's own page."""
+
+    clicks: int
+    signups: int
+    converted: int
+
+    @property
+    def signup_rate(self) -> float | None:
+        """Signups per click, or None before the first click."""
+        return self.signups / self.clicks if self.clicks else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Conversions per signup, or None before the first signup."""
+        return self.converted / self.signups if self.signups else None
+
+
+def referrer_summary(user_id: int) -> ReferrerSummary:
+    """Clicks on a user's links, signups attributed to them and their conversions.
+
+    One row, however many there were: the referrer's all-time totals, kept on
+    write in the transaction of each click and referral (storage/totals.py).
+    """
+    row = db.session.execute(
+        sa.select(
+            ReferrerTotal.clicks, ReferrerTotal.signups, ReferrerTotal.conversions
+        ).where(ReferrerTotal.referrer_id == user_id)
+    ).one_or_none()
+    clicks, signups, converted = row or (0, 0, 0)
+    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
+
+
+def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
+    """One page of the people a user referred, newest first."""
+    User = user_model()
+    query = (
+        sa.select(
+            User.name,
+            User.email,
+            Referral.created_at,
+            Referral.status,
+            Referral.source,
+        )
+        .join(User, User.id == Referral.referred_id)
+        .where(Referral.referrer_id == user_id)
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    )
+    # Each referral counts once in its referrer's signups, kept on write: the pager
+    # reads that row instead of counting a popular referrer's referrals.
+    signups = sa.select(ReferrerTotal.signups).where(
+        ReferrerTotal.referrer_id == user_id
+    )
+    count = sa.select(sa.func.coalesce(signups.scalar_subquery(), 0))
+    return paginate_rows(query, page, per_page, count=count)

@@ -1,0 +1,1 @@
+"""Following referral links: bots, signed cookies, code lookups, visits."""

@@ -1,0 +1,154 @@
+"""Visits appended in memory and written in batches by a background thread.
+
+With ``REFERRALS_VISIT_BUFFER_SECONDS`` > 0 a click costs a list append; a thread
+per worker process writes the batch (one bulk insert, COPY on PostgreSQL, and the
+upserts of the counts) about every that many seconds. Every buffer is flushed when
+the process exits normally, and gunicorn's ``worker_exit`` hook (gunicorn.conf.py)
+flushes on a graceful shutdown or a worker restart. A hard kill (SIGKILL, power
+loss) loses the clicks of the last interval at most.
+"""
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+from flask import Flask
+
+from referral_site.extensions import db
+from referral_site.referrals.reports import rollups
+from referral_site.referrals.storage import bulk
+from referral_site.referrals.storage.models import Visit
+from referral_site.referrals.storage.transactions import write_transaction
+
+logger = logging.getLogger(__name__)
+
+#: Most visits held while the database refuses writes; older ones are dropped
+#: beyond this (and logged), so an outage cannot exhaust the worker's memory.
+MAX_PENDING = 200_000
+
+_buffers: "weakref.WeakSet[VisitBuffer]" = weakref.WeakSet()
+
+
+class VisitBuffer:
+    """Pending visits of one app in this process, and the thread that writes them."""
+
+    def __init__(self, app: Flask, interval: float) -> None:
+        self._app = app
+        self.interval = interval
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._owner_pid: int | None = None
+        _buffers.add(self)
+
+    def append(self, visit: dict) -> None:
+        """Queue one visit (a mapping of the visits table's columns)."""
+        with self._lock:
+            self._start_thread_in_this_process()
+            self._pending.append(visit)
+
+    def pending(self) -> int:
+        """How many visits wait to be written."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every pending visit now; returns how many were written."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                self._write(batch)
+            except sa.exc.IntegrityError:
+                # A row the database refuses (its referrer is gone): write the
+                # others one by one rather than retry the batch forever.
+                return self._write_one_by_one(batch)
+            except Exception:
+                logger.exception("could not write %d buffered visits", len(batch))
+                self._requeue(batch)
+                return 0
+            return len(batch)
+
+    def _write_one_by_one(self, batch: list[dict]) -> int:
+        written = 0
+        for visit in batch:
+            try:
+                self._write([visit])
+            except sa.exc.IntegrityError:
+                logger.error("dropped a visit the database refuses: %r", visit)
+                continue
+            written += 1
+        return written
+
+    def _write(self, batch: list[dict]) -> None:
+        with self._app.app_context(), write_transaction() as session:
+            connection = session.connection()
+            bulk.insert_rows(connection, Visit.__table__, batch)
+            rollups.add_clicks(connection, rollups.count_by_day(batch))
+
+    def _requeue(self, batch: list[dict]) -> None:
+        with self._lock:
+            self._pending[:0] = batch
+            excess = len(self._pending) - MAX_PENDING
+            if excess > 0:
+                logger.error("dropping %d buffered visits (database away)", excess)
+                del self._pending[:excess]
+
+    def _start_thread_in_this_process(self) -> None:
+        # Threads do not survive fork(): a gunicorn worker starts its own.
+        if self._owner_pid == os.getpid():
+            return
+        self._owner_pid = os.getpid()
+        thread = threading.Thread(
+            target=self._run, name="referrals-visit-buffer", daemon=True
+        )
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
+
+
+#: A buffered visit is stamped within this long of the cookie's (whole) second: the
+#: cookie is signed a moment after the visit, possibly in the next second.
+_CAPTURE_SLACK = timedelta(seconds=2)
+
+
+def written_visit_id(
+    referrer_id: int, visitor_id: str | None, *, captured_at: datetime | None
+) -> int | None:
+    """The visit behind a cookie set while its visit was still in a buffer.
+
+    Such a cookie carries no visit id; once the batch is written, the visit is the
+    one of this visitor and referrer stamped in the cookie's second.
+    """
+    if captured_at is None or not visitor_id:
+        return None
+    return db.session.scalar(
+        sa.select(Visit.id)
+        .where(
+            Visit.referrer_id == referrer_id,
+            Visit.created_at >= captured_at - _CAPTURE_SLACK,
+            Visit.created_at < captured_at + _CAPTURE_SLACK,
+            Visit.visitor_id == visitor_id,
+        )
+        .order_by(Visit.id.desc())
+        .limit(1)
+    )
+
+
+def flush_all() -> int:
+    """Flush every visit buffer of this process (gunicorn's worker_exit, atexit)."""
+    return sum(buffer.flush() for buffer in list(_buffers))
+
+
+atexit.register(flush_all)

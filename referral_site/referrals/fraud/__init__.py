@@ -1,0 +1,1 @@
+"""Suspicious referrals: signals, flags and the admins' review of them."""

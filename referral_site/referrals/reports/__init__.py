@@ -1,0 +1,1 @@
+"""What admins read: counts kept per day, the report, leaderboards, exports."""

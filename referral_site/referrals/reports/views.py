@@ -1,0 +1,112 @@
+"""The admin report: program funnel, rewards, leaderboard, daily chart, CSV exports.
+
+Routes live on the plugin's blueprint (``bp`` from views.py); the figures come from
+reports/figures.py, which computes them with SQL aggregates.
+"""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+)
+
+from referral_site.referrals.reports import charts, leaderboard
+from referral_site.referrals.reports import exports as report_exports
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.views import admin_required, bp
+
+#: Leading characters that make a spreadsheet treat a cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _period() -> reports.DateRange:
+    return reports.date_range(request.args.get("range"))
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int))
+
+
+@bp.route("/admin")
+@admin_required
+def admin_report():
+    """Program funnel, rewards, daily chart and the leaderboard for a date range."""
+    period = _period()
+    series = reports.daily_series(period)
+    return render_template(
+        "referrals/admin.html",
+        period=period,
+        presets=reports.PRESETS,
+        funnel=reports.funnel(period),
+        rewards=reports.rewards_by_status(period),
+        series=series,
+        chart=charts.daily_chart(series),
+        leaders=leaderboard.leaderboard_page(
+            period, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
+        ),
+    )
+
+
+@bp.route("/admin/referrers/<int:user_id>")
+@admin_required
+def admin_referrer(user_id: int):
+    """One referrer's funnel, rewards and referred people in a date range."""
+    person = reports.referrer(user_id)
+    if person is None:
+        abort(404)
+    period = _period()
+    return render_template(
+        "referrals/admin_referrer.html",
+        person=person,
+        period=period,
+        presets=reports.PRESETS,
+        funnel=reports.funnel(period, referrer_id=user_id),
+        rewards=reports.rewards_by_status(period, user_id=user_id),
+        referrals=reports.referrals_page(
+            period, user_id, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
+        ),
+    )
+
+
+@bp.route("/admin/export/<kind>.csv")
+@admin_required
+def admin_export(kind: str):
+    """Stream a CSV of referrals, rewards or the leaderboard for a date range."""
+    rows = report_exports.EXPORTS.get(kind)
+    if rows is None:
+        abort(404)
+    period = _period()
+    filename = f"{kind}-{period.key}.csv"
+    return Response(
+        stream_with_context(_csv_lines(rows(period))),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _safe_cell(value: object) -> object:
+    """Defuse user-typed text that a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)  # a negative amount is data, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
+    """Encode rows one by one, so the response never holds the whole export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([_safe_cell(value) for value in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()

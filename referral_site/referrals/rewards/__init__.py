@@ -1,0 +1,1 @@
+"""Conversions and the rewards they grant: rules, ledger, review."""

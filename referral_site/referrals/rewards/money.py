@@ -1,0 +1,25 @@
+"""Money shown from integer minor units: no floats anywhere between storage and text."""
+
+from referral_site.referrals.rewards.currencies import exponent
+
+#: Symbols for the currencies a reader recognises without a code.
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_money(amount_minor: int, currency: str) -> str:
+    """Format e.g. (1000, "USD") as "$10.00" and (1000, "CHF") as "CHF 10.00"."""
+    currency = (currency or "").upper()
+    digits = exponent(currency)
+    sign = "-" if amount_minor < 0 else ""
+    units, minor = divmod(abs(int(amount_minor)), 10**digits)
+    number = f"{units:,}" + (f".{minor:0{digits}d}" if digits else "")
+    symbol = SYMBOLS.get(currency)
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{currency} {number}"
+
+
+def format_plain(amount_minor: int, currency: str) -> str:
+    """The amount as a plain decimal string for CSV files: (1000, "USD") -> "10.00"."""
+    digits = exponent((currency or "").upper())
+    sign = "-" if amount_minor < 0 else ""
+    units, minor = divmod(abs(int(amount_minor)), 10**digits)
+    return f"{sign}{units}" + (f".{minor:0{digits}d}" if digits else "")

@@ -1,0 +1,152 @@
+"""Reads of rewards: a user's rewards and balances, the admin queue, one history.
+
+Every change of a reward is an entry in the append-only reward_events, which moves
+its amount out of one status and into another. A user's balances are those moves
+summed: kept as they happen in ``user_reward_totals``, in the transaction that
+writes each entry (rewards/totals.py), and never edited otherwise, so the user's page
+reads a few rows however long the history. The state machine test checks after
+every step that they equal the sums of the history itself.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from referral_site.extensions import db
+from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.storage.models import (
+    Conversion,
+    Referral,
+    Reward,
+    RewardEvent,
+    RewardStatus,
+)
+from referral_site.referrals.storage.pagination import Page, paginate_rows
+
+#: Statuses an admin can filter the queue by ("all" shows every reward).
+QUEUE_FILTERS = ("all",) + tuple(status.value for status in RewardStatus)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A user's money in one currency, by stage; pending includes "in review"."""
+
+    currency: str
+    pending: int
+    approved: int
+    paid: int
+
+
+def balances(user_id: int) -> list[Balance]:
+    """The user's pending (in review included), approved and paid sums per currency."""
+    return [
+        Balance(
+            currency=totals.currency,
+            pending=totals.amount(RewardStatus.PENDING)
+            + totals.amount(RewardStatus.REVIEW),
+            approved=totals.amount(RewardStatus.APPROVED),
+            paid=totals.amount(RewardStatus.PAID),
+        )
+        for totals in reports.rewards_by_status(user_id=user_id)
+    ]
+
+
+@dataclass(frozen=True)
+class MyRewards:
+    """What the user's own page shows about their rewards."""
+
+    items: list
+    balances: list[Balance]
+
+
+def my_rewards(user_id: int, limit: int = 50) -> MyRewards:
+    """The user's latest rewards and their balances."""
+    rows = db.session.execute(
+        sa.select(
+            Reward.id,
+            Reward.rule,
+            Reward.kind,
+            Reward.amount_minor,
+            Reward.currency,
+            Reward.status,
+            Reward.created_at,
+            Reward.hold_until,
+        )
+        .where(Reward.user_id == user_id)
+        .order_by(Reward.created_at.desc(), Reward.id.desc())
+        .limit(limit)
+    ).all()
+    return MyRewards(items=list(rows), balances=balances(user_id))
+
+
+def _queue_query():
+    User = current_app.extensions["referrals"].user_model
+    recipient, referrer, referred = aliased(User), aliased(User), aliased(User)
+    return sa.select(
+        Reward.id,
+        Reward.rule,
+        Reward.kind,
+        Reward.amount_minor,
+        Reward.currency,
+        Reward.status,
+        Reward.source_key,
+        Reward.created_at,
+        Reward.hold_until,
+        Reward.adjusts_reward_id,
+        recipient.name.label("recipient_name"),
+        recipient.email.label("recipient_email"),
+        referrer.name.label("referrer_name"),
+        referrer.email.label("referrer_email"),
+        referred.name.label("referred_name"),
+        referred.email.label("referred_email"),
+        Conversion.external_id.label("conversion_external_id"),
+        Conversion.kind.label("conversion_kind"),
+        Referral.review_status,
+    ).select_from(
+        sa.join(Reward, recipient, recipient.id == Reward.user_id)
+        .outerjoin(Referral, Referral.id == Reward.referral_id)
+        .outerjoin(referrer, referrer.id == Referral.referrer_id)
+        .outerjoin(referred, referred.id == Referral.referred_id)
+        .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
+    )
+
+
+def queue_page(status: str, page: int, per_page: int) -> Page:
+    """One page of rewards for the admin, oldest first, filtered by status."""
+    query = _queue_query().order_by(Reward.created_at, Reward.id)
+    if status != "all":
+        query = query.where(Reward.status == RewardStatus(status))
+    return paginate_rows(query, page, per_page)
+
+
+@dataclass(frozen=True)
+class RewardDetail:
+    """One reward with its whole history, for the admin."""
+
+    reward: sa.Row
+    history: list
+
+
+def reward_detail(reward_id: int) -> RewardDetail | None:
+    """A reward and its events in order, or None."""
+    reward = db.session.execute(_queue_query().where(Reward.id == reward_id)).first()
+    if reward is None:
+        return None
+    User = current_app.extensions["referrals"].user_model
+    history = db.session.execute(
+        sa.select(
+            RewardEvent.from_status,
+            RewardEvent.to_status,
+            RewardEvent.amount_minor,
+            RewardEvent.currency,
+            RewardEvent.reason,
+            RewardEvent.created_at,
+            User.name.label("actor_name"),
+        )
+        .outerjoin(User, User.id == RewardEvent.actor_id)
+        .where(RewardEvent.reward_id == reward_id)
+        .order_by(RewardEvent.id)
+    ).all()
+    return RewardDetail(reward=reward, history=list(history))

@@ -1,0 +1,322 @@
+"""The plugin's tables: referrals, visits, conversions, rewards and the reward history.
+
+The host's user model must live in the ``users`` table and include
+:class:`ReferralUserMixin`; every table here points at ``users.id``.
+"""
+
+import enum
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from referral_site.extensions import db
+
+USER_TABLE = "users"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones and hands back naive values; this keeps comparisons
+    between stored and computed times correct on every database.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+#: Big integer ids on PostgreSQL; SQLite only auto-increments INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> sa.Enum:
+    """A portable enum column type: VARCHAR plus a CHECK constraint of its values."""
+    return sa.Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class CaptureSource(enum.StrEnum):
+    """How a referral code reached the signup."""
+
+    LINK = "link"  # /r/<code>
+    QUERY = "query"  # any page with ?ref=<code>
+    TYPED = "typed"  # typed into the signup form
+
+
+class ReferralStatus(enum.StrEnum):
+    """Where a referral stands."""
+
+    SIGNED_UP = "signed_up"
+    CONVERTED = "converted"
+    REJECTED = "rejected"
+
+
+class ReviewStatus(enum.StrEnum):
+    """An admin's view of a referral's trustworthiness."""
+
+    CLEAR = "clear"  # no suspicious signal: rewards follow the rules
+    FLAGGED = "flagged"  # suspicious: rewards wait for an admin
+    CLEARED = "cleared"  # an admin looked and let it through
+    CONFIRMED = "confirmed"  # an admin confirmed abuse: rewards are rejected
+
+
+class RewardKind(enum.StrEnum):
+    """What a reward is paid as."""
+
+    CREDIT = "credit"
+    CASH = "cash"
+    COUPON = "coupon"
+
+
+class RewardStatus(enum.StrEnum):
+    """Where a reward stands in its review."""
+
+    PENDING = "pending"  # in its hold period
+    REVIEW = "review"  # hold over, waiting for an admin (flagged referral or rule)
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAID = "paid"
+    REVERSED = "reversed"  # its source conversion was refunded before payment
+
+
+class ReferralUserMixin:
+    """Columns the plugin needs on the host's user model."""
+
+    #: The user's own code, stored upper-case; matched case-insensitively.
+    referral_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+
+    @declared_attr
+    def referred_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(
+            sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL"), index=True
+        )
+
+    #: Set when the account was deleted: the row stays, scrubbed, for the history.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A deleted account's mailbox as a keyed hash (fraud.mailbox_digest): it can be
+    #: matched against a new signup's address, so deleting an account does not open
+    #: a referral loop, but the address cannot be read back.
+    deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Referral(db.Model):
+    """One referred user attributed to one referrer; at most one per referred user."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        sa.CheckConstraint("referrer_id <> referred_id", name="not_self"),
+        sa.Index("ix_referrals_referrer_created", "referrer_id", "created_at"),
+        sa.Index("ix_referrals_signup_ip_created", "signup_ip_hash", "created_at"),
+        # The reports' date ranges.
+        sa.Index("ix_referrals_created_at", "created_at"),
+        sa.Index("ix_referrals_converted_at", "converted_at"),
+    )
+
+    # referrer_id, status, converted_at and created_at are counted per day
+    # (reports/rollups.py): active_history loads the old value of one set unread, so a
+    # change moves its count from the right day.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
+    referred_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), unique=True
+    )
+    code: Mapped[str] = mapped_column(sa.String(32))
+    source: Mapped[CaptureSource] = mapped_column(_enum(CaptureSource, "source"))
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    visit_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="SET NULL")
+    )
+    status: Mapped[ReferralStatus] = mapped_column(
+        _enum(ReferralStatus, "status"),
+        default=ReferralStatus.SIGNED_UP,
+        active_history=True,
+    )
+    #: When the referred user first converted (purchase, subscription...).
+    converted_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, active_history=True
+    )
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        _enum(ReviewStatus, "review_status"), default=ReviewStatus.CLEAR
+    )
+    #: Keyed hash of the IP and the visitor id the signup came from (fraud signals).
+    signup_ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    signup_visitor_id: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
+
+    rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
+
+
+class Visit(db.Model):
+    """A click on a referral link (or a page opened with ?ref=)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        sa.Index("ix_visits_referrer_created", "referrer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32))
+    referrer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE")
+    )
+    #: Random first-party id from the visitor cookie; says nothing about the person.
+    visitor_id: Mapped[str] = mapped_column(sa.String(32))
+    landing_path: Mapped[str] = mapped_column(sa.String(512))
+    source: Mapped[CaptureSource] = mapped_column(_enum(CaptureSource, "source"))
+    #: Keyed hash (HMAC) of the client IP; the IP itself is never stored.
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True
+    )
+
+
+class Conversion(db.Model):
+    """An outcome of a user (signup, purchase...), stored once per external id."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (
+        sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The host billing system's id of the event; a second delivery is a replay.
+    external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"), index=True)
+    #: The user's referral when they were referred; None still counts in reports.
+    referral_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("referrals.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _manual_source() -> str:
+    return f"manual:{secrets.token_hex(8)}"
+
+
+class Reward(db.Model):
+    """Value owed to a user because of a referral; money in integer minor units.
+
+    ``status`` is the current state; every change is also a :class:`RewardEvent`.
+    A rule grants at most once per source and recipient: (rule, source_key, user_id)
+    is unique, whatever retries or racing workers do.
+    """
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+        # Grants are positive; only the clawback of a paid reward is negative.
+        sa.CheckConstraint(
+            "(adjusts_reward_id IS NULL AND amount_minor > 0)"
+            " OR (adjusts_reward_id IS NOT NULL AND amount_minor < 0)",
+            name="amount_sign",
+        ),
+        sa.UniqueConstraint("rule", "source_key", "user_id", name="uq_rewards_grant"),
+        sa.Index("ix_rewards_user_status", "user_id", "status"),
+        # A user's latest rewards, newest first, without sorting all of them.
+        sa.Index("ix_rewards_user_created", "user_id", "created_at", "id"),
+        sa.Index("ix_rewards_status_hold", "status", "hold_until"),
+        sa.Index("ix_rewards_created_at", "created_at"),
+    )
+
+    # user_id, amount_minor, currency, status and created_at are counted
+    # (rewards/totals.py): active_history loads the old value of one set unread.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
+    )
+    referral_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("referrals.id"), index=True
+    )
+    kind: Mapped[RewardKind] = mapped_column(_enum(RewardKind, "kind"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, active_history=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), active_history=True)
+    status: Mapped[RewardStatus] = mapped_column(
+        _enum(RewardStatus, "status"),
+        default=RewardStatus.PENDING,
+        active_history=True,
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, active_history=True
+    )
+    #: Name of the configured rule that granted it ("adjustment" for clawbacks,
+    #: "manual" for a reward a host created itself).
+    rule: Mapped[str] = mapped_column(sa.String(64), default="manual")
+    #: What it was granted for: "conversion:<id>", "referral:<id>",
+    #: "milestone:<n>" or "adjustment:<reward id>"; a random "manual:..." otherwise.
+    source_key: Mapped[str] = mapped_column(sa.String(64), default=_manual_source)
+    conversion_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("conversions.id"), index=True
+    )
+    #: For a negative adjustment: the paid reward it takes back.
+    adjusts_reward_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rewards.id"))
+    #: When the outcome happened (caps count calendar months of this time).
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Not approvable before this time, to wait out refunds.
+    hold_until: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    referral: Mapped[Referral | None] = relationship(back_populates="rewards")
+
+
+class RewardEvent(db.Model):
+    """One change of a reward, append-only: balances are sums over these rows.
+
+    An event moves ``amount_minor`` out of ``from_status`` (None at creation) into
+    ``to_status``; a status's balance is what came in minus what went out.
+    """
+
+    __tablename__ = "reward_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("rewards.id"), index=True)
+    from_status: Mapped[RewardStatus | None] = mapped_column(
+        _enum(RewardStatus, "from_status")
+    )
+    to_status: Mapped[RewardStatus] = mapped_column(_enum(RewardStatus, "to_status"))
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    #: Who decided; None for the system (rules, process-rewards, refunds by API).
+    actor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@sa.event.listens_for(RewardEvent, "before_update")
+@sa.event.listens_for(RewardEvent, "before_delete")
+def _history_is_append_only(_mapper, _connection, target) -> None:
+    raise RuntimeError("reward history is append-only")

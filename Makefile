@@ -12,12 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The site extra: gunicorn and the PostgreSQL driver, which a host of the plugin
+# does not get from `pip install referral_site`.
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[site]'
 	touch $@
 
+# Everything .installed has too, so run and bench need no second install.
 $(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[site,test]'
 	touch $@ $(VENV)/.installed
 
 # axe-core for the browser tests' accessibility checks (versions pinned by the lock).
@@ -67,11 +70,13 @@ bench: $(VENV)/.installed
 bench-scale: $(VENV)/.installed
 	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
-## lint: static checks
+## lint: static checks (ruff, bandit, import contracts)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit -q -c pyproject.toml -r referral_site
+	@if [ -f .importlinter ]; then $(BIN)/lint-imports; \
+	else echo "no .importlinter: import contracts not checked"; fi
 
 clean:
 	rm -rf $(VENV) node_modules instance/*.db* test-artifacts

@@ -41,7 +41,7 @@ target_db = current_app.extensions["migrate"].db
 
 def render_item(type_, obj, autogen_context):
     """Render the models' UTC timestamp type as the plain column type it stores."""
-    from referral_site.referrals.storage.models import UTCDateTime
+    from referral_site.referrals import UTCDateTime
 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

@@ -108,7 +108,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
-    Referrals(app, user_model=User)
+    Referrals(app, db=db, user_model=User, limiter=limiter)
 
 
 def _init_migrations(app: Flask) -> None:

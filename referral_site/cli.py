@@ -7,11 +7,11 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from referral_site import referrals as services
 from referral_site.auth.services import UnknownAccount, set_disabled
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals.attribution import services
-from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals import write_transaction
 
 
 @click.command("create-admin")

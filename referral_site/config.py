@@ -29,6 +29,9 @@ class Config:
     #: Anonymous clicks on referral links skip the per-request hooks; the security
     #: headers are WSGI middleware (security.py), so those responses carry them.
     REFERRALS_FAST_LINKS = True
+    #: SQLite in WAL mode with BEGIN IMMEDIATE for writes: several gunicorn workers
+    #: write at once on the embedded database.
+    REFERRALS_TUNE_SQLITE = True
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

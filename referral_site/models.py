@@ -9,11 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_site.extensions import db, login_manager
 from referral_site.passwords import hash_password, needs_rehash, verify_password
-from referral_site.referrals.storage.models import (
-    ReferralUserMixin,
-    UTCDateTime,
-    utcnow,
-)
+from referral_site.referrals import ReferralUserMixin, UTCDateTime, utcnow
 
 
 def new_session_token() -> str:

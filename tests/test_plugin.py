@@ -35,7 +35,7 @@ def host(make_app, tmp_path):
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
-    Referrals(app, user_model=User)
+    Referrals(app, db=db, user_model=User)
 
     @app.route("/")
     def home():
@@ -101,7 +101,7 @@ def test_query_parameter_capture_works_on_host_pages(host):
 
 def test_registering_twice_is_refused(host):
     with pytest.raises(RuntimeError, match="already registered"):
-        Referrals(host, user_model=User)
+        Referrals(host, db=db, user_model=User)
 
 
 def test_a_user_model_is_required():

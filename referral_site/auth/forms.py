@@ -3,7 +3,7 @@
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from referral_site.referrals.forms import BrowserForm
+from referral_site.referrals import BrowserForm
 
 
 class LoginForm(BrowserForm):

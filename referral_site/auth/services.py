@@ -5,9 +5,7 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.passwords import hash_password, verify_password
-from referral_site.referrals.attribution.services import normalize_email
-from referral_site.referrals.storage.models import utcnow
-from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals import normalize_email, utcnow, write_transaction
 
 
 def authenticate(email: str, password: str) -> User | None:

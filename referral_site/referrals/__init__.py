@@ -1,12 +1,14 @@
 """A pluggable referral program for Flask: capture links, attribute signups, report.
 
-Usage in a host app::
+Usage in a host app, with the host's own Flask-SQLAlchemy instance and user model::
 
     from referral_site.referrals import Referrals
-    Referrals(app, user_model=User)
+    Referrals(app, db=db, user_model=User)            # or .init_app(app, ...)
 
 Every setting below can be overridden in ``app.config`` (or the environment, through
 the site's factory); values given as strings are converted to the default's type.
+This module is the plugin's public API: a host imports from here (and from
+``referral_site.referrals.signals``), never from the subpackages.
 """
 
 import hashlib
@@ -19,6 +21,9 @@ from flask import Flask
 from referral_site.referrals.capture.code_cache import CodeCache
 
 if TYPE_CHECKING:
+    from flask_limiter import Limiter
+    from flask_sqlalchemy import SQLAlchemy
+
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
@@ -91,6 +96,11 @@ DEFAULTS: dict[str, object] = {
     #: hooks (capture/fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
     #: clicks per worker. Off by default: the host's own hooks skip those responses.
     "FAST_LINKS": False,
+    #: Put the host's SQLite engines in WAL mode with a busy timeout, foreign keys
+    #: and BEGIN IMMEDIATE for writes (storage/transactions.py). Off by default: the
+    #: plugin leaves the host's engine alone; a SQLite host with concurrent writers
+    #: should turn it on (the site does).
+    "TUNE_SQLITE": False,
 }
 
 
@@ -111,7 +121,9 @@ def _coerce(value: object, default: object) -> object:
 class _State:
     """What the extension keeps per app, in app.extensions["referrals"]."""
 
+    db: "SQLAlchemy"
     user_model: type
+    limiter: "Limiter"
     ip_hash_key: bytes
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
@@ -119,61 +131,90 @@ class _State:
 
 
 class Referrals:
-    """The Flask extension: registers the referral blueprint and its settings."""
+    """The Flask extension: registers the referral blueprint and its settings.
+
+    ``db`` is the host's ``SQLAlchemy()`` instance: the plugin's tables are
+    declared on its metadata, with foreign keys to ``user_model``'s primary key.
+    ``limiter`` is the host's Flask-Limiter instance, if it has one; otherwise the
+    plugin counts its rate limits with a limiter of its own.
+    """
 
     def __init__(self, app: Flask | None = None, **options) -> None:
         self._options = options
         if app is not None:
             self.init_app(app, **options)
 
-    def init_app(self, app: Flask, *, user_model: type | None = None) -> None:
+    def init_app(self, app: Flask, **options) -> None:
         """Register the blueprint, hooks and settings on an app."""
         if "referrals" in app.extensions:
             raise RuntimeError("Referrals is already registered on this app.")
-        user_model = user_model or self._options.get("user_model")
-        if user_model is None:
-            raise TypeError("Referrals needs user_model=<your User class>.")
+        options = {**self._options, **options}
+        db, user_model = options.get("db"), options.get("user_model")
+        if db is None or user_model is None:
+            raise TypeError("Referrals needs db=<your SQLAlchemy()> and user_model=.")
         for key, default in DEFAULTS.items():
             name = "REFERRALS_" + key
             app.config[name] = _coerce(app.config.get(name, default), default)
+        _declare_tables(app, db, user_model)
+        from referral_site.referrals import limits
+
         app.extensions["referrals"] = _State(
+            db=db,
             user_model=user_model,
+            limiter=limits.init_app(app, options.get("limiter")),
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
         )
-        _tune_sqlite_engines(app)
-        _init_limiter(app)
+        if app.config["REFERRALS_TUNE_SQLITE"]:
+            _tune_sqlite_engines(app, db)
+        _register(app, user_model)
 
-        # Imported for their tables, routes and listeners.
-        from referral_site.referrals.account import views as account_views  # noqa: F401
-        from referral_site.referrals.api.views import api_bp
-        from referral_site.referrals.cli import referrals_cli
-        from referral_site.referrals.fraud import models as fraud_models
-        from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
-        from referral_site.referrals.reports import models as report_models  # noqa: F401
-        from referral_site.referrals.reports import rollups
-        from referral_site.referrals.reports import views as report_views  # noqa: F401
-        from referral_site.referrals.rewards import engine as rewards
-        from referral_site.referrals.rewards import (
-            grants,  # noqa: F401
-            totals,  # noqa: F401
-        )
-        from referral_site.referrals.rewards import views as review_views  # noqa: F401
-        from referral_site.referrals.views import bp
 
-        fraud_models.track_user_codes(user_model)
-        rollups.track_users(user_model)
-        rewards.init_app(app)
-        app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
-        app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
-        app.cli.add_command(referrals_cli)
-        # With host matching the landing page's URL depends on the request's host,
-        # which only the full request cycle resolves.
-        if app.config["REFERRALS_FAST_LINKS"] and not app.url_map.host_matching:
-            from referral_site.referrals.capture.fast_links import FastLinks
+def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
+    """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
+    from referral_site.referrals.reports import models as report_models  # noqa: F401
+    from referral_site.referrals.storage.db import declare_on_host, use_host_key_type
 
-            app.wsgi_app = FastLinks(app, app.wsgi_app)
+    declare_on_host(db.metadata, user_model.__table__)
+    with app.app_context():
+        use_host_key_type(db.engines.values(), user_model.__table__)
+
+
+def _register(app: Flask, user_model: type) -> None:
+    """Blueprints, listeners, commands and the fast path for links."""
+    # Imported for their routes and listeners.
+    from referral_site.referrals.account import views as account_views  # noqa: F401
+    from referral_site.referrals.api.views import api_bp
+    from referral_site.referrals.attribution import views as signup  # noqa: F401
+    from referral_site.referrals.blueprint import bp
+    from referral_site.referrals.capture import views as capture  # noqa: F401
+    from referral_site.referrals.cli import referrals_cli
+    from referral_site.referrals.fraud import models as fraud_models
+    from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
+    from referral_site.referrals.reports import rollups
+    from referral_site.referrals.reports import views as report_views  # noqa: F401
+    from referral_site.referrals.rewards import engine as rewards
+    from referral_site.referrals.rewards import grants, totals  # noqa: F401
+    from referral_site.referrals.rewards import views as review_views  # noqa: F401
+
+    fraud_models.track_user_codes(user_model)
+    rollups.track_users(user_model)
+    rewards.init_app(app)
+    app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    # The API authenticates by bearer key and never reads the session cookie: a
+    # host's app-wide CSRFProtect must not ask it for a form token.
+    if "csrf" in app.extensions:
+        app.extensions["csrf"].exempt(api_bp)
+    app.cli.add_command(referrals_cli)
+    # With host matching the landing page's URL depends on the request's host,
+    # which only the full request cycle resolves.
+    if app.config["REFERRALS_FAST_LINKS"] and not app.url_map.host_matching:
+        from referral_site.referrals.capture.fast_links import FastLinks
+
+        app.wsgi_app = FastLinks(app, app.wsgi_app)
 
 
 def _ip_hash_key(app: Flask) -> bytes:
@@ -191,21 +232,33 @@ def _visit_buffer(app: Flask):
     return VisitBuffer(app, interval) if interval > 0 else None
 
 
-def _init_limiter(app: Flask) -> None:
-    """Bind the shared rate limiter, unless the host already did."""
-    from referral_site.extensions import limiter
-
-    if limiter not in app.extensions.get("limiter", ()):
-        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-        app.config.setdefault("RATELIMIT_ENABLED", True)
-        limiter.init_app(app)
-
-
-def _tune_sqlite_engines(app: Flask) -> None:
-    from referral_site.extensions import db
+def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
     from referral_site.referrals.storage.transactions import tune_sqlite
 
     busy_ms = int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10_000))
     with app.app_context():
         for engine in db.engines.values():
             tune_sqlite(engine, busy_ms)
+
+
+#: The public functions and classes, imported on first use (PEP 562) so that a
+#: host importing ``Referrals`` loads nothing else.
+_PUBLIC = {
+    "BrowserForm": "referral_site.referrals.forms",
+    "EmailTaken": "referral_site.referrals.attribution.services",
+    "ReferralUserMixin": "referral_site.referrals.storage.models",
+    "UTCDateTime": "referral_site.referrals.storage.models",
+    "normalize_email": "referral_site.referrals.attribution.services",
+    "rate_limited": "referral_site.referrals.limits",
+    "sign_up": "referral_site.referrals.attribution.services",
+    "utcnow": "referral_site.referrals.storage.models",
+    "write_transaction": "referral_site.referrals.storage.transactions",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

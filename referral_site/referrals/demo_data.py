@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from referral_site.extensions import db
 from referral_site.referrals.attribution.codes import ALPHABET, CODE_LENGTH
 from referral_site.referrals.fraud.models import ReferralCode
 from referral_site.referrals.reports import rollups
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.storage import bulk, totals
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Conversion,

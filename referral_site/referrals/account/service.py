@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.extensions import db
 from referral_site.referrals.attribution.services import (
     forget_cached_codes,
     referrer_summary,
@@ -20,6 +19,7 @@ from referral_site.referrals.attribution.services import (
 )
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.fraud.review import mailbox_digest
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, Reward, utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 

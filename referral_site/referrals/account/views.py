@@ -1,16 +1,26 @@
-"""The user's account controls on /referrals: vanity code, data export, deletion."""
+"""The user's page /referrals: their link, figures, rewards and account controls."""
 
 import json
 
-from flask import Response, current_app, flash, redirect, request, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, logout_user
 
+from referral_site.referrals.account import qr
 from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
+from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture.cookies import visitor_id
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
-from referral_site.referrals.views import bp
+from referral_site.referrals.rewards import queries as reward_queries
 
 
 def my_account_context() -> dict:
@@ -83,3 +93,35 @@ def delete_account():
     logout_user()
     flash("Your account has been deleted.", "info")
     return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))
+
+
+@bp.route("/referrals")
+@login_required
+def mine():
+    """The signed-in user's link, figures and referred people."""
+    page = request.args.get("page", 1, type=int)
+    return render_template(
+        "referrals/mine.html",
+        link=url_for(
+            "referrals.follow", code=current_user.referral_code, _external=True
+        ),
+        summary=services.referrer_summary(current_user.id),
+        referred=services.referred_users_page(
+            current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
+        ),
+        my_rewards=reward_queries.my_rewards(current_user.id),
+        **my_account_context(),
+    )
+
+
+@bp.route("/referrals/qr.svg")
+@login_required
+def qr_code():
+    """The signed-in user's link as a QR code (SVG), shown inline or downloaded."""
+    link = url_for("referrals.follow", code=current_user.referral_code, _external=True)
+    response = Response(qr.qr_svg(link), mimetype="image/svg+xml")
+    if request.args.get("download"):
+        name = f"referral-qr-{current_user.referral_code}.svg"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

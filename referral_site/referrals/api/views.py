@@ -11,11 +11,10 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from referral_site.extensions import csrf, limiter, seconds_until_limit_resets
+from referral_site.referrals.limits import rate_limited, seconds_until_reset
 from referral_site.referrals.rewards import conversions
 
 api_bp = Blueprint("referrals_api", __name__)
-csrf.exempt(api_bp)
 
 _FIELDS = {"email", "user_id", "kind", "amount", "currency", "external_id"}
 
@@ -50,13 +49,13 @@ def json_error(error: HTTPException):
 
 
 @api_bp.errorhandler(429)
-def rate_limited(error: HTTPException):
+def too_many_requests(error: HTTPException):
     """A 429 in JSON with the wait, in the body and in ``Retry-After``.
 
     Registered by code: the host app's own 429 page (registered by code too) would
     otherwise win over the class handler above.
     """
-    wait = seconds_until_limit_resets() or 60
+    wait = seconds_until_reset() or 60
     response = jsonify(
         error=f"Too many requests: retry in {wait} seconds.", retry_after=wait
     )
@@ -64,12 +63,8 @@ def rate_limited(error: HTTPException):
     return response, 429
 
 
-def _api_limit() -> str:
-    return current_app.config["REFERRALS_RATELIMIT_API"]
-
-
 @api_bp.post("/api/conversions")
-@limiter.limit(_api_limit)
+@rate_limited("API")
 def post_conversion():
     """Record a conversion: 201 when new, 200 for a replay of the same external_id."""
     body = request.get_json(force=True, silent=True)
@@ -107,7 +102,7 @@ def post_conversion():
 
 # path: billing ids may contain slashes ("inv/2026/17").
 @api_bp.post("/api/conversions/<path:external_id>/refund")
-@limiter.limit(_api_limit)
+@rate_limited("API")
 def refund(external_id: str):
     """Mark a conversion refunded (repeating it changes nothing)."""
     try:

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.extensions import db
 from referral_site.referrals import signals
 from referral_site.referrals.attribution.codes import generate_code, normalize_code
 from referral_site.referrals.capture import visit_buffer
@@ -19,6 +18,7 @@ from referral_site.referrals.fraud.models import ReferralCode
 from referral_site.referrals.reports.models import ReferrerTotal
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,

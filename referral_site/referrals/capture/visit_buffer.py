@@ -20,9 +20,9 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from flask import Flask
 
-from referral_site.extensions import db
 from referral_site.referrals.reports import rollups
 from referral_site.referrals.storage import bulk
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Visit
 from referral_site.referrals.storage.transactions import write_transaction
 

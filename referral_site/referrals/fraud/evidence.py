@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
 
-from referral_site.extensions import db
 from referral_site.referrals.fraud.models import FraudSignal, SightingKind, UserSighting
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, utcnow
 
 #: Domains whose addresses ignore dots in the local part, mapped to one spelling.

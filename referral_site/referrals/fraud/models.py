@@ -7,9 +7,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from referral_site.extensions import db
+from referral_site.referrals.storage.db import Base, user_key
 from referral_site.referrals.storage.models import (
-    USER_TABLE,
     UTCDateTime,
     _enum,
     utcnow,
@@ -51,7 +50,7 @@ class SightingKind(enum.StrEnum):
     IP = "ip"  # the keyed IP hash
 
 
-class ReferralCode(db.Model):
+class ReferralCode(Base):
     """A code that leads to a user: the primary one and the aliases it replaced."""
 
     __tablename__ = "referral_codes"
@@ -59,14 +58,12 @@ class ReferralCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Upper-case, so the unique constraint holds case-insensitively.
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = user_key("CASCADE", index=True)
     is_primary: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ReferralSignalRecord(db.Model):
+class ReferralSignalRecord(Base):
     """One fraud signal raised on one referral, at most once per name."""
 
     __tablename__ = "referral_signals"
@@ -83,7 +80,7 @@ class ReferralSignalRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ReferralFlagEvent(db.Model):
+class ReferralFlagEvent(Base):
     """Append-only history of a referral's review: who, when, what and why."""
 
     __tablename__ = "referral_flag_events"
@@ -94,14 +91,12 @@ class ReferralFlagEvent(db.Model):
     )
     action: Mapped[FlagAction] = mapped_column(_enum(FlagAction, "action"))
     #: The admin who decided; None when the system raised the flag.
-    actor_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")
-    )
+    actor_id: Mapped[int | None] = user_key("SET NULL")
     reason: Mapped[str] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class UserSighting(db.Model):
+class UserSighting(Base):
     """A device or IP hash seen on a user's signed-in session, and when last."""
 
     __tablename__ = "user_sightings"
@@ -111,15 +106,13 @@ class UserSighting(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[int] = user_key("CASCADE")
     kind: Mapped[SightingKind] = mapped_column(_enum(SightingKind, "kind"))
     value: Mapped[str] = mapped_column(sa.String(64))
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class VisitRollup(db.Model):
+class VisitRollup(Base):
     """Per referrer and UTC day: clicks, referred signups and first conversions.
 
     Counted when each visit or referral is written (see reports/rollups.py); the reports
@@ -133,9 +126,7 @@ class VisitRollup(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE")
-    )
+    referrer_id: Mapped[int] = user_key("CASCADE")
     day: Mapped[date] = mapped_column(sa.Date)
     clicks: Mapped[int] = mapped_column(default=0)
     #: Referrals created that day.

@@ -4,8 +4,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm
 from flask import current_app
 
-from referral_site.extensions import db
 from referral_site.referrals.fraud.models import ReferralFlagEvent, ReferralSignalRecord
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, ReviewStatus
 from referral_site.referrals.storage.pagination import Page, paginate_rows
 

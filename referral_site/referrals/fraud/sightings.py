@@ -8,8 +8,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.extensions import db
 from referral_site.referrals.fraud.models import SightingKind, UserSighting
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 

@@ -2,12 +2,13 @@
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
+from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import ReviewForm
 from referral_site.referrals.fraud import queue as fraud_queue
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.storage.models import ReviewStatus
-from referral_site.referrals.views import admin_required, bp
 
 #: The lists an admin can open, by the value in ?status=.
 _LISTS = {
@@ -37,6 +38,9 @@ def fraud_review():
         page=page,
         signals=fraud_queue.signals_by_referral(ids),
         history=fraud_queue.history_by_referral(ids),
+        # One token for the page's many small forms (each a ReviewForm when
+        # posted): Flask-WTF's own, so the host needs no app-wide CSRFProtect.
+        review_token=generate_csrf(),
     )
 
 

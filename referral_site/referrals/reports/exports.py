@@ -9,10 +9,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.reports.figures import DateRange, user_model
 from referral_site.referrals.reports.leaderboard import leader, leaderboard_query
 from referral_site.referrals.rewards.money import format_plain
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, Reward
 
 #: Rows fetched per round trip while streaming a CSV export.

@@ -14,13 +14,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from referral_site.extensions import db
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.reports.models import (
     DailyRewardTotal,
     DailyTotal,
     UserRewardTotal,
 )
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Referral,
     Reward,

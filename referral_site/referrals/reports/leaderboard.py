@@ -25,7 +25,6 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.reports.figures import (
     METRICS,
@@ -41,6 +40,7 @@ from referral_site.referrals.reports.models import (
     ReferrerTotal,
     UserRewardTotal,
 )
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Reward, RewardStatus
 from referral_site.referrals.storage.pagination import Page, page_within
 

@@ -12,9 +12,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from referral_site.extensions import db
+from referral_site.referrals.storage.db import Base, user_key
 from referral_site.referrals.storage.models import (
-    USER_TABLE,
     RewardStatus,
     UTCDateTime,
     _enum,
@@ -25,7 +24,7 @@ def _count() -> Mapped[int]:
     return mapped_column(default=0, server_default="0")
 
 
-class DailyTotal(db.Model):
+class DailyTotal(Base):
     """Program-wide counts per UTC day: new users, clicks, signups, conversions.
 
     Each day is split over a few rows (``slot``, one per writing connection, see
@@ -46,7 +45,7 @@ class DailyTotal(db.Model):
     conversions: Mapped[int] = _count()
 
 
-class DailyRewardTotal(db.Model):
+class DailyRewardTotal(Base):
     """Program-wide rewards per UTC day of creation, currency and current status."""
 
     __tablename__ = "daily_reward_totals"
@@ -63,7 +62,7 @@ class DailyRewardTotal(db.Model):
     )
 
 
-class UserRewardTotal(db.Model):
+class UserRewardTotal(Base):
     """One user's rewards (count and sum) per currency and current status, all time.
 
     The all-time leaderboard sums the non-rejected ones of the referrers on a page.
@@ -71,11 +70,7 @@ class UserRewardTotal(db.Model):
 
     __tablename__ = "user_reward_totals"
 
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    user_id: Mapped[int] = user_key("CASCADE", primary_key=True, autoincrement=False)
     currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
     status: Mapped[RewardStatus] = mapped_column(
         _enum(RewardStatus, "status"), primary_key=True
@@ -86,7 +81,7 @@ class UserRewardTotal(db.Model):
     )
 
 
-class ReferrerTotal(db.Model):
+class ReferrerTotal(Base):
     """One referrer's all-time clicks, signups and conversions.
 
     The index is the all-time leaderboard's order, so a page of it is an index scan.
@@ -94,10 +89,8 @@ class ReferrerTotal(db.Model):
 
     __tablename__ = "referrer_totals"
 
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
+    referrer_id: Mapped[int] = user_key(
+        "CASCADE", primary_key=True, autoincrement=False
     )
     clicks: Mapped[int] = _count()
     signups: Mapped[int] = _count()
@@ -113,7 +106,7 @@ sa.Index(
 )
 
 
-class ActiveReferrers(db.Model):
+class ActiveReferrers(Base):
     """How many referrers have a click or a referred signup, all time (summed slots)."""
 
     __tablename__ = "active_referrers"
@@ -122,7 +115,7 @@ class ActiveReferrers(db.Model):
     referrers: Mapped[int] = _count()
 
 
-class RankingSnapshot(db.Model):
+class RankingSnapshot(Base):
     """One run of the leaderboard job for one range preset."""
 
     __tablename__ = "ranking_snapshots"
@@ -139,7 +132,7 @@ class RankingSnapshot(db.Model):
     referrers: Mapped[int | None]
 
 
-class RankedReferrer(db.Model):
+class RankedReferrer(Base):
     """A referrer's place and counts in one snapshot."""
 
     __tablename__ = "ranked_referrers"
@@ -148,15 +141,13 @@ class RankedReferrer(db.Model):
         sa.ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
     )
     rank: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"), index=True
-    )
+    referrer_id: Mapped[int] = user_key("CASCADE", index=True)
     clicks: Mapped[int]
     signups: Mapped[int]
     conversions: Mapped[int]
 
 
-class RankedReward(db.Model):
+class RankedReward(Base):
     """A ranked referrer's non-rejected rewards created in the snapshot's range."""
 
     __tablename__ = "ranked_rewards"
@@ -164,11 +155,8 @@ class RankedReward(db.Model):
     snapshot_id: Mapped[int] = mapped_column(
         sa.ForeignKey("ranking_snapshots.id", ondelete="CASCADE"), primary_key=True
     )
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-        index=True,
+    referrer_id: Mapped[int] = user_key(
+        "CASCADE", primary_key=True, autoincrement=False, index=True
     )
     currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
     rewards: Mapped[int]

@@ -21,7 +21,6 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.reports.figures import PRESETS, DateRange, date_range
 from referral_site.referrals.reports.leaderboard import live_counts, live_rewards
 from referral_site.referrals.reports.models import (
@@ -29,6 +28,7 @@ from referral_site.referrals.reports.models import (
     RankedReward,
     RankingSnapshot,
 )
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 

@@ -17,10 +17,10 @@ from flask import (
     stream_with_context,
 )
 
+from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.reports import charts, leaderboard
 from referral_site.referrals.reports import exports as report_exports
 from referral_site.referrals.reports import figures as reports
-from referral_site.referrals.views import admin_required, bp
 
 #: Leading characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

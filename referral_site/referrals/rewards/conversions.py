@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.extensions import db
 from referral_site.referrals import signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.rewards.currencies import is_currency
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,

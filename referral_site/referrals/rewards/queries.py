@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
-from referral_site.extensions import db
 from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,

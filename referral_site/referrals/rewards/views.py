@@ -5,11 +5,11 @@ from datetime import datetime
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import RewardDecisionForm
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.storage.models import utcnow
-from referral_site.referrals.views import admin_required, bp
 
 
 @bp.route("/admin/rewards", methods=["GET", "POST"])

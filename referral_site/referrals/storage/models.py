@@ -11,9 +11,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from referral_site.extensions import db
-
-USER_TABLE = "users"
+from referral_site.referrals.storage.db import Base, user_key
 
 
 def utcnow() -> datetime:
@@ -104,7 +102,11 @@ class RewardStatus(enum.StrEnum):
 
 
 class ReferralUserMixin:
-    """Columns the plugin needs on the host's user model."""
+    """Columns the plugin needs on the host's user model (an integer ``id`` key).
+
+    Besides these, the plugin reads ``name``, ``email``, ``is_admin`` and
+    ``created_at`` from the model.
+    """
 
     #: The user's own code, stored upper-case; matched case-insensitively.
     referral_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
@@ -112,7 +114,7 @@ class ReferralUserMixin:
     @declared_attr
     def referred_by_id(cls) -> Mapped[int | None]:
         return mapped_column(
-            sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL"), index=True
+            sa.ForeignKey(f"{cls.__tablename__}.id", ondelete="SET NULL"), index=True
         )
 
     #: Set when the account was deleted: the row stays, scrubbed, for the history.
@@ -123,7 +125,7 @@ class ReferralUserMixin:
     deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
 
-class Referral(db.Model):
+class Referral(Base):
     """One referred user attributed to one referrer; at most one per referred user."""
 
     __tablename__ = "referrals"
@@ -140,12 +142,8 @@ class Referral(db.Model):
     # (reports/rollups.py): active_history loads the old value of one set unread, so a
     # change moves its count from the right day.
     id: Mapped[int] = mapped_column(primary_key=True)
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
-    )
-    referred_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id"), unique=True
-    )
+    referrer_id: Mapped[int] = user_key(active_history=True)
+    referred_id: Mapped[int] = user_key(unique=True)
     code: Mapped[str] = mapped_column(sa.String(32))
     source: Mapped[CaptureSource] = mapped_column(_enum(CaptureSource, "source"))
     captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -174,7 +172,7 @@ class Referral(db.Model):
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
 
 
-class Visit(db.Model):
+class Visit(Base):
     """A click on a referral link (or a page opened with ?ref=)."""
 
     __tablename__ = "visits"
@@ -184,9 +182,7 @@ class Visit(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(32))
-    referrer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="CASCADE")
-    )
+    referrer_id: Mapped[int] = user_key("CASCADE")
     #: Random first-party id from the visitor cookie; says nothing about the person.
     visitor_id: Mapped[str] = mapped_column(sa.String(32))
     landing_path: Mapped[str] = mapped_column(sa.String(512))
@@ -198,7 +194,7 @@ class Visit(db.Model):
     )
 
 
-class Conversion(db.Model):
+class Conversion(Base):
     """An outcome of a user (signup, purchase...), stored once per external id."""
 
     __tablename__ = "conversions"
@@ -210,7 +206,7 @@ class Conversion(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: The host billing system's id of the event; a second delivery is a replay.
     external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey(f"{USER_TABLE}.id"), index=True)
+    user_id: Mapped[int] = user_key(index=True)
     #: The user's referral when they were referred; None still counts in reports.
     referral_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("referrals.id"), index=True
@@ -227,7 +223,7 @@ def _manual_source() -> str:
     return f"manual:{secrets.token_hex(8)}"
 
 
-class Reward(db.Model):
+class Reward(Base):
     """Value owed to a user because of a referral; money in integer minor units.
 
     ``status`` is the current state; every change is also a :class:`RewardEvent`.
@@ -255,9 +251,7 @@ class Reward(db.Model):
     # user_id, amount_minor, currency, status and created_at are counted
     # (rewards/totals.py): active_history loads the old value of one set unread.
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id"), active_history=True
-    )
+    user_id: Mapped[int] = user_key(active_history=True)
     referral_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("referrals.id"), index=True
     )
@@ -291,7 +285,7 @@ class Reward(db.Model):
     referral: Mapped[Referral | None] = relationship(back_populates="rewards")
 
 
-class RewardEvent(db.Model):
+class RewardEvent(Base):
     """One change of a reward, append-only: balances are sums over these rows.
 
     An event moves ``amount_minor`` out of ``from_status`` (None at creation) into
@@ -309,9 +303,7 @@ class RewardEvent(db.Model):
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
     #: Who decided; None for the system (rules, process-rewards, refunds by API).
-    actor_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey(f"{USER_TABLE}.id", ondelete="SET NULL")
-    )
+    actor_id: Mapped[int | None] = user_key("SET NULL")
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

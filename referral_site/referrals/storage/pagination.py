@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
+from referral_site.referrals.storage.db import db
 
 
 def page_count(total: int, per_page: int) -> int:

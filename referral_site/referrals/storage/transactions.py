@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from referral_site.extensions import db
+from referral_site.referrals.storage.db import db
 
 _write_intent: ContextVar[bool] = ContextVar("referrals_write_intent", default=False)
 _tuned_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()

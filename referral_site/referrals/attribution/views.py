@@ -1,0 +1,70 @@
+"""The plugin's own signup page (REFERRALS_AUTH_VIEWS), attributed like any other."""
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
+
+from referral_site.referrals.attribution import services
+from referral_site.referrals.blueprint import bp
+from referral_site.referrals.capture import cookies as capture
+from referral_site.referrals.forms import SignupForm
+from referral_site.referrals.limits import rate_limited
+from referral_site.referrals.storage.models import CaptureSource
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@rate_limited("SIGNUP")
+def signup():
+    """Create an account, attributed to the referrer whose code was captured."""
+    if current_user.is_authenticated:
+        if request.method == "POST":
+            flash(
+                "You are already signed in: you cannot create another account or "
+                "use a referral code for yourself.",
+                "error",
+            )
+        return redirect(url_for("referrals.mine"))
+    captured = capture.read_captured_code()
+    form = SignupForm()
+    if request.method == "GET" and captured is not None:
+        form.referral_code.data = captured.code
+    if form.validate_on_submit():
+        try:
+            user = services.sign_up(
+                name=form.name.data,
+                email=form.email.data,
+                password=form.password.data,
+                capture=_signup_capture(form.referral_code.data, captured),
+                ip=request.remote_addr,
+                visitor_id=capture.visitor_id(),
+            )
+        except services.EmailTaken as error:
+            form.email.errors.append(str(error))
+        except (services.UnknownCode, services.ReferralLoop) as error:
+            form.referral_code.errors.append(str(error))
+        else:
+            capture.forget()
+            login_user(user)
+            flash("Welcome! Your account is ready.", "success")
+            return redirect(url_for("referrals.mine"))
+    return render_template("referrals/signup.html", form=form), (
+        400 if form.errors else 200
+    )
+
+
+def _signup_capture(typed: str | None, captured) -> services.Capture | None:
+    """The evidence for the code on the form: the cookie's, or typed by hand.
+
+    When the typed code differs from the cookie's, REFERRALS_TYPED_CODE_WINS decides;
+    a cleared field always means no referral.
+    """
+    if not typed:
+        return None
+    cookie_wins = not current_app.config["REFERRALS_TYPED_CODE_WINS"]
+    if captured is not None and (captured.code == typed.upper() or cookie_wins):
+        return services.Capture(
+            code=captured.code,
+            source=captured.source,
+            captured_at=captured.captured_at,
+            visit_id=captured.visit_id,
+        )
+    return services.Capture(code=typed, source=CaptureSource.TYPED)

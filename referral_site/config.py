@@ -24,7 +24,7 @@ class Config:
     #: workers, which never migrate, to spare each the memory Alembic takes.
     MIGRATIONS_CLI = True
     #: Clicks are written in batches about every second by a thread per worker;
-    #: gunicorn.conf.py flushes them when a worker exits (see README, Performance).
+    #: gunicorn.conf.py flushes them when a worker exits (see docs/performance.md).
     REFERRALS_VISIT_BUFFER_SECONDS = 1.0
     #: Anonymous clicks on referral links skip the per-request hooks; the security
     #: headers are WSGI middleware (security.py), so those responses carry them.

@@ -204,3 +204,17 @@ def test_anonymous_host_pages_cost_no_query(shop):
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     assert queries == []
+
+
+def test_a_host_table_with_a_plugin_tables_name_is_refused():
+    other_db = SQLAlchemy()
+
+    class Clash(other_db.Model):
+        __tablename__ = "referrals"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    app = Flask("clash")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    other_db.init_app(app)
+    with pytest.raises(RuntimeError, match="already has a table named 'referrals'"):
+        Referrals(app, db=other_db, user_model=Clash)

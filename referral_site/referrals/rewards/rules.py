@@ -1,8 +1,8 @@
 """Reward rules: parsed and checked once from configuration, applied by engine.py.
 
-A rule is a mapping (or a JSON list of them in ``REFERRALS_REWARD_RULES``); the README's
-"Rewards" section documents every field. An invalid rule stops the app at startup with
-a message naming the rule and the field, rather than paying wrongly later.
+A rule is a mapping (or a JSON list of them in ``REFERRALS_REWARD_RULES``);
+docs/rewards.md documents every field. An invalid rule stops the app at startup
+with a message naming the rule and the field, rather than paying wrongly later.
 """
 
 import json
@@ -59,7 +59,7 @@ class Value:
 
 @dataclass(frozen=True)
 class Rule:
-    """One configured rule; see the README for the meaning of each field."""
+    """One configured rule; see docs/rewards.md for the meaning of each field."""
 
     name: str
     trigger: str

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_site.extensions import db, login_manager
 from referral_site.passwords import hash_password, needs_rehash, verify_password
-from referral_site.referrals import ReferralUserMixin, UTCDateTime, utcnow
+from referral_site.referrals import UTCDateTime, utcnow
 
 
 def new_session_token() -> str:
@@ -17,7 +17,7 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class User(UserMixin, ReferralUserMixin, db.Model):
+class User(UserMixin, db.Model):
     """An account: signs in, refers others, may be an admin."""
 
     __tablename__ = "users"

@@ -11,6 +11,8 @@ from referral_site.config import TestingConfig
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution.accounts import account_of
+from referral_site.referrals.storage.models import ReferralAccount
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "correct horse battery"
@@ -110,7 +112,7 @@ def make_user(app):
             if admin:
                 user.is_admin = True
                 db.session.commit()
-            return user.id, user.referral_code
+            return user.id, account_of(user.id).code
 
     return create
 
@@ -153,6 +155,18 @@ def query(app, statement):
 def scalar(app, statement):
     with app.app_context():
         return db.session.scalar(statement)
+
+
+def get_account(app, email) -> ReferralAccount:
+    """The referral account of the user with this email (detached)."""
+    with app.app_context():
+        account = db.session.scalar(
+            sa.select(ReferralAccount)
+            .join(User, User.id == ReferralAccount.user_id)
+            .where(User.email == email)
+        )
+        db.session.expunge(account)
+        return account
 
 
 def get_user(app, email) -> User:

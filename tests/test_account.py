@@ -7,16 +7,17 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals.attribution import services
+from referral_site.referrals.account import figures
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.storage.models import (
     Referral,
+    ReferralAccount,
     Reward,
     RewardKind,
     RewardStatus,
     Visit,
 )
-from tests.conftest import PASSWORD, get_user, login, scalar, signup
+from tests.conftest import PASSWORD, get_account, get_user, login, scalar, signup
 
 
 def signed_in(app, email="ann@example.com"):
@@ -33,7 +34,7 @@ def test_vanity_code_becomes_primary_and_old_code_still_works(app, make_user):
     ann_id, old = make_user()
     page = choose(signed_in(app), "Ann2024").get_data(as_text=True)
     assert "Your code is now ANN2024" in page
-    assert get_user(app, "ann@example.com").referral_code == "ANN2024"
+    assert get_account(app, "ann@example.com").code == "ANN2024"
     for code in (old, "ann2024"):
         visitor = app.test_client()
         visitor.get(f"/r/{code}")
@@ -60,7 +61,7 @@ def test_bad_vanity_codes_are_refused_with_a_reason(app, make_user, wanted, mess
     _, old = make_user()
     page = choose(signed_in(app), wanted).get_data(as_text=True)
     assert message in page
-    assert get_user(app, "ann@example.com").referral_code == old
+    assert get_account(app, "ann@example.com").code == old
 
 
 def test_configured_reserved_words_are_refused(make_app, make_user):
@@ -75,7 +76,7 @@ def test_vanity_codes_are_unique_whatever_the_case(app, make_user):
     choose(signed_in(app), "Sunshine")
     page = choose(signed_in(app, "cat@example.com"), "SUNSHINE").get_data(as_text=True)
     assert "That code is taken" in page
-    assert get_user(app, "cat@example.com").referral_code == cat_old
+    assert get_account(app, "cat@example.com").code == cat_old
 
 
 def test_old_aliases_stay_taken_and_can_be_switched_back(app, make_user):
@@ -87,7 +88,7 @@ def test_old_aliases_stay_taken_and_can_be_switched_back(app, make_user):
     page = choose(signed_in(app, "cat@example.com"), "sunshine").get_data(as_text=True)
     assert "taken" in page
     choose(ann, original)
-    assert get_user(app, "ann@example.com").referral_code == original
+    assert get_account(app, "ann@example.com").code == original
     assert scalar(app, sa.select(sa.func.count(ReferralCode.id))) == 4
 
 
@@ -158,21 +159,22 @@ def test_wrong_password_deletes_nothing(app, bob_referred_by_ann):
         "/referrals/delete", data={"password": "not it"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "nothing was deleted" in page
-    assert get_user(app, "bob@example.com").deleted_at is None
+    assert get_account(app, "bob@example.com").deleted_at is None
 
 
 def test_deleting_an_account_anonymises_it_and_keeps_the_counts(
     app, bob_referred_by_ann
 ):
     ann_id, bob_id, bob = bob_referred_by_ann
-    bob_code = get_user(app, "bob@example.com").referral_code
+    bob_code = get_account(app, "bob@example.com").code
     response = bob.post("/referrals/delete", data={"password": PASSWORD})
     assert response.status_code == 302
     with app.app_context():
         row = db.session.get(User, bob_id)
-        assert row.deleted_at is not None and row.name == "Deleted user"
+        assert db.session.get(ReferralAccount, bob_id).deleted_at is not None
+        assert row.name == "Deleted user"
         assert "bob" not in row.email and not row.check_password(PASSWORD)
-        summary = services.referrer_summary(ann_id)
+        summary = figures.referrer_summary(ann_id)
         assert summary.signups == 1 and summary.clicks == 1
     assert bob.get("/referrals").status_code == 302  # session ended
     assert login(app.test_client(), "bob@example.com").status_code == 200  # refused
@@ -201,15 +203,23 @@ def test_account_deletion_rejects_a_missing_csrf_token(make_app, make_user):
     )
     response = client.post("/referrals/delete", data={"password": PASSWORD})
     assert response.status_code == 400
-    assert get_user(app, "ann@example.com").deleted_at is None
+    assert get_account(app, "ann@example.com").deleted_at is None
 
 
-def test_accounts_created_outside_signup_get_a_working_code(app):
+def test_users_created_outside_signup_get_an_account_when_first_needed(app):
     with app.app_context():
-        user = User(name="Dee", email="dee@example.com", referral_code="DEECODE1")
+        user = User(name="Dee", email="dee@example.com")
         user.set_password(PASSWORD)
         db.session.add(user)
         db.session.commit()
+        dee_id = user.id
+    assert scalar(app, sa.select(sa.func.count(ReferralAccount.user_id))) == 0
+    dee = app.test_client()
+    login(dee, "dee@example.com")
+    page = dee.get("/referrals").get_data(as_text=True)
+    code = scalar(app, sa.select(ReferralAccount.code))
+    assert code in page
     visitor = app.test_client()
-    visitor.get("/r/deecode1")
+    visitor.get(f"/r/{code.lower()}")
     assert visitor.get_cookie("ref") is not None
+    assert scalar(app, sa.select(Visit.referrer_id)) == dee_id

@@ -17,7 +17,12 @@ from referral_site.referrals.fraud.models import (
     SightingKind,
     UserSighting,
 )
-from referral_site.referrals.storage.models import Referral, ReviewStatus, utcnow
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralAccount,
+    ReviewStatus,
+    utcnow,
+)
 from tests.conftest import PASSWORD, login, query, scalar, signup
 
 OFFICE_IP = "198.51.100.7"
@@ -397,7 +402,10 @@ def test_a_deleted_referrer_cannot_rejoin_under_someone_they_referred(
     else:
         assert response.status_code == 302
     stored = scalar(
-        app, sa.select(User.deleted_mailbox_digest).where(User.id == ann_id)
+        app,
+        sa.select(ReferralAccount.deleted_mailbox_digest).where(
+            ReferralAccount.user_id == ann_id
+        ),
     )
     assert stored and "ann" not in stored  # a keyed hash, not the address
 

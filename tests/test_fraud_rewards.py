@@ -14,7 +14,7 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
     utcnow,
 )
-from tests.conftest import get_user, login, query, scalar, signup
+from tests.conftest import get_account, login, query, scalar, signup
 from tests.reward_helpers import (
     API_KEY,
     AUTH,
@@ -138,7 +138,7 @@ def test_a_quick_refund_sends_the_referrals_other_approved_rewards_to_review(
     ]  # fmt: skip
     app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_REWARD_RULES=rules)
     signup(app.test_client(), email="ann@example.com", name="Ann", code="")
-    signup(app.test_client(), code=get_user(app, "ann@example.com").referral_code)
+    signup(app.test_client(), code=get_account(app, "ann@example.com").code)
     process_rewards_after(app, days=0)
     assert rewards_of(app, rule="welcome")[0][4] == RewardStatus.APPROVED
     client = app.test_client()

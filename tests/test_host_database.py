@@ -7,7 +7,6 @@ URL prefix. On PostgreSQL it lives in a schema of its own.
 """
 
 import re
-import uuid
 from datetime import datetime
 
 import pytest
@@ -19,16 +18,15 @@ from flask_login import LoginManager, UserMixin, login_user
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 
-from referral_site.referrals import Referrals, ReferralUserMixin, UTCDateTime, utcnow
-from referral_site.referrals.storage.models import Referral
-from tests.conftest import PASSWORD, POSTGRES_URL, _database_url
-
-BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0"}
+from referral_site.referrals import Referrals, UTCDateTime, code_of, utcnow
+from referral_site.referrals.storage.models import Referral, ReferralAccount
+from tests.conftest import PASSWORD, POSTGRES_URL
+from tests.host_apps import BROWSER, own_database
 
 shop_db = SQLAlchemy()
 
 
-class Account(UserMixin, ReferralUserMixin, shop_db.Model):
+class Account(UserMixin, shop_db.Model):
     """The shop's own user model, in a table the plugin does not name."""
 
     __tablename__ = "accounts"
@@ -52,47 +50,35 @@ def shop(tmp_path):
     """The shop app with the plugin, on a database (or schema) of its own."""
     # Templates of its own (none): the plugin's standalone layout is used.
     app = Flask("shop", template_folder=str(tmp_path / "templates"))
-    url, schema = _database_url(tmp_path), None
-    options = {}
-    if POSTGRES_URL:
-        schema = f"shop_{uuid.uuid4().hex[:8]}"
-        options = {"connect_args": {"options": f"-csearch_path={schema}"}}
-        with sa.create_engine(url).begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    app.config.update(
-        SECRET_KEY="shop-secret",
-        SQLALCHEMY_DATABASE_URI=url,
-        SQLALCHEMY_ENGINE_OPTIONS=options,
-        PASSWORD_HASH_TIME_COST=1,
-        PASSWORD_HASH_MEMORY_KIB=8,
-        REFERRALS_URL_PREFIX="/shop",
-        REFERRALS_RATELIMIT_SIGNUP="3 per hour",
-        RATELIMIT_STORAGE_URI="memory://",
-    )
-    shop_db.init_app(app)
-    limiter = Limiter(key_func=get_remote_address, app=app)
-    logins = LoginManager(app)
-    logins.user_loader(lambda user_id: shop_db.session.get(Account, int(user_id)))
-    Referrals(app, db=shop_db, user_model=Account, limiter=limiter)
+    with own_database(tmp_path) as database:
+        app.config.update(
+            database,
+            SECRET_KEY="shop-secret",
+            REFERRALS_URL_PREFIX="/shop",
+            REFERRALS_RATELIMIT_SIGNUP="3 per hour",
+            RATELIMIT_STORAGE_URI="memory://",
+        )
+        shop_db.init_app(app)
+        limiter = Limiter(key_func=get_remote_address, app=app)
+        logins = LoginManager(app)
+        logins.user_loader(lambda user_id: shop_db.session.get(Account, int(user_id)))
+        Referrals(app, db=shop_db, user_model=Account, limiter=limiter)
 
-    @app.route("/")
-    def home():
-        return "shop home"
+        @app.route("/")
+        def home():
+            return "shop home"
 
-    @app.route("/dev-login/<int:user_id>")
-    def dev_login(user_id):
-        login_user(shop_db.session.get(Account, user_id))
-        return "ok"
+        @app.route("/dev-login/<int:user_id>")
+        def dev_login(user_id):
+            login_user(shop_db.session.get(Account, user_id))
+            return "ok"
 
-    with app.app_context():
-        shop_db.create_all()
-    yield app
-    with app.app_context():
-        shop_db.session.remove()
-        if schema:
-            with shop_db.engine.begin() as connection:
-                connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        shop_db.engine.dispose()
+        with app.app_context():
+            shop_db.create_all()
+        yield app
+        with app.app_context():
+            shop_db.session.remove()
+            shop_db.engine.dispose()
 
 
 def _token(page: str) -> str:
@@ -136,9 +122,8 @@ def test_link_signup_and_referrers_page_on_the_hosts_database(shop):
     ann = shop.test_client()
     assert _sign_up(ann, "Ann", "ann@example.com") == 302
     with shop.app_context():
-        ann_id, code = shop_db.session.execute(
-            sa.select(Account.id, Account.referral_code)
-        ).one()
+        ann_id = shop_db.session.scalar(sa.select(Account.id))
+        code = code_of(ann_id)
     visitor = shop.test_client()
     response = visitor.get(f"/shop/r/{code}", headers=BROWSER)
     assert response.headers["Location"] == "/shop/signup"
@@ -218,3 +203,30 @@ def test_a_host_table_with_a_plugin_tables_name_is_refused():
     other_db.init_app(app)
     with pytest.raises(RuntimeError, match="already has a table named 'referrals'"):
         Referrals(app, db=other_db, user_model=Clash)
+
+
+def test_backfill_gives_the_hosts_existing_users_accounts_once(shop):
+    with shop.app_context():
+        joined = utcnow().replace(microsecond=0)
+        for n in range(3):
+            shop_db.session.add(
+                Account(
+                    email=f"old{n}@example.com",
+                    name=f"Old {n}",
+                    password_hash="x",
+                    created_at=joined,
+                )
+            )
+        shop_db.session.commit()
+    runner = shop.test_cli_runner()
+    first = runner.invoke(args=["referrals", "backfill", "--batch-size", "2"])
+    assert first.exit_code == 0 and "Created 3 referral accounts." in first.output
+    again = runner.invoke(args=["referrals", "backfill"])
+    assert "Created 0 referral accounts." in again.output
+    with shop.app_context():
+        accounts = shop_db.session.scalars(sa.select(ReferralAccount)).all()
+        assert {account.created_at for account in accounts} == {joined}
+        code = accounts[0].code
+    visitor = shop.test_client()
+    visitor.get(f"/shop/r/{code}", headers=BROWSER)
+    assert visitor.get_cookie("ref") is not None

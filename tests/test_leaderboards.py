@@ -17,6 +17,7 @@ from referral_site.referrals.reports.models import (
 )
 from referral_site.referrals.storage.models import (
     Referral,
+    ReferralAccount,
     ReferralStatus,
     Reward,
     RewardStatus,
@@ -80,10 +81,8 @@ def program(app, make_user) -> dict[str, int]:
 
 
 def make_code(app, user_id: int) -> str:
-    from referral_site.models import User
-
     with app.app_context():
-        return db.session.get(User, user_id).referral_code
+        return db.session.get(ReferralAccount, user_id).code
 
 
 def rewards_from_rows(app, days: int | None) -> dict[int, list]:

@@ -1,7 +1,7 @@
 """The Alembic migrations build the schema the models describe, on each database."""
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 
 from referral_site import create_app
 from referral_site.extensions import db
+from referral_site.referrals import UTCDateTime
 from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.reports import leaderboard
 from tests import proof
@@ -203,3 +204,183 @@ def test_upgrading_with_data_fills_the_report_totals(empty_database_url):
     assert not tables & {"daily_totals", "referrer_totals", "user_reward_totals"}
     assert clicks == 12
     proof.record("migration_rows_carried", 4 + 3)
+
+
+JAN = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
+#: The plugin's columns on users at 0007: id, referral_code, referred_by_id,
+#: created_at, deleted_at, deleted_mailbox_digest.
+PLUGIN_STATE = [
+    (1, "ANNCODE1", None, JAN, None, None),
+    (2, "BOBCODE2", 1, JAN + timedelta(days=1), None, None),
+    (3, "CATCODE3", 1, JAN + timedelta(days=2), JAN + timedelta(days=40), "d" * 64),
+]
+#: The site's own column beside them, which stays on users.
+DISABLED = {2: JAN + timedelta(days=5)}
+#: users from 0008 on: the site's columns only.
+SITE_COLUMNS = set(
+    "id email name password_hash is_admin session_token created_at disabled_at".split()
+)
+#: Copied from the migration: a code made on the way down is one the app could make.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+#: What 0001 (and 0004's index) gave users for the plugin's columns, under their
+#: names.
+USERS_AT_0007 = {
+    "referral_code nullable": False,
+    "unique": [("uq_users_referral_code", ["referral_code"])],
+    "foreign keys": [
+        ("fk_users_referred_by_id_users", ["referred_by_id"], "users", "SET NULL")
+    ],
+    "indexes": [
+        ("ix_users_created_at", ["created_at"]),
+        ("ix_users_referred_by_id", ["referred_by_id"]),
+    ],
+    "referral_accounts exists": False,
+}
+
+
+def _insert(connection, sql: str, *rows: dict) -> None:
+    """Run an INSERT per row, storing its datetimes as the app does."""
+    for row in rows:
+        dates = [k for k, value in row.items() if isinstance(value, datetime)]
+        statement = sa.text(sql).bindparams(
+            *(sa.bindparam(name, type_=UTCDateTime()) for name in dates)
+        )
+        connection.execute(statement, row)
+
+
+def _add_users_at_0007(connection) -> None:
+    """PLUGIN_STATE's users as revision 0007 stored them, with the rows that hang
+    off users by foreign keys: their codes' aliases and a referral."""
+    _insert(
+        connection,
+        "INSERT INTO users (id, email, name, password_hash, is_admin, session_token, "
+        "created_at, disabled_at, referral_code, referred_by_id, deleted_at, "
+        "deleted_mailbox_digest) VALUES (:id, :email, 'N', 'x', false, :token, "
+        ":at, :off, :code, :by, :gone, :digest)",
+        *(
+            {"id": user_id, "email": f"user{user_id}@example.com"}
+            | {"token": f"token-{user_id}", "off": DISABLED.get(user_id)}
+            | {"code": code, "by": by, "at": at, "gone": gone, "digest": digest}
+            for user_id, code, by, at, gone, digest in PLUGIN_STATE
+        ),
+    )
+    _insert(
+        connection,
+        "INSERT INTO referral_codes (code, user_id, is_primary, created_at) "
+        "VALUES (:code, :id, true, :at)",
+        *({"code": row[1], "id": row[0], "at": row[3]} for row in PLUGIN_STATE),
+    )
+    _insert(
+        connection,
+        "INSERT INTO referrals (referrer_id, referred_id, code, source, status, "
+        "review_status, created_at) VALUES "
+        "(1, 2, 'ANNCODE1', 'link', 'signed_up', 'clear', :at)",
+        {"at": JAN},
+    )
+
+
+def _fetch(sql: str) -> list[tuple]:
+    """Rows of a query, its timestamp columns read back as aware datetimes."""
+    dates = ("created_at", "deleted_at", "disabled_at")
+    statement = sa.text(sql).columns(**{name: UTCDateTime() for name in dates})
+    with db.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(statement)]
+
+
+def _rows_hanging_off_users() -> tuple:
+    """How many of _add_users_at_0007's aliases and referrals are still there."""
+    (counts,) = _fetch(
+        "SELECT (SELECT count(*) FROM referral_codes WHERE user_id <= 3), "
+        "(SELECT count(*) FROM referrals)"
+    )
+    return counts
+
+
+def _users_schema() -> dict:
+    """USERS_AT_0007's parts of the schema, as the database has them now."""
+    inspector = sa.inspect(db.engine)
+    columns = {c["name"]: c for c in inspector.get_columns("users")}
+    site_unique = {"uq_users_email", "uq_users_session_token"}
+    return {
+        "referral_code nullable": columns["referral_code"]["nullable"],
+        "unique": [
+            (u["name"], u["column_names"])
+            for u in inspector.get_unique_constraints("users")
+            if u["name"] not in site_unique
+        ],
+        "foreign keys": [
+            (f["name"], f["constrained_columns"], f["referred_table"])
+            + (f["options"].get("ondelete"),)
+            for f in inspector.get_foreign_keys("users")
+        ],
+        # PostgreSQL also lists the unique constraints' indexes.
+        "indexes": sorted(
+            (i["name"], i["column_names"])
+            for i in inspector.get_indexes("users")
+            if i["name"].startswith("ix_")
+        ),
+        "referral_accounts exists": inspector.has_table("referral_accounts"),
+    }
+
+
+def _foreign_keys_enforced() -> bool:
+    """Whether the engine's connections enforce foreign keys (SQLite: the pragma)."""
+    if db.engine.dialect.name != "sqlite":
+        return True
+    with db.engine.connect() as connection:
+        return connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.proof
+def test_upgrading_with_data_moves_the_referral_state_to_its_own_table(
+    empty_database_url,
+):
+    """0008 carries data: each user's code, referrer and deletion move from users to
+    referral_accounts and back; a user without an account gets a new code."""
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0007_rewards_user_created")
+        enforced = _foreign_keys_enforced()
+        with db.engine.begin() as connection:
+            _add_users_at_0007(connection)
+        upgrade(revision="0008_referral_accounts")
+        accounts = _fetch(
+            "SELECT user_id, code, referred_by_id, created_at, deleted_at, "
+            "deleted_mailbox_digest FROM referral_accounts ORDER BY user_id"
+        )
+        users_columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+        kept_up = _rows_hanging_off_users()
+        with db.engine.begin() as connection:
+            _insert(
+                connection,
+                "INSERT INTO users (id, email, name, password_hash, is_admin, "
+                "session_token, created_at) VALUES "
+                "(4, 'dan@example.com', 'N', 'x', false, 'token-4', :at)",
+                {"at": JAN},
+            )
+        downgrade(revision="0007_rewards_user_created")
+        restored = _fetch(
+            "SELECT id, referral_code, referred_by_id, created_at, deleted_at, "
+            "deleted_mailbox_digest, disabled_at FROM users ORDER BY id"
+        )
+        aliases = _fetch(
+            "SELECT code, is_primary FROM referral_codes WHERE user_id = 4"
+        )
+        kept_down = _rows_hanging_off_users()
+        schema = _users_schema()
+        # The migration turns SQLite's enforcement off while it rebuilds users.
+        enforced_after = _foreign_keys_enforced()
+        db.engine.dispose()
+    assert accounts == PLUGIN_STATE
+    assert users_columns == SITE_COLUMNS
+    assert kept_up == kept_down == (3, 1)  # nothing cascaded from users' rebuilds
+    assert [row[:6] for row in restored[:3]] == PLUGIN_STATE
+    assert [row[6] for row in restored] == [None, DISABLED[2], None, None]
+    (new_id, new_code, *new_rest) = restored[3]
+    assert (new_id, new_rest) == (4, [None, JAN, None, None, None])
+    assert len(new_code) == 8 and set(new_code) <= set(CODE_ALPHABET)
+    assert new_code not in {row[1] for row in PLUGIN_STATE}
+    assert aliases == [(new_code, True)]  # links with the new code resolve
+    assert schema == USERS_AT_0007
+    assert enforced_after == enforced
+    proof.record("migration_rows_carried", len(accounts) + len(restored))

@@ -9,6 +9,7 @@ from referral_site.extensions import csrf, db, login_manager
 from referral_site.models import User
 from referral_site.referrals import Referrals
 from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import Referral, Visit
 from tests.conftest import PASSWORD, _database_url, scalar
 
@@ -54,7 +55,7 @@ def test_host_app_captures_and_signs_up_through_the_plugin(host):
         referrer = services.sign_up(
             name="Ann", email="ann@example.com", password=PASSWORD, capture=None
         )
-        referrer_id, code = referrer.id, referrer.referral_code
+        referrer_id, code = referrer.id, account_of(referrer.id).code
     visitor = host.test_client()
     response = visitor.get(f"/shop/r/{code}")
     assert (
@@ -91,9 +92,10 @@ def test_plugin_static_files_are_served(host):
 
 def test_query_parameter_capture_works_on_host_pages(host):
     with host.app_context():
-        code = services.sign_up(
+        ann = services.sign_up(
             name="Ann", email="ann@example.com", password=PASSWORD, capture=None
-        ).referral_code
+        )
+        code = account_of(ann.id).code
     visitor = host.test_client()
     assert visitor.get(f"/?ref={code}").get_data(as_text=True) == "shop home"
     assert visitor.get_cookie("ref") is not None

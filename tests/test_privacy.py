@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
+from referral_site.referrals.account import figures
 from referral_site.referrals.attribution import services
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.reports import figures as reports
@@ -64,7 +65,7 @@ def _age_visits(app, days, count):
 def _figures(app, user_id):
     """The counts /referrals and the all-time /admin report show."""
     with app.app_context():
-        summary = services.referrer_summary(user_id)
+        summary = figures.referrer_summary(user_id)
         everything = reports.date_range("all")
         leaders = leaderboard.leaderboard_page(everything, page=1, per_page=10)
         return (

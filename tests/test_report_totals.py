@@ -24,6 +24,7 @@ from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
+    ReferralAccount,
     ReferralStatus,
     Reward,
     RewardStatus,
@@ -51,7 +52,7 @@ def recounted(app) -> dict:
     with app.app_context():
         days: Counter = Counter()
         referrers: Counter = Counter()
-        for (created_at,) in db.session.execute(sa.select(User.created_at)):
+        for (created_at,) in db.session.execute(sa.select(ReferralAccount.created_at)):
             days[(_day(created_at), "users")] += 1
         for referrer_id, created_at in db.session.execute(
             sa.select(Visit.referrer_id, Visit.created_at)
@@ -190,14 +191,18 @@ def test_a_user_deleted_outright_leaves_the_totals(app, make_user):
     app.test_client().get(f"/r/{code}")
     moved_id, _ = make_user("moved@example.com", "Moved")
     with app.app_context(), write_transaction() as session:
-        moved = session.get(User, moved_id)
+        moved = session.get(ReferralAccount, moved_id)
         session.expire(moved, ["created_at"])  # changed without reading it first
         moved.created_at = utcnow() - timedelta(days=10)
     assert stored(app)["active"] == 1
     assert stored(app) == recounted(app)
     with app.app_context(), write_transaction() as session:
         session.delete(
-            session.scalar(sa.select(User).where(User.referral_code == code))
+            session.scalar(
+                sa.select(User)
+                .join(ReferralAccount, ReferralAccount.user_id == User.id)
+                .where(ReferralAccount.code == code)
+            )
         )
     assert stored(app) == recounted(app)
     assert stored(app)["active"] == 0

@@ -22,7 +22,7 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
 )
 from referral_site.referrals.storage.transactions import write_transaction
-from tests.conftest import PASSWORD, get_user, scalar, signup
+from tests.conftest import PASSWORD, get_account, get_user, scalar, signup
 from tests.reward_helpers import (
     referred_pair,
     reward_ids,
@@ -148,7 +148,7 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
     )
     client = app.test_client()
     signup(client, email="ann@example.com", name="Ann", code="")
-    code = get_user(app, "ann@example.com").referral_code
+    code = get_account(app, "ann@example.com").code
     signup(app.test_client(), email="bob@example.com", name="Bob", code=code)
     signup(app.test_client(), email="solo@example.com", name="Solo", code="")
     bob = get_user(app, "bob@example.com").id
@@ -165,7 +165,7 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
 def test_a_signup_and_its_signup_rewards_commit_together(make_app, monkeypatch):
     app = make_app(REFERRALS_REWARD_RULES=[rule(name="welcome", trigger="signup")])
     signup(app.test_client(), email="ann@example.com", name="Ann", code="")
-    code = get_user(app, "ann@example.com").referral_code
+    code = get_account(app, "ann@example.com").code
     granted = reward_grants._grant_both_sides
 
     def grant_then_fail(*args, **kwargs):

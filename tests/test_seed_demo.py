@@ -12,6 +12,7 @@ from referral_site.referrals.fraud.models import ReferralCode, VisitRollup
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
+    ReferralAccount,
     ReferralStatus,
     Reward,
     RewardStatus,
@@ -89,7 +90,9 @@ def test_seed_demo_refuses_a_database_with_users_unless_adding(app, runner):
     added = seed(runner, *SMALL, "--add", "--seed", "2")
     assert added.exit_code == 0, added.output
     assert (count(app, User), count(app, Referral)) == (120, 80)
-    assert scalar(app, sa.select(sa.func.count(sa.distinct(User.referral_code)))) == 120
+    assert (
+        scalar(app, sa.select(sa.func.count(sa.distinct(ReferralAccount.code)))) == 120
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,14 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_site.extensions import db
 from referral_site.models import User
-from referral_site.referrals.attribution import codes, services
-from referral_site.referrals.storage.models import CaptureSource, Referral, Visit
-from tests.conftest import PASSWORD, get_user, query, scalar, signup
+from referral_site.referrals.attribution import accounts, codes, services
+from referral_site.referrals.storage.models import (
+    CaptureSource,
+    Referral,
+    ReferralAccount,
+    Visit,
+)
+from tests.conftest import PASSWORD, get_account, query, scalar, signup
 
 USERS = sa.select(sa.func.count(User.id))
 REFERRALS = sa.select(sa.func.count(Referral.id))
@@ -22,13 +27,13 @@ def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
     client.get(f"/r/{code}")
     response = signup(client)
     assert response.status_code == 302 and response.headers["Location"] == "/referrals"
-    bob = get_user(app, "bob@example.com")
+    bob = get_account(app, "bob@example.com")
     assert bob.referred_by_id == referrer_id
     referral = scalar(app, sa.select(Referral))
     visit_id = scalar(app, sa.select(Visit.id))
     assert (referral.referrer_id, referral.referred_id, referral.code) == (
         referrer_id,
-        bob.id,
+        bob.user_id,
         code,
     )
     assert referral.source == CaptureSource.LINK
@@ -53,15 +58,15 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
         assert signup(client, code=code).status_code == 302
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    # The code's owner; the user and their code (the email's unique constraint is
-    # its check); one query for the signals (nobody referred the referrer: no loop
-    # to look for); the referral; at commit, one upsert of each count it moves
-    # (the referrer's day, their all-time totals, active referrers, the program's
-    # day). No savepoint, no UPDATE of what was just inserted, and the new user is
-    # signed in without a re-read.
+    # The code's owner; the user, their referral account and their code (the
+    # email's unique constraint is its check); one query for the signals (nobody
+    # referred the referrer: no loop to look for); the referral; at commit, one
+    # upsert of each count it moves (the referrer's day, their all-time totals,
+    # active referrers, the program's day). No savepoint, no UPDATE of what was
+    # just inserted, and the new user is signed in without a re-read.
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
-    assert len([name for name in statements if name != "BEGIN"]) == 9
+    assert len([name for name in statements if name != "BEGIN"]) == 10
 
 
 def test_typed_code_is_attributed_as_typed(app, client, make_user):
@@ -75,13 +80,13 @@ def test_typed_code_is_attributed_as_typed(app, client, make_user):
 def test_signup_without_a_code_creates_no_referral(app, client):
     assert signup(client, code="").status_code == 302
     assert scalar(app, USERS) == 1 and scalar(app, REFERRALS) == 0
-    assert get_user(app, "bob@example.com").referred_by_id is None
+    assert get_account(app, "bob@example.com").referred_by_id is None
 
 
 def test_every_user_gets_a_unique_unambiguous_code(app, client, make_user):
     make_user()
     signup(client, code="")
-    found = [row[0] for row in query(app, sa.select(User.referral_code))]
+    found = [row[0] for row in query(app, sa.select(ReferralAccount.code))]
     assert len(set(found)) == 2
     for code in found:
         assert re.fullmatch(r"[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{8}", code)
@@ -90,7 +95,7 @@ def test_every_user_gets_a_unique_unambiguous_code(app, client, make_user):
 def test_code_collision_draws_a_new_code(app, make_user, monkeypatch):
     _, taken = make_user()
     drawn = iter([taken, taken, "NEWCODE2"])
-    monkeypatch.setattr(services, "generate_code", lambda: next(drawn))
+    monkeypatch.setattr(accounts, "generate_code", lambda: next(drawn))
     user_id, code = make_user("cat@example.com", "Cat")
     assert code == "NEWCODE2"
     assert scalar(app, USERS) == 2

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
@@ -139,7 +140,7 @@ class RewardProgram(RuleBasedStateMachine):
             password=PASSWORD,
             capture=capture,
         )
-        self.codes[user.id] = user.referral_code
+        self.codes[user.id] = account_of(user.id).code
         referral_id = db.session.scalar(
             sa.select(Referral.id).where(Referral.referred_id == user.id)
         )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
+    from referral_site.referrals.users import UserFields
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
 DEFAULTS: dict[str, object] = {
@@ -101,6 +102,17 @@ DEFAULTS: dict[str, object] = {
     #: plugin leaves the host's engine alone; a SQLite host with concurrent writers
     #: should turn it on (the site does).
     "TUNE_SQLITE": False,
+    #: Register the plugin's own signup page and its password-confirmed account
+    #: deletion. A host with its own registration turns it off, calls
+    #: attribute_signup() in its signup and forget_user() when deleting a user, and
+    #: points LANDING_ENDPOINT at its own page.
+    "AUTH_VIEWS": True,
+    #: How a user is named, reached and recognised as an admin: an attribute name of
+    #: the user model or a callable taking the model (for queries) or a user. Empty:
+    #: the first of name, username, display_name, email; email; is_admin (if any).
+    "USER_NAME": "",
+    "USER_EMAIL": "",
+    "USER_IS_ADMIN": "",
 }
 
 
@@ -123,6 +135,8 @@ class _State:
 
     db: "SQLAlchemy"
     user_model: type
+    #: How the host's users are read (users.py).
+    users: "UserFields"
     limiter: "Limiter"
     ip_hash_key: bytes
     code_cache: CodeCache
@@ -156,11 +170,12 @@ class Referrals:
             name = "REFERRALS_" + key
             app.config[name] = _coerce(app.config.get(name, default), default)
         _declare_tables(app, db, user_model)
-        from referral_site.referrals import limits
+        from referral_site.referrals import limits, users
 
         app.extensions["referrals"] = _State(
             db=db,
             user_model=user_model,
+            users=users.fields_for(app, user_model),
             limiter=limits.init_app(app, options.get("limiter")),
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
@@ -175,6 +190,7 @@ def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
+    from referral_site.referrals.reports import rollups  # noqa: F401
     from referral_site.referrals.storage.db import declare_on_host, use_host_key_type
 
     declare_on_host(db.metadata, user_model.__table__)
@@ -191,7 +207,6 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
-    from referral_site.referrals.fraud import models as fraud_models
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
@@ -199,10 +214,17 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.rewards import grants, totals  # noqa: F401
     from referral_site.referrals.rewards import views as review_views  # noqa: F401
 
-    fraud_models.track_user_codes(user_model)
     rollups.track_users(user_model)
     rewards.init_app(app)
+    app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    if app.config["REFERRALS_AUTH_VIEWS"]:
+        signup.register(app)
+    elif app.config["REFERRALS_LANDING_ENDPOINT"] == DEFAULTS["LANDING_ENDPOINT"]:
+        raise RuntimeError(
+            "REFERRALS_AUTH_VIEWS is off, so there is no referrals.signup page: set "
+            "REFERRALS_LANDING_ENDPOINT to the endpoint of your own signup page."
+        )
     app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     # The API authenticates by bearer key and never reads the session cookie: a
     # host's app-wide CSRFProtect must not ask it for a form token.
@@ -215,6 +237,20 @@ def _register(app: Flask, user_model: type) -> None:
         from referral_site.referrals.capture.fast_links import FastLinks
 
         app.wsgi_app = FastLinks(app, app.wsgi_app)
+
+
+def _user_id_converter(user_model: type):
+    """URL converter of user ids in the plugin's routes: integers or strings, as
+    the host's primary key is."""
+    from sqlalchemy import inspect
+    from werkzeug.routing import IntegerConverter, UnicodeConverter
+
+    (key,) = inspect(user_model).primary_key
+    try:
+        is_int = key.type.python_type is int
+    except NotImplementedError:
+        is_int = False
+    return IntegerConverter if is_int else UnicodeConverter
 
 
 def _ip_hash_key(app: Flask) -> bytes:
@@ -246,10 +282,19 @@ def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
 _PUBLIC = {
     "BrowserForm": "referral_site.referrals.forms",
     "EmailTaken": "referral_site.referrals.attribution.services",
-    "ReferralUserMixin": "referral_site.referrals.storage.models",
+    "Attribution": "referral_site.referrals.attribution.host_signup",
+    "ReferralError": "referral_site.referrals.attribution.services",
+    "ReferralLoop": "referral_site.referrals.attribution.services",
+    "UnknownCode": "referral_site.referrals.attribution.services",
+    "attribute_signup": "referral_site.referrals.attribution.host_signup",
+    "captured_code": "referral_site.referrals.attribution.host_signup",
+    "code_of": "referral_site.referrals.attribution.accounts",
+    "forget_user": "referral_site.referrals.attribution.host_signup",
     "UTCDateTime": "referral_site.referrals.storage.models",
     "normalize_email": "referral_site.referrals.attribution.services",
     "rate_limited": "referral_site.referrals.limits",
+    "record_conversion": "referral_site.referrals.rewards.conversions",
+    "refund_conversion": "referral_site.referrals.rewards.conversions",
     "sign_up": "referral_site.referrals.attribution.services",
     "utcnow": "referral_site.referrals.storage.models",
     "write_transaction": "referral_site.referrals.storage.transactions",

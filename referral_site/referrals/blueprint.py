@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from referral_site.referrals.account import qr
 from referral_site.referrals.rewards.money import format_money
+from referral_site.referrals.users import is_admin
 
 bp = Blueprint(
     "referrals",
@@ -28,7 +29,7 @@ def admin_required(view):
     @wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
-        if not getattr(current_user, "is_admin", False):
+        if not is_admin(current_user):
             abort(403)
         return view(*args, **kwargs)
 

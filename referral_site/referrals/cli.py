@@ -30,6 +30,28 @@ def purge_visits_command(days: int | None) -> None:
     )
 
 
+@referrals_cli.command("backfill")
+@click.option(
+    "--batch-size", default=500, show_default=True, help="Accounts per transaction."
+)
+def backfill_command(batch_size: int) -> None:
+    """Give every existing user of the host a referral account and code.
+
+    Users get one anyway when the plugin first needs it; run this once after
+    adding the plugin so that reports count everyone. Safe to run again.
+    """
+    from referral_site.referrals.attribution import accounts
+
+    user_model = current_app.extensions["referrals"].user_model
+    total = accounts.count_without_account(user_model)
+    made = 0
+    with click.progressbar(length=total, label="Creating referral accounts") as bar:
+        while step := accounts.backfill_batch(user_model, batch_size):
+            made += step
+            bar.update(step)
+    click.echo(f"Created {made} referral accounts.")
+
+
 @referrals_cli.command("process-rewards")
 @click.option(
     "--batch-size", default=200, show_default=True, help="Rewards per transaction."

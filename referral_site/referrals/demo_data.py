@@ -28,6 +28,7 @@ from referral_site.referrals.storage.models import (
     CaptureSource,
     Conversion,
     Referral,
+    ReferralAccount,
     ReferralStatus,
     ReviewStatus,
     Reward,
@@ -147,15 +148,12 @@ class _Seeder:
         span = (self.now - start).total_seconds()
         return start + timedelta(seconds=span * self.rng.random())
 
-    def user_row(self, user_id: int, created_at: datetime, referred_by: int | None):
-        row = {
-            "id": user_id,
-            "referral_code": demo_code(user_id),
-            "referred_by_id": referred_by,
-            "created_at": created_at,
-        }
+    def user_row(self, user_id: int, created_at: datetime) -> dict:
+        """The host's user row: the columns its table has of these."""
+        row = {"id": user_id}
         admin = user_id == self.first_user and self.first_user == 1
         extra = {
+            "created_at": created_at,
             "email": "admin@example.com" if admin else f"user{user_id}@example.com",
             "name": "Admin" if admin else f"Demo user {user_id}",
             "password_hash": self.password_hash,
@@ -164,6 +162,27 @@ class _Seeder:
         }
         row.update({k: v for k, v in extra.items() if k in self.users.c})
         return row
+
+    def account_rows(
+        self, rows: dict, user_id: int, created_at: datetime, referred_by: int | None
+    ) -> None:
+        """Add a user, their referral account and their code to the batch's rows."""
+        account = {
+            "user_id": user_id,
+            "code": demo_code(user_id),
+            "referred_by_id": referred_by,
+            "created_at": created_at,
+        }
+        rows[self.users].append(self.user_row(user_id, created_at))
+        rows[ReferralAccount.__table__].append(account)
+        rows[ReferralCode.__table__].append(
+            {
+                "code": account["code"],
+                "user_id": user_id,
+                "is_primary": True,
+                "created_at": created_at,
+            }
+        )
 
 
 def _demo_password_hash() -> str | None:
@@ -210,9 +229,8 @@ def _insert(rows_by_table: dict) -> None:
 
 def _count(connection, rows_by_table: dict) -> None:
     """Count inserted users, referrals and rewards (written at the commit)."""
-    user_table = current_app.extensions["referrals"].user_model.__table__
-    users = rows_by_table.get(user_table, [])
-    new_users = Counter(rollups.utc_day(user["created_at"]) for user in users)
+    accounts = rows_by_table.get(ReferralAccount.__table__, [])
+    new_users = Counter(rollups.utc_day(row["created_at"]) for row in accounts)
     totals.pending(connection).add_users(new_users)
     referrals = rows_by_table.get(Referral.__table__, [])
     rollups.add(connection, "signups", rollups.count_by_day(referrals))
@@ -228,29 +246,22 @@ def _seed_referrers(seeder: _Seeder) -> None:
     plan = seeder.plan
     count = seeder.first_referred - seeder.first_user
     for batch in _batches(count, plan.batch):
-        users, codes = [], []
+        rows = {
+            seeder.users: [],
+            ReferralAccount.__table__: [],
+            ReferralCode.__table__: [],
+        }
         for offset in batch:
-            user_id = seeder.first_user + offset
-            row = seeder.user_row(user_id, seeder.moment(), None)
-            users.append(row)
-            codes.append(_code_row(row))
-        _insert({seeder.users: users, ReferralCode.__table__: codes})
+            seeder.account_rows(rows, seeder.first_user + offset, seeder.moment(), None)
+        _insert(rows)
         seeder.progress(len(batch))
-
-
-def _code_row(user: dict) -> dict:
-    return {
-        "code": user["referral_code"],
-        "user_id": user["id"],
-        "is_primary": True,
-        "created_at": user["created_at"],
-    }
 
 
 def _seed_referred(seeder: _Seeder) -> None:
     """Referred users with their referral, conversion and rewards, batch by batch."""
     tables: dict = {
         seeder.users: [],
+        ReferralAccount.__table__: [],
         ReferralCode.__table__: [],
         Referral.__table__: [],
         Conversion.__table__: [],
@@ -270,9 +281,7 @@ def _referred_user(seeder: _Seeder, index: int, rows: dict) -> None:
     referral_id = seeder.first_referral + index
     referrer_id = seeder.referrer_of(index)
     created_at = seeder.moment()
-    user = seeder.user_row(user_id, created_at, referrer_id)
-    rows[seeder.users].append(user)
-    rows[ReferralCode.__table__].append(_code_row(user))
+    seeder.account_rows(rows, user_id, created_at, referrer_id)
     converted_at = _conversion_time(seeder, index, created_at)
     rows[Referral.__table__].append(
         {

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from referral_site import create_app
 from referral_site.extensions import db
 from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
@@ -90,7 +91,7 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
                 _clicks(user, signups * per_signup, now, rng)
                 for friend in friends:
                     _referral(user, friend, now, rng)
-        seeded = Seeded("admin@example.com", ann.id, ann.referral_code)
+        seeded = Seeded("admin@example.com", ann.id, account_of(ann.id).code)
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
@@ -98,13 +99,14 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
 
 
 def _clicks(user, count: int, now: datetime, rng: random.Random) -> None:
+    code = account_of(user.id).code
     for n in range(count):
         db.session.add(
             Visit(
-                code=user.referral_code,
+                code=code,
                 referrer_id=user.id,
                 visitor_id=f"seed{user.id}v{n}",
-                landing_path=f"/r/{user.referral_code}",
+                landing_path=f"/r/{code}",
                 source=CaptureSource.LINK,
                 created_at=now - timedelta(days=rng.randint(0, 59), hours=rng.random()),
             )
@@ -122,7 +124,7 @@ def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
     referral = Referral(
         referrer_id=referrer.id,
         referred_id=user.id,
-        code=referrer.referral_code,
+        code=account_of(referrer.id).code,
         source=rng.choice(list(CaptureSource)),
         status=ReferralStatus.CONVERTED if converted else ReferralStatus.SIGNED_UP,
         converted_at=created + timedelta(days=rng.randint(0, 4)) if converted else None,
@@ -133,7 +135,7 @@ def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
     )
     if referral.converted_at and referral.converted_at > now:
         referral.converted_at = now
-    user.referred_by_id = referrer.id
+    account_of(user.id).referred_by_id = referrer.id
     db.session.add(referral)
     db.session.flush()
     if converted:

@@ -12,16 +12,23 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from referral_site.referrals.account.figures import referrer_summary
+from referral_site.referrals.attribution.accounts import ensure_account
+from referral_site.referrals.attribution.host_signup import forget_user
 from referral_site.referrals.attribution.services import (
     forget_cached_codes,
-    referrer_summary,
     user_model,
 )
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
-from referral_site.referrals.fraud.review import mailbox_digest
 from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Referral, Reward, utcnow
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralAccount,
+    Reward,
+    utcnow,
+)
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.users import user_fields
 
 #: Words nobody may take as a code: they look official or clash with pages.
 RESERVED_CODES = frozenset(
@@ -79,8 +86,9 @@ def set_vanity_code(user_id: int, raw: str) -> str:
     """Make a chosen code the user's primary one; their older codes keep working."""
     code = vanity_code(raw)
     try:
+        ensure_account(user_id)
         with write_transaction() as session:
-            user = session.get(user_model(), user_id, with_for_update=True)
+            account = session.get(ReferralAccount, user_id, with_for_update=True)
             owned = session.scalar(
                 sa.select(ReferralCode).where(ReferralCode.code == code)
             )
@@ -99,7 +107,7 @@ def set_vanity_code(user_id: int, raw: str) -> str:
             for row in mine:
                 row.is_primary = False
             owned.is_primary = True
-            user.referral_code = code
+            account.code = code
             session.flush()
     except IntegrityError:
         # Someone took the code between our check and our insert.
@@ -127,6 +135,7 @@ def export_user_data(user_id: int) -> dict:
     """Everything stored about a user, as JSON-ready data (others' data masked)."""
     User = user_model()
     user = db.session.get(User, user_id)
+    account = ensure_account(user_id)
     referred_by = db.session.scalar(
         sa.select(Referral).where(Referral.referred_id == user_id)
     )
@@ -147,11 +156,11 @@ def export_user_data(user_id: int) -> dict:
     return {
         "exported_at": utcnow().isoformat(),
         "account": {
-            "id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "created_at": _iso(user.created_at),
-            "referral_code": user.referral_code,
+            "id": user_id,
+            "name": user_fields().name(user),
+            "email": user_fields().email(user),
+            "created_at": _iso(account.created_at),
+            "referral_code": account.code,
         },
         "codes": [
             {"code": c.code, "primary": c.is_primary, "created_at": _iso(c.created_at)}
@@ -190,32 +199,23 @@ def export_user_data(user_id: int) -> dict:
 def delete_account(user_id: int, *, password: str) -> None:
     """Anonymise an account after checking its password, and end its sessions.
 
-    Name, email and password are scrubbed and the codes stop working; the row, the
-    referrals and the rewards stay so referrers keep their counts and the books
-    stay whole. Devices and IP hashes tied to the person are removed.
+    The plugin's own account page (REFERRALS_AUTH_VIEWS), for user models like
+    the site's: forget_user() forgets the plugin's data, then name, email and
+    password are scrubbed. The row, the referrals and the rewards stay so
+    referrers keep their counts and the books stay whole.
     """
     with write_transaction() as session:
-        user = session.get(user_model(), user_id, with_for_update=True)
-        if user is None or user.deleted_at is not None:
+        account = session.get(ReferralAccount, user_id, with_for_update=True)
+        user = session.get(user_model(), user_id)
+        if user is None or account is None or account.deleted_at is not None:
             raise AccountError("This account no longer exists.")
         if not user.check_password(password or ""):
             raise WrongPassword("That is not your password; nothing was deleted.")
-        session.execute(sa.delete(ReferralCode).where(ReferralCode.user_id == user_id))
-        session.execute(sa.delete(UserSighting).where(UserSighting.user_id == user_id))
-        session.execute(
-            sa.update(Referral)
-            .where(Referral.referred_id == user_id)
-            .values(signup_ip_hash=None, signup_visitor_id=None)
-        )
+        forget_user(user)
         user.name = DELETED_NAME
-        user.deleted_mailbox_digest = mailbox_digest(user.email)
-        user.email = f"deleted-{user.id}@deleted.invalid"
-        # DELETED is a reserved word, so this code never collides nor resolves.
-        user.referral_code = f"DELETED{user.id}"
+        user.email = f"deleted-{user_id}@deleted.invalid"
         user.set_password(secrets.token_urlsafe(32))  # nobody knows it
         if hasattr(user, "rotate_session_token"):
             user.rotate_session_token()
         if hasattr(user, "is_admin"):
             user.is_admin = False
-        user.deleted_at = utcnow()
-    forget_cached_codes(user_id)  # the deleted codes stop working in this process

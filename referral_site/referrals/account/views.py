@@ -11,16 +11,17 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 
-from referral_site.referrals.account import qr
+from referral_site.referrals.account import figures, qr
 from referral_site.referrals.account import service as account
-from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution import accounts, services
 from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture.cookies import visitor_id
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
 from referral_site.referrals.rewards import queries as reward_queries
+from referral_site.referrals.users import current_user_id
 
 
 def my_account_context() -> dict:
@@ -28,7 +29,7 @@ def my_account_context() -> dict:
     return {
         "code_form": VanityCodeForm(formdata=None),
         "delete_form": DeleteAccountForm(formdata=None),
-        "my_codes": account.user_codes(current_user.id),
+        "my_codes": account.user_codes(current_user_id()),
     }
 
 
@@ -39,7 +40,7 @@ def remember_signed_in_device():
         return
     if current_user.is_authenticated:
         sightings.record_sighting(
-            current_user.id,
+            current_user_id(),
             visitor_id=visitor_id(),
             ip_hash=services.hash_ip(request.remote_addr),
         )
@@ -52,7 +53,7 @@ def choose_code():
     form = VanityCodeForm()
     if form.validate_on_submit():
         try:
-            code = account.set_vanity_code(current_user.id, form.code.data)
+            code = account.set_vanity_code(current_user_id(), form.code.data)
         except account.CodeRefused as error:
             flash(str(error), "error")
         else:
@@ -66,7 +67,7 @@ def choose_code():
 @login_required
 def export_data():
     """Download everything stored about the signed-in user, as JSON."""
-    data = account.export_user_data(current_user.id)
+    data = account.export_user_data(current_user_id())
     return Response(
         json.dumps(data, indent=2),
         mimetype="application/json",
@@ -77,39 +78,21 @@ def export_data():
     )
 
 
-@bp.route("/referrals/delete", methods=["POST"])
-@login_required
-def delete_account():
-    """Delete (anonymise) the signed-in user's account after checking the password."""
-    form = DeleteAccountForm()
-    if not form.validate_on_submit():
-        flash("Enter your password to delete your account.", "error")
-        return redirect(url_for("referrals.mine"))
-    try:
-        account.delete_account(current_user.id, password=form.password.data)
-    except account.AccountError as error:
-        flash(str(error), "error")
-        return redirect(url_for("referrals.mine"))
-    logout_user()
-    flash("Your account has been deleted.", "info")
-    return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))
-
-
 @bp.route("/referrals")
 @login_required
 def mine():
     """The signed-in user's link, figures and referred people."""
     page = request.args.get("page", 1, type=int)
+    code = accounts.code_of(current_user_id())
     return render_template(
         "referrals/mine.html",
-        link=url_for(
-            "referrals.follow", code=current_user.referral_code, _external=True
+        link=url_for("referrals.follow", code=code, _external=True),
+        code=code,
+        summary=figures.referrer_summary(current_user_id()),
+        referred=figures.referred_users_page(
+            current_user_id(), page, current_app.config["REFERRALS_PAGE_SIZE"]
         ),
-        summary=services.referrer_summary(current_user.id),
-        referred=services.referred_users_page(
-            current_user.id, page, current_app.config["REFERRALS_PAGE_SIZE"]
-        ),
-        my_rewards=reward_queries.my_rewards(current_user.id),
+        my_rewards=reward_queries.my_rewards(current_user_id()),
         **my_account_context(),
     )
 
@@ -118,10 +101,11 @@ def mine():
 @login_required
 def qr_code():
     """The signed-in user's link as a QR code (SVG), shown inline or downloaded."""
-    link = url_for("referrals.follow", code=current_user.referral_code, _external=True)
+    code = accounts.code_of(current_user_id())
+    link = url_for("referrals.follow", code=code, _external=True)
     response = Response(qr.qr_svg(link), mimetype="image/svg+xml")
     if request.args.get("download"):
-        name = f"referral-qr-{current_user.referral_code}.svg"
+        name = f"referral-qr-{code}.svg"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

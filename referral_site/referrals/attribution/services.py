@@ -10,26 +10,24 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
-from referral_site.referrals.attribution.codes import generate_code, normalize_code
+from referral_site.referrals.attribution import accounts
+from referral_site.referrals.attribution.codes import normalize_code
 from referral_site.referrals.capture import visit_buffer
 from referral_site.referrals.fraud import evidence as fraud_signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.fraud.models import ReferralCode
-from referral_site.referrals.reports.models import ReferrerTotal
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import db, user_pk_value
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
+    ReferralAccount,
     Visit,
     utcnow,
 )
-from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.storage.transactions import write_transaction
-
-#: Attempts at a fresh random code before giving up (a clash is ~1 in 10^11).
-CODE_ATTEMPTS = 5
+from referral_site.referrals.users import user_sql
 
 
 class ReferralError(Exception):
@@ -86,17 +84,22 @@ def find_referrer(raw_code: object) -> Referrer | None:
     cache = current_app.extensions["referrals"].code_cache
     if (cached := cache.get(code)) is not None:
         return cached
-    User = user_model()
-    row = db.session.execute(
-        sa.select(User.id, User.referral_code, User.referred_by_id)
-        .join(ReferralCode, ReferralCode.user_id == User.id)
-        .where(ReferralCode.code == code)
-    ).first()
+    row = db.session.execute(_FIND_REFERRER, {"code": code}).first()
     if row is None:
         return None
     referrer = Referrer(*row)
     cache.put(code, referrer.id, referrer)
     return referrer
+
+
+#: Built once: every click that misses the code cache runs it.
+_FIND_REFERRER = (
+    sa.select(
+        ReferralAccount.user_id, ReferralAccount.code, ReferralAccount.referred_by_id
+    )
+    .join(ReferralCode, ReferralCode.user_id == ReferralAccount.user_id)
+    .where(ReferralCode.code == sa.bindparam("code"))
+)
 
 
 def forget_cached_codes(user_id: int) -> None:
@@ -195,8 +198,8 @@ def sign_up(
     # SQLite the write lock is held from the first statement to the commit.
     user.set_password(password)
     # Usually from the code cache; a lookup that misses it holds no write lock.
-    referrer = _referrer_for(capture)
-    origin = _Origin(capture, hash_ip(ip), visitor_id)
+    referrer = referrer_for(capture)
+    origin = Origin(capture, hash_ip(ip), visitor_id)
     referral, notices = _create_with_a_free_code(user, referrer, origin)
     app = current_app._get_current_object()
     signals.user_signed_up.send(app, user=user, referral=referral)
@@ -207,7 +210,7 @@ def sign_up(
 
 
 @dataclass(frozen=True)
-class _Origin:
+class Origin:
     """Where a signup came from: the captured code, the IP hash, the visitor id."""
 
     capture: Capture | None
@@ -219,12 +222,12 @@ class _AccountClash(Exception):
     """The new user's row was refused by a unique constraint: email or code taken."""
 
 
-def _create_with_a_free_code(user, referrer, origin: _Origin):
+def _create_with_a_free_code(user, referrer, origin: Origin):
     """Run the signup's transaction; again, with a new code, if the drawn one clashed.
 
     Returns the referral (or None) and the notices to send now that it committed.
     """
-    for _ in range(CODE_ATTEMPTS):
+    for _ in range(accounts.CODE_ATTEMPTS):
         notices = rewards.Notices()
         try:
             # Kept loaded: signing the new user in reads them right after.
@@ -241,26 +244,40 @@ def _create_with_a_free_code(user, referrer, origin: _Origin):
 
 
 def _create_account(
-    session, user, referrer: Referrer | None, origin: _Origin, notices
+    session, user, referrer: Referrer | None, origin: Origin, notices
 ) -> Referral | None:
     """The signup's transaction: the user, checks, the referral, signals, rewards."""
-    user.referred_by_id = referrer.id if referrer is not None else None
-    _insert_user(session, user)  # first: a taken email is refused before the rest
+    # First: a taken email is refused before the rest.
+    _insert_user(session, user, referrer.id if referrer is not None else None)
     if referrer is None:
         return None
-    if _may_loop(referrer) and fraud_signals.would_loop(referrer.id, user.email):
+    refuse_loop(referrer, user.email)
+    return write_referral(
+        session, user_pk_value(user), user.email, referrer, origin, notices
+    )
+
+
+def refuse_loop(referrer: Referrer, email: str) -> None:
+    """ReferralLoop if this address is someone up the referrer's chain."""
+    if _may_loop(referrer) and fraud_signals.would_loop(referrer.id, email):
         raise ReferralLoop(
             "This code belongs to someone you referred, directly or through "
             "others, so it cannot be used for your account."
         )
+
+
+def write_referral(
+    session, user_id, email: str, referrer: Referrer, origin: "Origin", notices
+) -> Referral:
+    """A new user's referral with its fraud signals and signup rewards."""
     # Read before the referral is written: the velocity counts add it themselves.
     found = fraud_signals.signup_signals(
         referrer.id,
-        referred_email=user.email,
+        referred_email=email,
         ip_hash=origin.ip_hash,
         visitor_id=origin.visitor_id,
     )
-    referral = _referral(user, referrer, origin)
+    referral = _referral(user_id, referrer, origin)
     session.add(referral)
     fraud.flag_new_referral(session, referral, found, notices)
     reward_grants.grant_for_signup(session, referral, notices=notices)
@@ -272,7 +289,7 @@ def _may_loop(referrer: Referrer | None) -> bool:
     return referrer is not None and referrer.referred_by_id is not None
 
 
-def _referrer_for(capture: Capture | None) -> Referrer | None:
+def referrer_for(capture: Capture | None) -> Referrer | None:
     if capture is None:
         return None
     referrer = find_referrer(capture.code)
@@ -283,32 +300,34 @@ def _referrer_for(capture: Capture | None) -> Referrer | None:
 
 def _email_exists(email: str) -> bool:
     User = user_model()
-    return db.session.scalar(sa.select(sa.exists().where(User.email == email)))
+    return db.session.scalar(
+        sa.select(sa.exists().where(user_sql(User).email == email))
+    )
 
 
-def _insert_user(session, user) -> None:
-    """Insert the user with a newly drawn code; _AccountClash if a row refuses it.
+def _insert_user(session, user, referred_by_id) -> None:
+    """Insert the user and their account; _AccountClash if a row refuses them.
 
-    The user's row in referral_codes is inserted with it (see
-    fraud_models.insert_primary_code), so a clash there counts too. Without a
+    The account's code goes into referral_codes with it (see
+    fraud/models.insert_primary_code), so a clash there counts too. Without a
     savepoint the whole transaction is retried: clashes are rare (a code clash is
     ~1 in 10^11), and the savepoint would cost every signup two statements.
     """
-    user.referral_code = generate_code()
     session.add(user)
     try:
         session.flush()
-    except IntegrityError as error:
+        accounts.add_account(session, user_pk_value(user), referred_by_id)
+    except (IntegrityError, accounts.AccountClash) as error:
         raise _AccountClash from error
 
 
-def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:
+def _referral(user_id, referrer: Referrer, origin: "Origin") -> Referral:
     # The referred user is new, so it cannot be the referrer; the schema's
     # not_self check and the unique referred_id back this up.
     capture = origin.capture
     return Referral(
         referrer_id=referrer.id,
-        referred_id=user.id,
+        referred_id=user_id,
         code=referrer.code,
         source=capture.source,
         captured_at=capture.captured_at,
@@ -319,61 +338,3 @@ def _referral(user, referrer: Referrer, origin: _Origin) -> Referral:
         signup_ip_hash=origin.ip_hash,
         signup_visitor_id=origin.visitor_id,
     )
-
-
-@dataclass(frozen=True)
-class ReferrerSummary:
-    """The figures on a user's own page."""
-
-    clicks: int
-    signups: int
-    converted: int
-
-    @property
-    def signup_rate(self) -> float | None:
-        """Signups per click, or None before the first click."""
-        return self.signups / self.clicks if self.clicks else None
-
-    @property
-    def conversion_rate(self) -> float | None:
-        """Conversions per signup, or None before the first signup."""
-        return self.converted / self.signups if self.signups else None
-
-
-def referrer_summary(user_id: int) -> ReferrerSummary:
-    """Clicks on a user's links, signups attributed to them and their conversions.
-
-    One row, however many there were: the referrer's all-time totals, kept on
-    write in the transaction of each click and referral (storage/totals.py).
-    """
-    row = db.session.execute(
-        sa.select(
-            ReferrerTotal.clicks, ReferrerTotal.signups, ReferrerTotal.conversions
-        ).where(ReferrerTotal.referrer_id == user_id)
-    ).one_or_none()
-    clicks, signups, converted = row or (0, 0, 0)
-    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
-
-
-def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
-    """One page of the people a user referred, newest first."""
-    User = user_model()
-    query = (
-        sa.select(
-            User.name,
-            User.email,
-            Referral.created_at,
-            Referral.status,
-            Referral.source,
-        )
-        .join(User, User.id == Referral.referred_id)
-        .where(Referral.referrer_id == user_id)
-        .order_by(Referral.created_at.desc(), Referral.id.desc())
-    )
-    # Each referral counts once in its referrer's signups, kept on write: the pager
-    # reads that row instead of counting a popular referrer's referrals.
-    signups = sa.select(ReferrerTotal.signups).where(
-        ReferrerTotal.referrer_id == user_id
-    )
-    count = sa.select(sa.func.coalesce(signups.scalar_subquery(), 0))
-    return paginate_rows(query, page, per_page, count=count)

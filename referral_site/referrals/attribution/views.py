@@ -1,17 +1,22 @@
-"""The plugin's own signup page (REFERRALS_AUTH_VIEWS), attributed like any other."""
+"""The plugin's own signup and account deletion (REFERRALS_AUTH_VIEWS).
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user
+They need a user model with ``set_password``/``check_password`` and writable
+name and email; a host with its own registration turns them off and calls
+``attribute_signup``/``forget_user`` from its own views instead.
+"""
 
+from flask import Flask, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
-from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture import cookies as capture
-from referral_site.referrals.forms import SignupForm
+from referral_site.referrals.forms import DeleteAccountForm, SignupForm
 from referral_site.referrals.limits import rate_limited
 from referral_site.referrals.storage.models import CaptureSource
+from referral_site.referrals.users import current_user_id
 
 
-@bp.route("/signup", methods=["GET", "POST"])
 @rate_limited("SIGNUP")
 def signup():
     """Create an account, attributed to the referrer whose code was captured."""
@@ -68,3 +73,39 @@ def _signup_capture(typed: str | None, captured) -> services.Capture | None:
             visit_id=captured.visit_id,
         )
     return services.Capture(code=typed, source=CaptureSource.TYPED)
+
+
+@login_required
+def delete_account():
+    """Delete (anonymise) the signed-in user's account after checking the password."""
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        flash("Enter your password to delete your account.", "error")
+        return redirect(url_for("referrals.mine"))
+    try:
+        account.delete_account(current_user_id(), password=form.password.data)
+    except account.AccountError as error:
+        flash(str(error), "error")
+        return redirect(url_for("referrals.mine"))
+    logout_user()
+    flash("Your account has been deleted.", "info")
+    return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))
+
+
+def register(app: Flask) -> None:
+    """Add the pages to an app whose REFERRALS_AUTH_VIEWS is on.
+
+    Added to the app, not to the shared blueprint, so that another app in the
+    same process can leave them out; their endpoints still read ``referrals.*``
+    and the blueprint's hooks and templates apply to them.
+    """
+    prefix = app.config["REFERRALS_URL_PREFIX"]
+    app.add_url_rule(
+        f"{prefix}/signup", "referrals.signup", signup, methods=["GET", "POST"]
+    )
+    app.add_url_rule(
+        f"{prefix}/referrals/delete",
+        "referrals.delete_account",
+        delete_account,
+        methods=["POST"],
+    )

@@ -9,6 +9,7 @@ from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture import bots
 from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.storage.models import CaptureSource, utcnow
+from referral_site.referrals.users import current_user_id
 
 
 def _capture(raw_code: object, source: CaptureSource) -> None:
@@ -19,7 +20,7 @@ def _capture(raw_code: object, source: CaptureSource) -> None:
     if referrer is None:
         g.referrals_code_miss = True  # counted against the code-guessing limit
         return
-    if current_user.is_authenticated and current_user.id == referrer.id:
+    if current_user.is_authenticated and current_user_id() == referrer.id:
         return  # people checking their own link are not clicks
     visit_id = services.record_visit(
         referrer,

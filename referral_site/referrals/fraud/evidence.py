@@ -15,8 +15,9 @@ from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
 
 from referral_site.referrals.fraud.models import FraudSignal, SightingKind, UserSighting
-from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Referral, utcnow
+from referral_site.referrals.storage.db import db, user_pk
+from referral_site.referrals.storage.models import Referral, ReferralAccount, utcnow
+from referral_site.referrals.users import user_sql
 
 #: Domains whose addresses ignore dots in the local part, mapped to one spelling.
 _GMAIL_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
@@ -197,7 +198,9 @@ def _evidence_query(User: type) -> sa.Select:
         )
 
     return sa.select(
-        sa.select(User.email).where(User.id == referrer_id).scalar_subquery(),
+        sa.select(user_sql(User).email)
+        .where(user_sql(User).id == referrer_id)
+        .scalar_subquery(),
         *_SEEN_QUERY.selected_columns,
         recent(Referral.referrer_id == referrer_id),
         recent(Referral.signup_ip_hash == sa.bindparam("ip_hash")),
@@ -263,14 +266,21 @@ def _chain_query(User: type) -> sa.Select:
     Built once per user model: putting the recursive query together took ten times
     longer than running it.
     """
-    columns = (User.id, User.referred_by_id, User.email, User.deleted_mailbox_digest)
-    start = sa.select(User.referred_by_id).where(User.id == sa.bindparam("referrer_id"))
+    account = ReferralAccount
+    columns = (account.user_id, account.referred_by_id, account.deleted_mailbox_digest)
+    start = sa.select(account.referred_by_id).where(
+        account.user_id == sa.bindparam("referrer_id")
+    )
     chain = (
         sa.select(*columns)
-        .where(User.id == start.scalar_subquery())
+        .where(account.user_id == start.scalar_subquery())
         .cte("chain", recursive=True)
     )
     chain = chain.union(
-        sa.select(*columns).join(chain, User.id == chain.c.referred_by_id)
+        sa.select(*columns).join(chain, account.user_id == chain.c.referred_by_id)
     )
-    return sa.select(chain.c.email, chain.c.deleted_mailbox_digest)
+    return (
+        sa.select(user_sql(User).email, chain.c.deleted_mailbox_digest)
+        .select_from(chain)
+        .outerjoin(User, user_pk(User) == chain.c.user_id)
+    )

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_site.referrals.storage.db import Base, user_key
 from referral_site.referrals.storage.models import (
+    ReferralAccount,
     UTCDateTime,
     _enum,
     utcnow,
@@ -135,17 +136,19 @@ class VisitRollup(Base):
     conversions: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+@sa.event.listens_for(ReferralAccount, "after_insert")
 def insert_primary_code(mapper, connection, target) -> None:
-    """After a user row is inserted, register its code so links to it resolve.
+    """After an account row is inserted, register its code so links to it resolve.
 
-    Listening on the user model covers every way an account is created (signup,
-    commands, a host's own code) in the same transaction as the user row.
+    Listening on the account covers every way one is created (signup, the
+    host's attribute_signup, a first visit to a page, backfill) in the same
+    transaction as the account row.
     """
     connection.execute(
         _INSERT_CODE,
         {
-            "code": target.referral_code,
-            "user_id": target.id,
+            "code": target.code,
+            "user_id": target.user_id,
             "is_primary": True,
             "created_at": utcnow(),
         },
@@ -154,9 +157,3 @@ def insert_primary_code(mapper, connection, target) -> None:
 
 #: Built once: every signup runs it, and building it cost more than running it.
 _INSERT_CODE = sa.insert(ReferralCode)
-
-
-def track_user_codes(user_model: type) -> None:
-    """Keep referral_codes in step with the host's user model (once per model)."""
-    if not sa.event.contains(user_model, "after_insert", insert_primary_code):
-        sa.event.listen(user_model, "after_insert", insert_primary_code)

@@ -8,6 +8,7 @@ from referral_site.referrals.fraud.models import ReferralFlagEvent, ReferralSign
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, ReviewStatus
 from referral_site.referrals.storage.pagination import Page, paginate_rows
+from referral_site.referrals.users import user_sql
 
 
 def review_page(status: ReviewStatus, page: int, per_page: int) -> Page:
@@ -23,13 +24,13 @@ def review_page(status: ReviewStatus, page: int, per_page: int) -> Page:
             Referral.source,
             Referral.status,
             Referral.review_status,
-            referrer.name.label("referrer_name"),
-            referrer.email.label("referrer_email"),
-            referred.name.label("referred_name"),
-            referred.email.label("referred_email"),
+            user_sql(referrer).name.label("referrer_name"),
+            user_sql(referrer).email.label("referrer_email"),
+            user_sql(referred).name.label("referred_name"),
+            user_sql(referred).email.label("referred_email"),
         )
-        .join(referrer, referrer.id == Referral.referrer_id)
-        .join(referred, referred.id == Referral.referred_id)
+        .join(referrer, user_sql(referrer).id == Referral.referrer_id)
+        .join(referred, user_sql(referred).id == Referral.referred_id)
         .where(Referral.review_status == status)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
@@ -53,8 +54,8 @@ def history_by_referral(referral_ids: list[int]) -> dict[int, list]:
     User = current_app.extensions["referrals"].user_model
     found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
     rows = db.session.execute(
-        sa.select(ReferralFlagEvent, User.name.label("actor_name"))
-        .outerjoin(User, User.id == ReferralFlagEvent.actor_id)
+        sa.select(ReferralFlagEvent, user_sql(User).name.label("actor_name"))
+        .outerjoin(User, user_sql(User).id == ReferralFlagEvent.actor_id)
         .where(ReferralFlagEvent.referral_id.in_(referral_ids))
         .order_by(ReferralFlagEvent.id)
     )

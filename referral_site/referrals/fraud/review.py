@@ -28,6 +28,7 @@ from referral_site.referrals.fraud.models import (
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.models import Referral, ReviewStatus
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.users import user_fields
 
 #: Longest reason an admin can give (the column's size).
 REASON_MAX_LENGTH = 500
@@ -205,7 +206,7 @@ def _decide(
     notices = rewards.Notices()
     with write_transaction() as session:
         admin = session.get(User, admin_id)
-        if admin is None or not getattr(admin, "is_admin", False):
+        if admin is None or not user_fields().is_admin(admin):
             raise ReviewError("Only an admin can decide on a flag.")
         referral = _locked_referral(session, referral_id)
         if referral.review_status != ReviewStatus.FLAGGED:

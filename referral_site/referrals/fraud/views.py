@@ -1,7 +1,6 @@
 """/admin/fraud: flagged referrals with their reasons; admins clear or confirm them."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from referral_site.referrals.blueprint import admin_required, bp
@@ -9,6 +8,7 @@ from referral_site.referrals.forms import ReviewForm
 from referral_site.referrals.fraud import queue as fraud_queue
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.storage.models import ReviewStatus
+from referral_site.referrals.users import current_user_id
 
 #: The lists an admin can open, by the value in ?status=.
 _LISTS = {
@@ -64,7 +64,7 @@ def _decide(referral_id: int, service, done: str):
         flash("Give a reason for the decision (up to 500 characters).", "error")
         return redirect(url_for("referrals.fraud_review"))
     try:
-        service(referral_id, admin_id=current_user.id, reason=form.reason.data)
+        service(referral_id, admin_id=current_user_id(), reason=form.reason.data)
     except fraud.ReferralNotFound:
         abort(404)
     except fraud.ReviewError as error:

@@ -14,6 +14,7 @@ from referral_site.referrals.reports.leaderboard import leader, leaderboard_quer
 from referral_site.referrals.rewards.money import format_plain
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, Reward
+from referral_site.referrals.users import user_sql
 
 #: Rows fetched per round trip while streaming a CSV export.
 STREAM_BATCH = 500
@@ -37,9 +38,14 @@ def referral_rows(period: DateRange) -> Iterator[list]:
         "converted_at",
     ]  # fmt: skip
     query = (
-        sa.select(Referral, Referrer.email, User.name, User.email)
-        .join(Referrer, Referrer.id == Referral.referrer_id)
-        .join(User, User.id == Referral.referred_id)
+        sa.select(
+            Referral,
+            user_sql(Referrer).email,
+            user_sql(User).name,
+            user_sql(User).email,
+        )
+        .join(Referrer, user_sql(Referrer).id == Referral.referrer_id)
+        .join(User, user_sql(User).id == Referral.referred_id)
         .where(period.contains(Referral.created_at))
         .order_by(Referral.created_at, Referral.id)
     )
@@ -59,8 +65,8 @@ def reward_rows(period: DateRange) -> Iterator[list]:
         "status", "currency", "amount", "amount_minor",
     ]  # fmt: skip
     query = (
-        sa.select(Reward, User.email)
-        .join(User, User.id == Reward.user_id)
+        sa.select(Reward, user_sql(User).email)
+        .join(User, user_sql(User).id == Reward.user_id)
         .where(period.contains(Reward.created_at))
         .order_by(Reward.created_at, Reward.id)
     )

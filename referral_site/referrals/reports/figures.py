@@ -23,11 +23,13 @@ from referral_site.referrals.reports.models import (
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Referral,
+    ReferralAccount,
     Reward,
     RewardStatus,
     utcnow,
 )
 from referral_site.referrals.storage.pagination import Page, paginate_rows
+from referral_site.referrals.users import user_sql
 
 #: Range presets of the admin report: key -> (label, days; None for all time).
 PRESETS: dict[str, tuple[str, int | None]] = {
@@ -245,8 +247,14 @@ def referrer(user_id: int):
     User = user_model()
     return db.session.execute(
         sa.select(
-            User.id, User.name, User.email, User.referral_code, User.created_at
-        ).where(User.id == user_id)
+            user_sql(User).id,
+            user_sql(User).name,
+            user_sql(User).email,
+            ReferralAccount.code.label("referral_code"),
+            ReferralAccount.created_at,
+        )
+        .join(ReferralAccount, ReferralAccount.user_id == user_sql(User).id)
+        .where(user_sql(User).id == user_id)
     ).first()
 
 
@@ -258,15 +266,15 @@ def referrals_page(
     query = (
         sa.select(
             Referral.id,
-            User.name,
-            User.email,
+            user_sql(User).name,
+            user_sql(User).email,
             Referral.source,
             Referral.status,
             Referral.review_status,
             Referral.created_at,
             Referral.converted_at,
         )
-        .join(User, User.id == Referral.referred_id)
+        .join(User, user_sql(User).id == Referral.referred_id)
         .where(
             Referral.referrer_id == referrer_id,
             period.contains(Referral.created_at),

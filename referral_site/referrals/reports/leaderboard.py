@@ -41,8 +41,9 @@ from referral_site.referrals.reports.models import (
     UserRewardTotal,
 )
 from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Reward, RewardStatus
+from referral_site.referrals.storage.models import ReferralAccount, Reward, RewardStatus
 from referral_site.referrals.storage.pagination import Page, page_within
+from referral_site.referrals.users import user_sql
 
 
 @dataclass(frozen=True)
@@ -204,17 +205,18 @@ def _leaders(counts: sa.Subquery, rewards_of: Callable) -> sa.Select:
     )
     return (
         sa.select(
-            User.id,
-            User.name,
-            User.email,
-            User.referral_code,
+            user_sql(User).id,
+            user_sql(User).name,
+            user_sql(User).email,
+            ReferralAccount.code.label("referral_code"),
             counts.c.clicks,
             counts.c.signups,
             counts.c.conversions,
             sa.func.coalesce(rewards.c.n, 0).label("rewards"),
             rewards.c.totals.label("reward_totals"),
         )
-        .join(User, User.id == counts.c.id)
+        .join(User, user_sql(User).id == counts.c.id)
+        .join(ReferralAccount, ReferralAccount.user_id == counts.c.id)
         .outerjoin(rewards, rewards.c.user_id == counts.c.id)
         .order_by(
             *_best_first(

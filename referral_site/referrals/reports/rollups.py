@@ -20,7 +20,12 @@ from sqlalchemy.engine import Connection
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.reports.models import ReferrerTotal
 from referral_site.referrals.storage import totals
-from referral_site.referrals.storage.models import Referral, ReferralStatus, Visit
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralAccount,
+    ReferralStatus,
+    Visit,
+)
 
 _ROLLUPS = VisitRollup.__table__
 #: The counted columns of visit_rollups.
@@ -132,24 +137,18 @@ def _uncount_deleted_referral(_mapper, connection, referral: Referral) -> None:
 # -- users: new users per day, and the counts of a user deleted outright -----------
 
 
-def track_users(user_model: type) -> None:
-    """Keep the totals in step with the host's users (once per model): new users
-    per day of creation, and the counts of a user deleted outright taken out."""
-    for name, listener in (
-        ("after_insert", _count_new_user),
-        ("before_update", _recount_moved_user),
-        ("before_delete", _uncount_deleted_user),
-    ):
-        if not sa.event.contains(user_model, name, listener):
-            sa.event.listen(user_model, name, listener)
+# The program's users are its referral accounts: every signup makes one, and a
+# user the host created alone joins when the plugin first needs their account.
 
 
-def _count_new_user(_mapper, connection: Connection, user) -> None:
-    totals.pending(connection).add_users({utc_day(user.created_at): 1})
+@sa.event.listens_for(ReferralAccount, "after_insert")
+def _count_new_user(_mapper, connection: Connection, account) -> None:
+    totals.pending(connection).add_users({utc_day(account.created_at): 1})
 
 
-def _recount_moved_user(mapper, connection: Connection, user) -> None:
-    history = sa.inspect(user).attrs.created_at.history
+@sa.event.listens_for(ReferralAccount, "before_update")
+def _recount_moved_user(mapper, connection: Connection, account) -> None:
+    history = sa.inspect(account).attrs.created_at.history
     if not history.added:
         return
     if history.deleted:
@@ -157,29 +156,41 @@ def _recount_moved_user(mapper, connection: Connection, user) -> None:
     else:  # set without being loaded: the row still holds the old value
         table = mapper.local_table
         old = connection.scalar(
-            sa.select(table.c.created_at).where(table.c.id == user.id)
+            sa.select(table.c.created_at).where(table.c.user_id == account.user_id)
         )
     moved: Counter = Counter({utc_day(history.added[0]): 1})
     moved[utc_day(old)] -= 1
     totals.pending(connection).add_users(moved)
 
 
-def _uncount_deleted_user(_mapper, connection: Connection, user) -> None:
+def track_users(user_model: type) -> None:
+    """Take a user the host deletes outright out of the totals (once per model)."""
+    if not sa.event.contains(user_model, "before_delete", _uncount_deleted_user):
+        sa.event.listen(user_model, "before_delete", _uncount_deleted_user)
+
+
+def _uncount_deleted_user(mapper, connection: Connection, user) -> None:
     """Take a user deleted outright out of the program's totals.
 
-    The database deletes their own counts with them (ON DELETE CASCADE), not the
-    program-wide figures built on those counts.
+    The database deletes their account and own counts with them (ON DELETE
+    CASCADE), not the program-wide figures built on those counts.
     """
+    (user_id,) = mapper.primary_key_from_instance(user)
+    joined = connection.scalar(
+        sa.select(ReferralAccount.created_at).where(ReferralAccount.user_id == user_id)
+    )
+    if joined is None:
+        return  # never in the program: nothing of theirs was counted
     changes = totals.pending(connection)
-    changes.add_users({utc_day(user.created_at): -1})
+    changes.add_users({utc_day(joined): -1})
     for row in connection.execute(
-        sa.select(_ROLLUPS).where(_ROLLUPS.c.referrer_id == user.id)
+        sa.select(_ROLLUPS).where(_ROLLUPS.c.referrer_id == user_id)
     ):
         for count in COUNTS:
             changes.days[(row.day, count)] -= getattr(row, count)
     active = connection.scalar(
         sa.select(sa.func.count()).where(
-            ReferrerTotal.referrer_id == user.id,
+            ReferrerTotal.referrer_id == user_id,
             sa.or_(ReferrerTotal.clicks > 0, ReferrerTotal.signups > 0),
         )
     )

@@ -54,7 +54,7 @@ def admin_report():
     )
 
 
-@bp.route("/admin/referrers/<int:user_id>")
+@bp.route("/admin/referrers/<referrals_user:user_id>")
 @admin_required
 def admin_referrer(user_id: int):
     """One referrer's funnel, rewards and referred people in a date range."""

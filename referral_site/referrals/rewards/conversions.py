@@ -18,7 +18,7 @@ from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.rewards.currencies import is_currency
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import db, user_pk_value
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
@@ -28,6 +28,7 @@ from referral_site.referrals.storage.models import (
     utcnow,
 )
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.users import user_sql
 
 #: Largest amount accepted for one conversion, in minor units (10^12 = 10 billion
 #: dollars): beyond it a value is a bug in the caller, not a sale.
@@ -142,7 +143,7 @@ def record_conversion(
         errors["occurred_at"] = "Must not be in the future."
     if errors:
         raise InvalidConversion(errors)
-    user_id = user if isinstance(user, int) else user.id
+    user_id = user if isinstance(user, int | str) else user_pk_value(user)
     notices = rewards.Notices()
     with write_transaction() as session:
         if not _user_exists(session, user_id):
@@ -288,10 +289,10 @@ def find_user_id(*, email: str | None = None, user_id: int | None = None) -> int
     """The id of the user with this id or (case-insensitive) email, or UnknownUser."""
     User = current_app.extensions["referrals"].user_model
     if user_id is not None:
-        where = User.id == user_id
+        where = user_sql(User).id == user_id
     else:
-        where = User.email == (email or "").strip().lower()
-    found = db.session.scalar(sa.select(User.id).where(where))
+        where = user_sql(User).email == (email or "").strip().lower()
+    found = db.session.scalar(sa.select(user_sql(User).id).where(where))
     if found is None:
         raise UnknownUser("No user with this id or email.")
     return found
@@ -299,7 +300,7 @@ def find_user_id(*, email: str | None = None, user_id: int | None = None) -> int
 
 def _user_exists(session, user_id: int) -> bool:
     User = current_app.extensions["referrals"].user_model
-    return session.scalar(sa.select(sa.exists().where(User.id == user_id)))
+    return session.scalar(sa.select(sa.exists().where(user_sql(User).id == user_id)))
 
 
 def _result(session, conversion_id: int, *, created: bool) -> ConversionResult:

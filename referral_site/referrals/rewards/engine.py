@@ -30,6 +30,7 @@ from referral_site.referrals.storage.models import (
     utcnow,
 )
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.users import user_sql
 
 #: The reason recorded when a referral is confirmed as abuse.
 ABUSE_REASON = "referral confirmed as abuse"
@@ -90,7 +91,11 @@ def lock_user(session, user_id: int) -> None:
     On SQLite the write transaction's BEGIN IMMEDIATE already serializes writers.
     """
     User = current_app.extensions["referrals"].user_model
-    session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
+    session.execute(
+        sa.select(user_sql(User).id)
+        .where(user_sql(User).id == user_id)
+        .with_for_update()
+    )
 
 
 def record_event(session, reward_id, old_status, reward_or_row, actor_id, reason):

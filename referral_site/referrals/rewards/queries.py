@@ -24,6 +24,7 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
 )
 from referral_site.referrals.storage.pagination import Page, paginate_rows
+from referral_site.referrals.users import user_sql
 
 #: Statuses an admin can filter the queue by ("all" shows every reward).
 QUEUE_FILTERS = ("all",) + tuple(status.value for status in RewardStatus)
@@ -95,20 +96,20 @@ def _queue_query():
         Reward.created_at,
         Reward.hold_until,
         Reward.adjusts_reward_id,
-        recipient.name.label("recipient_name"),
-        recipient.email.label("recipient_email"),
-        referrer.name.label("referrer_name"),
-        referrer.email.label("referrer_email"),
-        referred.name.label("referred_name"),
-        referred.email.label("referred_email"),
+        user_sql(recipient).name.label("recipient_name"),
+        user_sql(recipient).email.label("recipient_email"),
+        user_sql(referrer).name.label("referrer_name"),
+        user_sql(referrer).email.label("referrer_email"),
+        user_sql(referred).name.label("referred_name"),
+        user_sql(referred).email.label("referred_email"),
         Conversion.external_id.label("conversion_external_id"),
         Conversion.kind.label("conversion_kind"),
         Referral.review_status,
     ).select_from(
-        sa.join(Reward, recipient, recipient.id == Reward.user_id)
+        sa.join(Reward, recipient, user_sql(recipient).id == Reward.user_id)
         .outerjoin(Referral, Referral.id == Reward.referral_id)
-        .outerjoin(referrer, referrer.id == Referral.referrer_id)
-        .outerjoin(referred, referred.id == Referral.referred_id)
+        .outerjoin(referrer, user_sql(referrer).id == Referral.referrer_id)
+        .outerjoin(referred, user_sql(referred).id == Referral.referred_id)
         .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
     )
 
@@ -143,9 +144,9 @@ def reward_detail(reward_id: int) -> RewardDetail | None:
             RewardEvent.currency,
             RewardEvent.reason,
             RewardEvent.created_at,
-            User.name.label("actor_name"),
+            user_sql(User).name.label("actor_name"),
         )
-        .outerjoin(User, User.id == RewardEvent.actor_id)
+        .outerjoin(User, user_sql(User).id == RewardEvent.actor_id)
         .where(RewardEvent.reward_id == reward_id)
         .order_by(RewardEvent.id)
     ).all()

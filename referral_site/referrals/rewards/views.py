@@ -3,13 +3,13 @@
 from datetime import datetime
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import RewardDecisionForm
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.storage.models import utcnow
+from referral_site.referrals.users import current_user_id
 
 
 @bp.route("/admin/rewards", methods=["GET", "POST"])
@@ -60,7 +60,7 @@ def _decide(form: RewardDecisionForm) -> None:
         decision = rewards.decide(
             form.reward_ids.data,
             form.action,
-            actor_id=current_user.id,
+            actor_id=current_user_id(),
             reason=form.reason.data or "",
         )
     except rewards.RewardError as error:

@@ -72,6 +72,18 @@ class UserKey(sa.types.TypeDecorator):
         return dialect.type_descriptor(_HOST_KEY_TYPES.get(dialect, self.impl_instance))
 
 
+def user_pk(user_model: type) -> sa.Column:
+    """The host user model's primary key column, whatever it is called."""
+    (column,) = sa.inspect(user_model).primary_key
+    return column
+
+
+def user_pk_value(user) -> object:
+    """A host user's primary key value, whatever the column is called."""
+    (value,) = sa.inspect(user).mapper.primary_key_from_instance(user)
+    return value
+
+
 def user_key(ondelete: str | None = None, **kwargs: Any):
     """A mapped column referring to the host's user (by its primary key)."""
     return mapped_column(UserKey(), info={USER_FK: ondelete or ""}, **kwargs)

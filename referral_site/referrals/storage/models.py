@@ -9,7 +9,7 @@ import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_site.referrals.storage.db import Base, user_key
 
@@ -101,27 +101,32 @@ class RewardStatus(enum.StrEnum):
     REVERSED = "reversed"  # its source conversion was refunded before payment
 
 
-class ReferralUserMixin:
-    """Columns the plugin needs on the host's user model (an integer ``id`` key).
+class ReferralAccount(Base):
+    """A user's place in the program, kept by the plugin beside the host's user row.
 
-    Besides these, the plugin reads ``name``, ``email``, ``is_admin`` and
-    ``created_at`` from the model.
+    Created with the user by the plugin's signup and ``attribute_signup``, or when
+    first needed for a user the host created alone (``accounts.ensure_account``).
     """
 
-    #: The user's own code, stored upper-case; matched case-insensitively.
-    referral_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    __tablename__ = "referral_accounts"
 
-    @declared_attr
-    def referred_by_id(cls) -> Mapped[int | None]:
-        return mapped_column(
-            sa.ForeignKey(f"{cls.__tablename__}.id", ondelete="SET NULL"), index=True
-        )
-
-    #: Set when the account was deleted: the row stays, scrubbed, for the history.
+    # created_at is counted per day as the program's new users (reports/rollups.py):
+    # active_history loads the old value of one set unread.
+    user_id: Mapped[int] = user_key("CASCADE", primary_key=True, autoincrement=False)
+    #: The user's own code, stored upper-case; matched case-insensitively. Older
+    #: codes stay in referral_codes as aliases.
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    #: Who referred them, set once when the account is created.
+    referred_by_id: Mapped[int | None] = user_key("SET NULL", index=True)
+    #: When the user joined the program (their signup, for the site's users).
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True, active_history=True
+    )
+    #: Set when the account was forgotten: the row stays, for the history.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: A deleted account's mailbox as a keyed hash (fraud.mailbox_digest): it can be
-    #: matched against a new signup's address, so deleting an account does not open
-    #: a referral loop, but the address cannot be read back.
+    #: A forgotten account's mailbox as a keyed hash (fraud.mailbox_digest): it can
+    #: be matched against a new signup's address, so forgetting an account does not
+    #: open a referral loop, but the address cannot be read back.
     deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
 

@@ -1,0 +1,74 @@
+"""What a referrer's own page shows: their figures and the people they referred."""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from referral_site.referrals.reports.models import ReferrerTotal
+from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.models import Referral
+from referral_site.referrals.storage.pagination import Page, paginate_rows
+from referral_site.referrals.users import user_sql
+
+
+def user_model():
+    return current_app.extensions["referrals"].user_model
+
+
+@dataclass(frozen=True)
+class ReferrerSummary:
+    """The figures on a user's own page."""
+
+    clicks: int
+    signups: int
+    converted: int
+
+    @property
+    def signup_rate(self) -> float | None:
+        """Signups per click, or None before the first click."""
+        return self.signups / self.clicks if self.clicks else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Conversions per signup, or None before the first signup."""
+        return self.converted / self.signups if self.signups else None
+
+
+def referrer_summary(user_id: int) -> ReferrerSummary:
+    """Clicks on a user's links, signups attributed to them and their conversions.
+
+    One row, however many there were: the referrer's all-time totals, kept on
+    write in the transaction of each click and referral (storage/totals.py).
+    """
+    row = db.session.execute(
+        sa.select(
+            ReferrerTotal.clicks, ReferrerTotal.signups, ReferrerTotal.conversions
+        ).where(ReferrerTotal.referrer_id == user_id)
+    ).one_or_none()
+    clicks, signups, converted = row or (0, 0, 0)
+    return ReferrerSummary(clicks=clicks, signups=signups, converted=converted)
+
+
+def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
+    """One page of the people a user referred, newest first."""
+    User = user_model()
+    query = (
+        sa.select(
+            user_sql(User).name,
+            user_sql(User).email,
+            Referral.created_at,
+            Referral.status,
+            Referral.source,
+        )
+        .join(User, user_sql(User).id == Referral.referred_id)
+        .where(Referral.referrer_id == user_id)
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    )
+    # Each referral counts once in its referrer's signups, kept on write: the pager
+    # reads that row instead of counting a popular referrer's referrals.
+    signups = sa.select(ReferrerTotal.signups).where(
+        ReferrerTotal.referrer_id == user_id
+    )
+    count = sa.select(sa.func.coalesce(signups.scalar_subquery(), 0))
+    return paginate_rows(query, page, per_page, count=count)

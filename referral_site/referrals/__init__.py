@@ -49,6 +49,9 @@ DEFAULTS: dict[str, object] = {
     "PAGE_SIZE": 25,
     #: Minimum password length on the signup form.
     "PASSWORD_MIN_LENGTH": 10,
+    #: Template every plugin page extends: it must define the blocks ``title`` and
+    #: ``content``, and load the plugin's CSS and JS with {{ referrals_assets() }}.
+    "LAYOUT": "referrals/layout.html",
     #: Endpoint a visitor lands on after following a referral link.
     "LANDING_ENDPOINT": "referrals.signup",
     #: When the signup form's code differs from the cookie's: True uses the typed

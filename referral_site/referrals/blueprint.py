@@ -6,8 +6,9 @@ account/views.py, rewards/views.py, fraud/views.py, reports/views.py).
 
 from functools import wraps
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from referral_site.referrals.account import qr
 from referral_site.referrals.rewards.money import format_money
@@ -54,6 +55,16 @@ def money(amount_minor: int, currency: str) -> str:
 def percent(rate: float | None) -> str:
     """A ratio as a percentage with one decimal, or a dash when undefined."""
     return "–" if rate is None else f"{rate * 100:.1f}%"
+
+
+@bp.app_template_global("referrals_assets")
+def referrals_assets() -> Markup:
+    """The plugin's stylesheet and script tags, for the head of a host's layout."""
+    css = url_for("referrals.static", filename="referrals.css")
+    js = url_for("referrals.static", filename="referrals.js")
+    # A constant template; Markup.format escapes the URLs it fills in.
+    tags = Markup('<link rel="stylesheet" href="{}">\n<script src="{}" defer></script>')
+    return tags.format(css, js)
 
 
 @bp.app_template_global("qr_code_svg")

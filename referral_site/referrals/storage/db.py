@@ -117,6 +117,10 @@ def declare_on_host(metadata: sa.MetaData, user_table: sa.Table) -> None:
         for column in copy.columns:
             if USER_FK in column.info:
                 _refer_to_user(copy, column, user_pk)
+            elif isinstance(column.type, sa.types.TypeDecorator):
+                # The host's autogenerate renders plain SQLAlchemy types, so its
+                # migrations need no import of the plugin (UTCDateTime -> DateTime).
+                column.type = column.type.impl_instance
 
 
 def _refer_to_user(table: sa.Table, column: sa.Column, user_pk: sa.Column) -> None:

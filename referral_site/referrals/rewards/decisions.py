@@ -1,0 +1,71 @@
+"""Admins' decisions on rewards: approve, reject or mark paid, several at once."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from referral_site.referrals.rewards.lifecycle import OPEN, Notices, RewardError, move
+from referral_site.referrals.storage.models import Reward, RewardStatus, utcnow
+from referral_site.referrals.storage.transactions import write_transaction
+
+_ACTIONS = {
+    # action: (statuses it may start from, status it leads to)
+    "approve": ((RewardStatus.PENDING, RewardStatus.REVIEW), RewardStatus.APPROVED),
+    "reject": (OPEN, RewardStatus.REJECTED),
+    "pay": ((RewardStatus.APPROVED,), RewardStatus.PAID),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a batch of admin decisions did: ids changed, and why others were not."""
+
+    changed: list[int]
+    problems: list[str]
+
+
+def decide(
+    reward_ids: list[int], action: str, *, actor_id: int, reason: str = ""
+) -> Decision:
+    """Approve, reject (reason required) or mark paid some rewards, in one transaction.
+
+    Each reward moves only from a status the action allows; one that another admin
+    moved first is reported in ``problems`` and left as it is.
+    """
+    if action not in _ACTIONS:
+        raise RewardError(f"Unknown action {action!r}.")
+    reason = (reason or "").strip()
+    if action == "reject" and not reason:
+        raise RewardError("Give a reason to reject.")
+    allowed, to_status = _ACTIONS[action]
+    changed, problems, notices = [], [], Notices()
+    now = utcnow()
+    with write_transaction() as session:
+        # A fixed order, so two bulk decisions lock rows without deadlocking.
+        for reward_id in sorted(set(reward_ids)):
+            problem = _held(session, reward_id, now) if action == "approve" else None
+            problem = problem or move(
+                session,
+                reward_id,
+                to_status,
+                allowed=allowed,
+                actor_id=actor_id,
+                reason=reason or f"{action} by admin",
+                notices=notices,
+            )
+            (problems.append(problem) if problem else changed.append(reward_id))
+    notices.send()
+    return Decision(changed=changed, problems=problems)
+
+
+def _held(session, reward_id: int, now: datetime) -> str | None:
+    row = session.execute(
+        sa.select(Reward.status, Reward.hold_until).where(Reward.id == reward_id)
+    ).first()
+    if row and row.status == RewardStatus.PENDING and row.hold_until > now:
+        return (
+            f"Reward #{reward_id} is on hold until "
+            f"{row.hold_until:%Y-%m-%d %H:%M} UTC (refunds may still come)."
+        )
+    return None

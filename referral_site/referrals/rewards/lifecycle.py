@@ -1,0 +1,145 @@
+"""The core of every reward change: rules in force, the guarded move, its history."""
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from referral_site.referrals import signals
+from referral_site.referrals.rewards import totals as reward_totals
+from referral_site.referrals.rewards.currencies import is_currency
+from referral_site.referrals.rewards.rules import Rule, parse_rules
+from referral_site.referrals.storage.models import Reward, RewardEvent, RewardStatus
+from referral_site.referrals.users import user_sql
+
+#: The reason recorded when a referral is confirmed as abuse.
+ABUSE_REASON = "referral confirmed as abuse"
+#: Name of the rule recorded on negative adjustments (clawbacks of paid rewards).
+ADJUSTMENT_RULE = "adjustment"
+#: The statuses of a reward not yet settled (paid, rejected or reversed).
+OPEN = (RewardStatus.PENDING, RewardStatus.REVIEW, RewardStatus.APPROVED)
+
+
+class RewardError(Exception):
+    """A reward rule or transition refused the request; the message is safe to show."""
+
+
+def init_app(app: Flask) -> None:
+    """Parse the configured rules once; a bad rule stops the app at startup."""
+    currency = app.config["REFERRALS_DEFAULT_CURRENCY"]
+    if not is_currency(currency):
+        raise ValueError(f"REFERRALS_DEFAULT_CURRENCY {currency!r} is not ISO 4217.")
+    app.extensions["referrals_rewards"] = parse_rules(
+        app.config["REFERRALS_REWARD_RULES"],
+        default_currency=currency,
+        hold_days=app.config["REFERRALS_REWARD_HOLD_DAYS"],
+    )
+
+
+def active_rules() -> list[Rule]:
+    """The current app's reward rules."""
+    return current_app.extensions["referrals_rewards"]
+
+
+def rule_named(name: str) -> Rule | None:
+    """The rule in force of that name, or None if it is no longer configured."""
+    return next((rule for rule in active_rules() if rule.name == name), None)
+
+
+@dataclass
+class Notices:
+    """Signals to send once the transaction has committed (never for a rollback)."""
+
+    pending: list = field(default_factory=list)
+
+    def add(self, signal, **kwargs) -> None:
+        self.pending.append((signal, kwargs))
+
+    def send(self) -> None:
+        app = current_app._get_current_object()
+        for signal, kwargs in self.pending:
+            signal.send(app, **kwargs)
+
+
+def lock_user(session, user_id: int) -> None:
+    """Hold a referrer's row until commit, so caps and milestones count correctly.
+
+    On SQLite the write transaction's BEGIN IMMEDIATE already serializes writers.
+    """
+    User = current_app.extensions["referrals"].user_model
+    session.execute(
+        sa.select(user_sql(User).id)
+        .where(user_sql(User).id == user_id)
+        .with_for_update()
+    )
+
+
+def record_event(session, reward_id, old_status, reward_or_row, actor_id, reason):
+    """Append one change of a reward to its history."""
+    session.add(
+        RewardEvent(
+            reward_id=reward_id,
+            from_status=old_status,
+            to_status=reward_or_row.status,
+            amount_minor=reward_or_row.amount_minor,
+            currency=reward_or_row.currency,
+            actor_id=actor_id,
+            reason=reason[:500],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    user_id: int
+    status: RewardStatus
+    amount_minor: int
+    currency: str
+
+
+def move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
+    """Change a reward's status if it is still in an allowed one; else a message."""
+    row = session.execute(
+        sa.select(
+            Reward.id,
+            Reward.user_id,
+            Reward.status,
+            Reward.amount_minor,
+            Reward.currency,
+            Reward.created_at,
+        ).where(Reward.id == reward_id)
+    ).first()
+    if row is None:
+        return f"Reward #{reward_id} does not exist."
+    if row.status not in allowed:
+        return (
+            f"Reward #{reward_id} is {row.status.value}; "
+            f"it cannot become {to_status.value}."
+        )
+    changed = session.execute(
+        sa.update(Reward)
+        .where(Reward.id == reward_id, Reward.status == row.status)
+        .values(status=to_status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        now = session.scalar(sa.select(Reward.status).where(Reward.id == reward_id))
+        return (
+            f"Reward #{reward_id} was changed by someone else meanwhile; "
+            f"it is now {now.value}."
+        )
+    # A Core UPDATE fires no mapper event: the report's reward totals move here.
+    reward_totals.move_status(session.connection(), row._mapping, to_status)
+    moved = _Row(row.id, row.user_id, to_status, row.amount_minor, row.currency)
+    record_event(session, reward_id, row.status, moved, actor_id, reason)
+    notices.add(
+        signals.reward_status_changed,
+        reward_id=reward_id,
+        user_id=row.user_id,
+        old_status=row.status,
+        new_status=to_status,
+        actor_id=actor_id,
+        reason=reason,
+    )
+    return None

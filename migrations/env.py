@@ -99,12 +99,35 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforced=False)
         context.configure(
             connection=connection, target_metadata=get_metadata(), **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforced=True)
+
+
+def _sqlite_foreign_keys(connection, *, enforced):
+    """Turn SQLite's foreign key enforcement off for the migrations, then back on.
+
+    Batch migrations rebuild a table by copying it, dropping the old one and
+    renaming the copy; with enforcement on, the drop fires the ON DELETE rules of
+    every row that points at the table (SQLite's own advice for schema changes is
+    to turn it off first). The pragma is ignored inside a transaction, so it goes
+    to the driver's connection, outside SQLAlchemy's. Turning it back on checks
+    that the migrations left no broken reference.
+    """
+    raw = connection.connection.dbapi_connection
+    if enforced:
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migrations left broken foreign keys: {broken[:5]}")
+    raw.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
 if context.is_offline_mode():

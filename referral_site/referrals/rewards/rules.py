@@ -1,4 +1,4 @@
-"""Reward rules: parsed and checked once from configuration, applied by engine.py.
+"""Reward rules: parsed and checked once from configuration, applied by grants.py.
 
 A rule is a mapping (or a JSON list of them in ``REFERRALS_REWARD_RULES``);
 docs/rewards.md documents every field. An invalid rule stops the app at startup

@@ -4,7 +4,7 @@ program) and per user, currency and status (all time).
 Kept in the transaction of every reward write (written at its commit, see
 storage/totals.py), so the report sums a few rows per day instead of every reward in the
 range: mapper events count the rewards the ORM inserts, updates or deletes; the
-conditional Core UPDATE that moves a reward's status (rewards._move) calls
+conditional Core UPDATE that moves a reward's status (lifecycle.move) calls
 :func:`move_status`; seed-demo adds its bulk-inserted rows with :func:`add_rows`.
 """
 

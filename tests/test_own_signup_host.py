@@ -6,153 +6,31 @@ passwords its own way, registers them at ``/join`` and turns the plugin's own
 auth pages off.
 """
 
-import hashlib
-import re
-import uuid
-
 import pytest
 import sqlalchemy as sa
-from flask import Flask, flash, redirect, render_template_string, request, url_for
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, UserMixin, current_user, login_user
-from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import FlaskForm
-from sqlalchemy.orm import Mapped, mapped_column
-from wtforms import PasswordField, StringField
 
 from referral_site.referrals import (
-    ReferralError,
-    Referrals,
-    attribute_signup,
-    captured_code,
     code_of,
-    forget_user,
-    rate_limited,
     record_conversion,
     signals,
 )
 from referral_site.referrals.storage.models import Referral, ReferralAccount, Reward
-from tests.host_apps import BROWSER, own_database
-
-shelf = SQLAlchemy()
-
-
-class Reader(UserMixin, shelf.Model):
-    """The bookshop's user: a UUID string key, a unique username, a role."""
-
-    __tablename__ = "readers"
-
-    uid: Mapped[str] = mapped_column(
-        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
-    )
-    username: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
-    secret: Mapped[str] = mapped_column(sa.String(64))
-    role: Mapped[str] = mapped_column(sa.String(10), default="reader")
-
-    def get_id(self) -> str:
-        return self.uid
-
-
-class JoinForm(FlaskForm):
-    username = StringField()
-    email = StringField()
-    password = PasswordField()
-    referral_code = StringField()
-
-
-JOIN_PAGE = """<form method=post>{{ form.csrf_token }}{{ form.username }}
-{{ form.email }}{{ form.password }}{{ form.referral_code }}</form>
-{% for m in get_flashed_messages() %}<p class=error>{{ m }}</p>{% endfor %}"""
-
-
-def _register_views(app: Flask) -> None:
-    @app.route("/")
-    def home():
-        return "bookshop"
-
-    @app.route("/join", methods=["GET", "POST"])
-    @rate_limited("SIGNUP")
-    def join():
-        form = JoinForm()
-        if request.method == "GET":
-            form.referral_code.data = captured_code()
-        if form.validate_on_submit():
-            reader = Reader(
-                username=form.username.data,
-                email=form.email.data,
-                secret=hashlib.sha256(form.password.data.encode()).hexdigest(),
-            )
-            shelf.session.add(reader)
-            shelf.session.flush()
-            try:
-                attribute_signup(reader, typed_code=form.referral_code.data)
-            except ReferralError as error:
-                shelf.session.rollback()
-                flash(str(error))
-                return render_template_string(JOIN_PAGE, form=form), 400
-            shelf.session.commit()
-            login_user(reader)
-            return redirect("/")
-        return render_template_string(JOIN_PAGE, form=form)
-
-    @app.route("/as/<uid>")
-    def sign_in_as(uid):
-        login_user(shelf.session.get(Reader, uid))
-        return "ok"
-
-    @app.post("/leave")
-    def leave():
-        reader = shelf.session.get(Reader, current_user.uid)
-        forget_user(reader)
-        reader.username = f"gone-{uuid.UUID(reader.uid).hex}"  # its own unique column
-        reader.email = f"{reader.uid}@gone.invalid"
-        shelf.session.commit()
-        return redirect(url_for("home"))
+from tests.host_apps import (
+    BROWSER,
+    Reader,
+    bookshop_app,
+    join_bookshop,
+    shelf,
+)
 
 
 @pytest.fixture
 def bookshop(tmp_path):
-    app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
-    with own_database(tmp_path) as database:
-        app.config.update(
-            database,
-            SECRET_KEY="bookshop-secret",
-            RATELIMIT_STORAGE_URI="memory://",
-            REFERRALS_AUTH_VIEWS=False,
-            REFERRALS_LANDING_ENDPOINT="join",
-            REFERRALS_USER_IS_ADMIN=lambda reader: reader.role == "admin",
-            REFERRALS_RATELIMIT_SIGNUP="5 per hour",
-        )
-        shelf.init_app(app)
-        LoginManager(app).user_loader(lambda uid: shelf.session.get(Reader, uid))
-        limiter = Limiter(key_func=get_remote_address, app=app)
-        Referrals(app, db=shelf, user_model=Reader, limiter=limiter)
-        _register_views(app)
-        with app.app_context():
-            shelf.create_all()
+    with bookshop_app(tmp_path) as app:
         yield app
-        with app.app_context():
-            shelf.session.remove()
-            shelf.engine.dispose()
 
 
-def _join(client, username: str, code: str | None = None):
-    page = client.get("/join", headers=BROWSER).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
-    prefilled = re.search(r'name="referral_code" type="text" value="([^"]*)"', page)
-    return client.post(
-        "/join",
-        headers=BROWSER,
-        data={
-            "csrf_token": token,
-            "username": username,
-            "email": f"{username}@example.com",
-            "password": "correct horse battery",
-            "referral_code": code if code is not None else prefilled[1],
-        },
-    )
+_join = join_bookshop
 
 
 def _uid(app, username: str) -> str:

@@ -1,0 +1,246 @@
+"""The plugin behaves the same on the site and on a host unlike it (the bookshop).
+
+Each test runs against both: the site (its own signup pages, integer keys) and the
+bookshop (its own registration calling attribute_signup, UUID string keys, a
+unique username, a role for admins, its own deletion calling forget_user), on
+SQLite and on PostgreSQL.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from referral_site.extensions import db as site_db
+from referral_site.models import User
+from referral_site.referrals import code_of, record_conversion, refund_conversion
+from referral_site.referrals.fraud.models import FraudSignal, ReferralSignalRecord
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralAccount,
+    Reward,
+    RewardStatus,
+    Visit,
+)
+from tests.conftest import PASSWORD, login, signup
+from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
+
+
+@dataclass
+class Host:
+    """A host app and how a person uses it: join, sign in and out, leave."""
+
+    app: Flask
+    join: Callable  # (client, name, code=None) -> response
+    sign_in: Callable  # (client, name)
+    sign_out: Callable  # (client)
+    leave: Callable  # (client) -> response
+    user_id: Callable  # (name) -> the host's key
+    make_admin: Callable  # (name)
+
+    def scalar(self, statement):
+        with self.app.app_context():
+            return self.app.extensions["referrals"].db.session.scalar(statement)
+
+    def code(self, name: str) -> str:
+        with self.app.app_context():
+            return code_of(self.user_id(name))
+
+
+def _site(make_app) -> Host:
+    app = make_app()
+
+    def user_id(name):
+        with app.app_context():
+            email = f"{name}@example.com"
+            return site_db.session.scalar(sa.select(User.id).where(User.email == email))
+
+    def make_admin(name):
+        with app.app_context():
+            site_db.session.get(User, user_id(name)).is_admin = True
+            site_db.session.commit()
+
+    return Host(
+        app=app,
+        join=lambda client, name, code=None: signup(
+            client, email=f"{name}@example.com", name=name, code=code
+        ),
+        sign_in=lambda client, name: login(client, f"{name}@example.com"),
+        sign_out=lambda client: client.post("/logout"),
+        leave=lambda client: client.post(
+            "/referrals/delete", data={"password": PASSWORD}
+        ),
+        user_id=user_id,
+        make_admin=make_admin,
+    )
+
+
+def _bookshop(app) -> Host:
+    def user_id(name):
+        return shelf.session.scalar(
+            sa.select(Reader.uid).where(Reader.username == name)
+        )
+
+    def uid(name):
+        with app.app_context():
+            return user_id(name)
+
+    def make_admin(name):
+        with app.app_context():
+            shelf.session.get(Reader, user_id(name)).role = "admin"
+            shelf.session.commit()
+
+    return Host(
+        app=app,
+        join=join_bookshop,
+        sign_in=lambda client, name: client.get(f"/as/{uid(name)}"),
+        sign_out=lambda client: client.post("/bye"),
+        leave=lambda client: client.post("/leave"),
+        user_id=uid,
+        make_admin=make_admin,
+    )
+
+
+@pytest.fixture(params=["site", "bookshop"])
+def host(request, make_app, tmp_path):
+    if request.param == "site":
+        yield _site(make_app)
+        return
+    with bookshop_app(tmp_path) as app:
+        yield _bookshop(app)
+
+
+def _referred(host: Host, referrer: str, name: str):
+    """A visitor follows the referrer's link and joins as name; their client."""
+    visitor = host.app.test_client()
+    visitor.get(f"/r/{host.code(referrer)}", headers=BROWSER)
+    response = host.join(visitor, name)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return visitor
+
+
+def test_a_link_then_a_signup_is_attributed_once(host):
+    host.join(host.app.test_client(), "ann")
+    _referred(host, "ann", "bob")
+    referral = host.scalar(sa.select(Referral))
+    assert (referral.referrer_id, referral.referred_id) == (
+        host.user_id("ann"),
+        host.user_id("bob"),
+    )
+    assert host.scalar(sa.select(sa.func.count(Visit.id))) == 1
+
+
+def test_first_touch_keeps_the_first_code(host):
+    for name in ("ann", "cat"):
+        host.join(host.app.test_client(), name)
+    visitor = host.app.test_client()
+    for name in ("ann", "cat"):
+        visitor.get(f"/r/{host.code(name)}", headers=BROWSER)
+    host.join(visitor, "bob")
+    assert host.scalar(sa.select(Referral.referrer_id)) == host.user_id("ann")
+
+
+def test_people_following_their_own_link_are_not_clicks(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    assert host.scalar(sa.select(sa.func.count(Visit.id))) == 0
+
+
+def test_an_unknown_typed_code_is_refused_and_nothing_written(host):
+    response = host.join(host.app.test_client(), "eve", code="ZZZZ9999")
+    assert response.status_code == 400
+    assert "That referral code does not exist." in response.get_data(as_text=True)
+    assert host.scalar(sa.select(sa.func.count(ReferralAccount.user_id))) == 0
+
+
+def test_a_referral_loop_is_refused(host):
+    host.join(host.app.test_client(), "ann")
+    _referred(host, "ann", "bob")
+    # ann's mailbox (a +tag changes nothing), signing up through bob's link,
+    # would close a loop: refused with a message.
+    visitor = host.app.test_client()
+    visitor.get(f"/r/{host.code('bob')}", headers=BROWSER)
+    response = host.join(visitor, "ann+again")
+    assert response.status_code == 400
+    assert "someone you referred" in response.get_data(as_text=True)
+
+
+def test_the_referrers_device_flags_the_referral(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    ann.get("/referrals", headers=BROWSER)  # seen signed in on this device
+    host.sign_out(ann)
+    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    host.join(ann, "annalt")
+    with host.app.app_context():
+        session = host.app.extensions["referrals"].db.session
+        names = set(session.scalars(sa.select(ReferralSignalRecord.name)))
+    assert FraudSignal.SAME_DEVICE in names
+
+
+def test_conversions_grant_both_sides_and_a_refund_reverses_them(host):
+    host.join(host.app.test_client(), "ann")
+    _referred(host, "ann", "bob")
+    with host.app.app_context():
+        record_conversion(
+            host.user_id("bob"), kind="purchase", amount=5000, external_id="o-1"
+        )
+    owners = host.scalar(sa.select(sa.func.count(sa.distinct(Reward.user_id))))
+    assert owners == 2
+    with host.app.app_context():
+        refund_conversion("o-1")
+    statuses = host.scalar(sa.select(sa.func.count(sa.distinct(Reward.status))))
+    assert statuses == 1
+    assert host.scalar(sa.select(Reward.status).limit(1)) == RewardStatus.REVERSED
+
+
+def test_people_see_only_their_own_referrals(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    cat = host.app.test_client()
+    host.join(cat, "cat")
+    _referred(host, "ann", "bob")
+    assert "bob" in ann.get("/referrals").get_data(as_text=True)
+    assert "bob" not in cat.get("/referrals").get_data(as_text=True)
+
+
+def test_admin_pages_are_for_admins_only(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    _referred(host, "ann", "bob")
+    for path in ("/admin", "/admin/rewards", "/admin/fraud"):
+        assert ann.get(path).status_code == 403
+    host.make_admin("ann")
+    host.sign_in(ann, "ann")
+    report = ann.get("/admin")
+    assert report.status_code == 200 and "ann" in report.get_data(as_text=True)
+    referrer = ann.get(f"/admin/referrers/{host.user_id('ann')}")
+    assert referrer.status_code == 200 and host.code("ann") in referrer.get_data(
+        as_text=True
+    )
+
+
+def test_the_data_export_holds_the_users_own_data(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    _referred(host, "ann", "bob")
+    exported = json.loads(ann.get("/referrals/export").get_data(as_text=True))
+    assert exported["account"]["referral_code"] == host.code("ann")
+    assert len(exported["people_you_referred"]) == 1
+    assert "bob@example.com" not in json.dumps(exported)
+
+
+def test_a_forgotten_users_link_is_dead_and_the_counts_stay(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    code = host.code("ann")
+    _referred(host, "ann", "bob")
+    assert host.leave(ann).status_code == 302
+    visitor = host.app.test_client()
+    visitor.get(f"/r/{code}", headers=BROWSER)
+    assert visitor.get_cookie("ref") is None
+    assert host.scalar(sa.select(sa.func.count(Referral.id))) == 1

@@ -35,11 +35,14 @@ def my_account_context() -> dict:
 
 @bp.before_app_request
 def remember_signed_in_device():
-    """Note the device and IP hash of signed-in sessions for the fraud signals."""
+    """Note the device and IP hash of signed-in sessions for the fraud signals.
+
+    Costs no query once the session's marker shows them recorded (see sightings.py).
+    """
     if request.endpoint is None or request.endpoint.endswith("static"):
         return
     if current_user.is_authenticated:
-        sightings.record_sighting(
+        sightings.note_signed_in_request(
             current_user_id(),
             visitor_id=visitor_id(),
             ip_hash=services.hash_ip(request.remote_addr),

@@ -117,7 +117,12 @@ def _init_migrations(app: Flask) -> None:
         return
     from flask_migrate import Migrate
 
-    Migrate(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    from referral_site.referrals import with_referrals_migrations
+
+    migrate = Migrate(
+        app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True
+    )
+    migrate.configure(with_referrals_migrations)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -32,6 +32,10 @@ class Config:
     #: SQLite in WAL mode with BEGIN IMMEDIATE for writes: several gunicorn workers
     #: write at once on the embedded database.
     REFERRALS_TUNE_SQLITE = True
+    #: The plugin's Alembic branch: the site's own history (up to 0008) made the
+    #: plugin's tables, so the branch's first revision adopts them after it.
+    REFERRALS_MIGRATIONS_DEPENDS_ON = "0008_referral_accounts"
+    REFERRALS_MIGRATIONS_ADOPTED = True
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,8 +1,10 @@
 """The README's recipe, followed by examples/shop from a clean database.
 
-The shop is copied to a temporary folder; its migrations are made there by
-`flask db init` and `flask db migrate`, as a newcomer would, then the journey
-runs: a link, the shop's own registration, the referrer's page, the admin report.
+The shop is copied to a temporary folder and its database is built by its own
+migrations: first as a shop that had customers before referrals (its first
+revision only), then the recipe's steps (a merge with the plugin's Alembic branch,
+`flask db upgrade`, `flask referrals backfill`), and the journey: a link, the
+shop's own registration, the referrer's page, the admin report.
 """
 
 import importlib.util
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from tests.host_apps import BROWSER, own_database
 
@@ -73,29 +77,62 @@ def _register(client, username: str, code: str | None = None):
 @pytest.fixture
 def shop_folder(tmp_path):
     folder = tmp_path / "shop"
-    shutil.copytree(
-        EXAMPLE,
-        folder,
-        ignore=shutil.ignore_patterns("*.db", "migrations", "__pycache__"),
-    )
+    leftovers = shutil.ignore_patterns("*.db", "__pycache__")
+    shutil.copytree(EXAMPLE, folder, ignore=leftovers)
     return folder
 
 
-def test_the_recipe_from_a_clean_database(shop_folder, tmp_path):
+def test_adding_referrals_to_a_shop_with_customers(shop_folder, tmp_path):
+    """The recipe's migration steps on a shop that had customers before."""
+    (shop_folder / "migrations" / "versions" / "shop_0002_add_referrals.py").unlink()
     with own_database(tmp_path) as database:
-        _flask(shop_folder, database, "db", "init")
-        _flask(shop_folder, database, "db", "migrate", "-m", "customers and referrals")
+        _flask(shop_folder, database, "db", "upgrade", "shop_0001")
+        shop = _load_shop(shop_folder).create_app(database)
+        with shop.app_context():
+            shop.extensions["sqlalchemy"].session.execute(
+                sa.text(
+                    "INSERT INTO customers (username, email, password_hash, is_admin,"
+                    " created_at) VALUES ('old', 'old@example.com', 'x', false, :at)"
+                ),
+                {"at": "2026-01-01 00:00:00+00:00"},
+            )
+            shop.extensions["sqlalchemy"].session.commit()
+        merge = ("merge", "shop_0001", "referrals@head", "-m", "add referrals")
+        _flask(shop_folder, database, "db", *merge)
         _flask(shop_folder, database, "db", "upgrade")
         again = _flask(shop_folder, database, "db", "migrate", "-m", "nothing")
         assert "No changes in schema detected." in again
-        revisions = list((shop_folder / "migrations" / "versions").glob("*.py"))
-        assert len(revisions) == 1  # the second migrate wrote nothing
-        text = revisions[0].read_text()
-        assert "referral_site" not in text  # plain SQLAlchemy types only
-        assert "sa.ForeignKeyConstraint(['referred_id'], ['customers.id']" in text
-
-        shop = _load_shop(shop_folder).create_app(database)
+        assert _drift(shop) == []  # the branch made the tables the models describe
+        backfill = _flask(shop_folder, database, "referrals", "backfill")
+        assert "Created 1 referral accounts." in backfill
         _journey(shop, shop.extensions["sqlalchemy"])
+
+
+def test_the_shop_installs_and_uninstalls_from_its_migrations(shop_folder, tmp_path):
+    with own_database(tmp_path) as database:
+        _flask(shop_folder, database, "db", "upgrade")
+        shop = _load_shop(shop_folder).create_app(database)
+        assert _drift(shop) == []
+        _flask(shop_folder, database, "db", "downgrade", "base")
+        with shop.app_context():
+            engine = shop.extensions["sqlalchemy"].engine
+            assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+            engine.dispose()
+        _flask(shop_folder, database, "db", "upgrade")
+        assert _drift(shop) == []
+        with shop.app_context():
+            shop.extensions["sqlalchemy"].engine.dispose()
+
+
+def _drift(app) -> list:
+    """Differences between the database and every model, the plugin's included."""
+    with app.app_context():
+        shop_db = app.extensions["sqlalchemy"]
+        with shop_db.engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True}
+            )
+            return compare_metadata(context, shop_db.metadata)
 
 
 def _journey(shop, shop_db) -> None:

@@ -3,8 +3,9 @@
 Run it from this folder (the repository's `make install` or `pip install -e ../..`
 first)::
 
-    flask --app shop db init            # once: the shop's migrations/ folder
-    flask --app shop db migrate -m "customers and referrals"
+    flask --app shop db init                                # the migrations/ folder
+    flask --app shop db migrate -m customers --rev-id shop_0001
+    flask --app shop db merge heads -m "add referrals"      # joins the plugin's branch
     flask --app shop db upgrade
     flask --app shop run
 """
@@ -36,10 +37,15 @@ from referral_site.referrals import (
     attribute_signup,
     captured_code,
     rate_limited,
+    skip_referrals_tables,
+    with_referrals_migrations,
 )
 
 db = SQLAlchemy()
-migrate = Migrate()
+# The plugin's tables come from its own Alembic branch; the shop's autogenerate
+# leaves them alone.
+migrate = Migrate(include_object=skip_referrals_tables)
+migrate.configure(with_referrals_migrations)
 login_manager = LoginManager()
 referrals = Referrals()
 
@@ -88,6 +94,8 @@ def create_app(config: dict | None = None) -> Flask:
         REFERRALS_LANDING_ENDPOINT="register",
         REFERRALS_LAYOUT="base.html",
         REFERRALS_URL_PREFIX="/rewards",
+        # The plugin's first revision runs after the one creating customers.
+        REFERRALS_MIGRATIONS_DEPENDS_ON="shop_0001",
     )
     app.config.update(config or {})
     db.init_app(app)

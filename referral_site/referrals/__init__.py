@@ -113,6 +113,11 @@ DEFAULTS: dict[str, object] = {
     #: How a user is named, reached and recognised as an admin: an attribute name of
     #: the user model or a callable taking the model (for queries) or a user. Empty:
     #: the first of name, username, display_name, email; email; is_admin (if any).
+    #: The plugin's Alembic branch (storage/branch.py): the host's revision that
+    #: creates its user table (the branch runs after it), and whether the host's
+    #: own history already made the plugin's tables (then they are left as they are).
+    "MIGRATIONS_DEPENDS_ON": "",
+    "MIGRATIONS_ADOPTED": False,
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
@@ -299,7 +304,9 @@ _PUBLIC = {
     "record_conversion": "referral_site.referrals.rewards.conversions",
     "refund_conversion": "referral_site.referrals.rewards.conversions",
     "sign_up": "referral_site.referrals.attribution.services",
+    "skip_referrals_tables": "referral_site.referrals.storage.branch",
     "utcnow": "referral_site.referrals.storage.models",
+    "with_referrals_migrations": "referral_site.referrals.storage.branch",
     "write_transaction": "referral_site.referrals.storage.transactions",
 }
 

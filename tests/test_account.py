@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.models import User
+from referral_site.referrals import code_of
 from referral_site.referrals.account import figures
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.storage.models import (
@@ -18,6 +19,7 @@ from referral_site.referrals.storage.models import (
     Visit,
 )
 from tests.conftest import PASSWORD, get_account, get_user, login, scalar, signup
+from tests.race_tools import in_parallel
 
 
 def signed_in(app, email="ann@example.com"):
@@ -223,3 +225,23 @@ def test_users_created_outside_signup_get_an_account_when_first_needed(app):
     visitor.get(f"/r/{code.lower()}")
     assert visitor.get_cookie("ref") is not None
     assert scalar(app, sa.select(Visit.referrer_id)) == dee_id
+
+
+def test_an_account_created_from_racing_first_visits_is_one(app):
+    """Two requests needing a new account at once: one row, one code for both."""
+    with app.app_context():
+        user = User(name="Dee", email="dee@example.com")
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+        dee_id = user.id
+
+    def first_visit():
+        with app.app_context():
+            return code_of(dee_id)
+
+    codes = in_parallel([first_visit] * 6)
+    assert all(isinstance(code, str) for code in codes), codes
+    assert len(set(codes)) == 1
+    assert scalar(app, sa.select(sa.func.count(ReferralAccount.user_id))) == 1
+    assert scalar(app, sa.select(sa.func.count(ReferralCode.id))) == 1

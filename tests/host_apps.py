@@ -137,7 +137,7 @@ def _register_views(app: Flask) -> None:
 
 
 @contextlib.contextmanager
-def bookshop_app(tmp_path):
+def bookshop_app(tmp_path, **settings):
     """The bookshop, a host with its own accounts (tests/test_own_signup_host.py)."""
     app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
     with own_database(tmp_path) as database:
@@ -149,6 +149,7 @@ def bookshop_app(tmp_path):
             REFERRALS_LANDING_ENDPOINT="join",
             REFERRALS_USER_IS_ADMIN=lambda reader: reader.role == "admin",
             REFERRALS_RATELIMIT_SIGNUP="5 per hour",
+            **settings,
         )
         shelf.init_app(app)
         LoginManager(app).user_loader(lambda uid: shelf.session.get(Reader, uid))

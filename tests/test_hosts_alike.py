@@ -7,6 +7,7 @@ SQLite and on PostgreSQL.
 """
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from referral_site.referrals.fraud.models import FraudSignal, ReferralSignalReco
 from referral_site.referrals.storage.models import (
     Referral,
     ReferralAccount,
+    ReviewStatus,
     Reward,
     RewardStatus,
     Visit,
@@ -50,8 +52,11 @@ class Host:
             return code_of(self.user_id(name))
 
 
+API_KEY = "hosts-alike-api-key-0123456789"
+
+
 def _site(make_app) -> Host:
-    app = make_app()
+    app = make_app(REFERRALS_API_KEY=API_KEY)
 
     def user_id(name):
         with app.app_context():
@@ -109,7 +114,7 @@ def host(request, make_app, tmp_path):
     if request.param == "site":
         yield _site(make_app)
         return
-    with bookshop_app(tmp_path) as app:
+    with bookshop_app(tmp_path, REFERRALS_API_KEY=API_KEY) as app:
         yield _bookshop(app)
 
 
@@ -244,3 +249,80 @@ def test_a_forgotten_users_link_is_dead_and_the_counts_stay(host):
     visitor.get(f"/r/{code}", headers=BROWSER)
     assert visitor.get_cookie("ref") is None
     assert host.scalar(sa.select(sa.func.count(Referral.id))) == 1
+
+
+def _admin(host: Host):
+    """A signed-in admin's client (ann) after ann referred bob."""
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    _referred(host, "ann", "bob")
+    host.make_admin("ann")
+    host.sign_in(ann, "ann")
+    return ann
+
+
+def test_the_conversions_api_takes_the_hosts_user_ids(host):
+    client = _admin(host)
+    bob = host.user_id("bob")
+    response = client.post(
+        "/api/conversions",
+        json={
+            "user_id": bob,
+            "kind": "purchase",
+            "amount": 1200,
+            "currency": "EUR",
+            "external_id": "inv-7",
+        },
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    rewarded = sa.select(sa.func.count(Reward.id)).where(Reward.user_id == bob)
+    assert host.scalar(rewarded) == 1
+    refused = client.post("/api/conversions", json={}, headers={"Authorization": "x"})
+    assert refused.status_code == 401
+
+
+def test_admins_decide_on_a_flagged_referral(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    ann.get("/referrals", headers=BROWSER)
+    host.sign_out(ann)
+    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    host.join(ann, "annalt")  # flagged: ann's own device
+    host.join(host.app.test_client(), "boss")
+    host.make_admin("boss")
+    boss = host.app.test_client()
+    host.sign_in(boss, "boss")
+    page = boss.get("/admin/fraud").get_data(as_text=True)
+    assert "annalt" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    referral_id = host.scalar(sa.select(Referral.id))
+    response = boss.post(
+        f"/admin/fraud/{referral_id}/confirm",
+        data={"csrf_token": token, "reason": "the referrer's own second account"},
+    )
+    assert response.status_code == 302
+    assert host.scalar(sa.select(Referral.review_status)) == ReviewStatus.CONFIRMED
+
+
+def test_csv_exports_name_the_hosts_users(host):
+    client = _admin(host)
+    export = client.get("/admin/export/referrals.csv?range=all")
+    text = export.get_data(as_text=True)
+    assert export.status_code == 200 and "bob@example.com" in text
+    assert "ann@example.com" in text  # the referrer's address
+
+
+def test_the_qr_code_carries_the_link(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    svg = ann.get("/referrals/qr.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+
+
+def test_guessing_codes_is_rate_limited(host):
+    guesser = host.app.test_client()
+    statuses = [
+        guesser.get(f"/r/NOPE{n:04d}", headers=BROWSER).status_code for n in range(12)
+    ]
+    assert statuses[:10] == [302] * 10 and statuses[-1] == 429

@@ -250,15 +250,11 @@ def _register(app: Flask, user_model: type) -> None:
 def _user_id_converter(user_model: type):
     """URL converter of user ids in the plugin's routes: integers or strings, as
     the host's primary key is."""
-    from sqlalchemy import inspect
     from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-    (key,) = inspect(user_model).primary_key
-    try:
-        is_int = key.type.python_type is int
-    except NotImplementedError:
-        is_int = False
-    return IntegerConverter if is_int else UnicodeConverter
+    from referral_site.referrals.users import integer_keys
+
+    return IntegerConverter if integer_keys(user_model) else UnicodeConverter
 
 
 def _ip_hash_key(app: Flask) -> bytes:

@@ -102,3 +102,27 @@ def is_admin(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and bool(
         user_fields().is_admin(user)
     )
+
+
+def integer_keys(user_model: type) -> bool:
+    """Whether the host's users are keyed by integers (else by strings, UUIDs...)."""
+    (key,) = sa.inspect(user_model).primary_key
+    try:
+        return key.type.python_type is int
+    except NotImplementedError:
+        return False
+
+
+def user_id_error(value: object) -> str | None:
+    """What is wrong with a user id given from outside (the API), or None."""
+    user_model = current_app.extensions["referrals"].user_model
+    if integer_keys(user_model):
+        # Bounded so an absurd number is a 400, not an overflow in the database.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+            return None
+        return "A positive whole number."
+    (key,) = sa.inspect(user_model).primary_key
+    longest = getattr(key.type, "length", None) or 255
+    if isinstance(value, str) and 0 < len(value) <= longest and value.isprintable():
+        return None
+    return f"A user id of at most {longest} characters."

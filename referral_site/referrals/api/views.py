@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from referral_site.referrals.limits import rate_limited, seconds_until_reset
 from referral_site.referrals.rewards import conversions
+from referral_site.referrals.users import user_id_error
 
 api_bp = Blueprint("referrals_api", __name__)
 
@@ -117,18 +118,13 @@ def _shape_errors(body: dict) -> dict[str, str]:
     has_email, has_id = "email" in body, "user_id" in body
     if has_email == has_id:
         errors["user"] = "Give exactly one of email or user_id."
-    elif has_id and not _is_id(body["user_id"]):
-        errors["user_id"] = "A positive whole number."
+    elif has_id and (problem := user_id_error(body["user_id"])):
+        errors["user_id"] = problem
     elif has_email and (not isinstance(body["email"], str) or "@" not in body["email"]):
         errors["email"] = "An email address."
     for name in sorted(_FIELDS - {"email", "user_id"} - set(body)):
         errors[name] = "Required."
     return errors
-
-
-def _is_id(value: object) -> bool:
-    # Bounded so an absurd number is a 400 here, not an overflow in the database.
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def _occurred_at(raw: object, errors: dict) -> datetime | None:

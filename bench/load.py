@@ -178,6 +178,22 @@ def _run_python(base, scenario, seconds, connections) -> Result:
     return Result(len(latencies), elapsed, cuts[49] * 1000, cuts[98] * 1000, errors[0])
 
 
+def fetch(base: str, path: str) -> tuple[int, list[str], bytes]:
+    """One GET as a new visitor (browser agent, no cookies): status, cookies, body."""
+    host = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"User-Agent": USER_AGENT})
+        response = conn.getresponse()
+        return (
+            response.status,
+            response.headers.get_all("Set-Cookie") or [],
+            response.read(),
+        )
+    finally:
+        conn.close()
+
+
 class Client:
     """A cookie-keeping client to sign in or fetch a form before the load."""
 

@@ -4,11 +4,13 @@ They land like anyone else but are not counted as clicks and get no cookie: a ch
 app unfurling a shared link must not use up the attribution or inflate the figures.
 """
 
+import functools
 import re
 
 from flask import Request
 
-#: User agents of crawlers, link unfurlers and HTTP libraries (case-insensitive).
+#: User agents of crawlers, link unfurlers and HTTP libraries, matched against the
+#: lower-cased user agent: a case-insensitive search took five times as long.
 _BOT_AGENTS = re.compile(
     # In-app browsers (Instagram, LinkedInApp, Snapchat...) are people and must not
     # match: only the fetchers' own names are listed (and Cubot is a phone brand).
@@ -18,8 +20,7 @@ _BOT_AGENTS = re.compile(
     r"mastodon/|cardyb|google-pagerenderer|google-inspectiontool|googleother|"
     r"headlesschrome|lighthouse|"
     r"curl/|wget/|python-requests|python-urllib|aiohttp|httpx|go-http-client|"
-    r"okhttp|java/|libwww|node-fetch|axios/|postmanruntime",
-    re.IGNORECASE,
+    r"okhttp|java/|libwww|node-fetch|axios/|postmanruntime"
 )
 
 #: Headers browsers send on speculative loads (prefetch and prerender).
@@ -34,8 +35,17 @@ def is_bot_or_prefetch(request: Request) -> bool:
     """
     if request.method != "GET":
         return True
+    headers = request.headers
     for header in _PREFETCH_HEADERS:
-        value = request.headers.get(header, "").lower()
-        if "prefetch" in value or "prerender" in value or "preview" in value:
-            return True
-    return bool(_BOT_AGENTS.search(request.user_agent.string or ""))
+        if value := headers.get(header):
+            value = value.lower()
+            if "prefetch" in value or "prerender" in value or "preview" in value:
+                return True
+    return _is_bot_agent(headers.get("User-Agent", ""))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_bot_agent(user_agent: str) -> bool:
+    # Clicks come from a few thousand distinct user agents; each is searched once
+    # per process, and the cache's size bounds what odd agents can make it hold.
+    return _BOT_AGENTS.search(user_agent.lower()) is not None

@@ -116,6 +116,16 @@ def _register_views(app: Flask) -> None:
             return redirect("/")
         return render_template_string(JOIN_PAGE, form=form)
 
+    @app.post("/quick-join/<username>")
+    def quick_join(username):
+        """A signup form without a code field: the captured cookie decides."""
+        reader = Reader(username=username, email=f"{username}@example.com", secret="")
+        shelf.session.add(reader)
+        shelf.session.flush()
+        attribute_signup(reader)
+        shelf.session.commit()
+        return redirect("/")
+
     @app.route("/as/<uid>")
     def sign_in_as(uid):
         login_user(shelf.session.get(Reader, uid))

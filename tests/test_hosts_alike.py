@@ -18,6 +18,7 @@ from flask import Flask
 from referral_site.extensions import db as site_db
 from referral_site.models import User
 from referral_site.referrals import code_of, record_conversion, refund_conversion
+from referral_site.referrals.attribution.services import Referrer, find_referrer
 from referral_site.referrals.fraud.models import FraudSignal, ReferralSignalRecord
 from referral_site.referrals.storage.models import (
     Referral,
@@ -46,6 +47,10 @@ class Host:
     def scalar(self, statement):
         with self.app.app_context():
             return self.app.extensions["referrals"].db.session.scalar(statement)
+
+    def scalars(self, statement) -> list:
+        with self.app.app_context():
+            return list(self.app.extensions["referrals"].db.session.scalars(statement))
 
     def code(self, name: str) -> str:
         with self.app.app_context():
@@ -326,3 +331,41 @@ def test_guessing_codes_is_rate_limited(host):
         guesser.get(f"/r/NOPE{n:04d}", headers=BROWSER).status_code for n in range(12)
     ]
     assert statuses[:10] == [302] * 10 and statuses[-1] == 429
+
+
+def test_a_forgotten_referrer_gains_nothing_from_a_stale_cache(host):
+    """Another worker still caches the forgotten referrer's code: the signup and
+    the conversion that follow credit nobody (issue: a deleted account kept
+    earning from the per-worker cache)."""
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    ann_id, code = host.user_id("ann"), host.code("ann")
+    visitor = host.app.test_client()
+    visitor.get(f"/r/{code}", headers=BROWSER)  # captured before the forgetting
+    host.leave(ann)
+    with host.app.test_request_context():
+        cache = host.app.extensions["referrals"].code_cache
+        cache.put(code, ann_id, Referrer(id=ann_id, code=code))  # a stale worker
+        assert find_referrer(code) is not None  # a click would still see it
+    # The form shows the captured code with the error; cleared, the person joins.
+    assert host.join(visitor, "bob").status_code == 400
+    assert host.join(visitor, "bob", code="").status_code == 302
+    assert host.scalar(sa.select(sa.func.count(Referral.id))) == 0
+    with host.app.app_context():
+        record_conversion(
+            host.user_id("bob"), kind="purchase", amount=5000, external_id="o-9"
+        )
+    assert host.scalar(sa.select(sa.func.count(Reward.id))) == 0  # no referral
+
+
+def test_a_forgotten_referrer_earns_no_reward_from_an_old_referral(host):
+    ann = host.app.test_client()
+    host.join(ann, "ann")
+    _referred(host, "ann", "bob")
+    host.leave(ann)
+    with host.app.app_context():
+        record_conversion(
+            host.user_id("bob"), kind="purchase", amount=5000, external_id="o-10"
+        )
+    owners = set(host.scalars(sa.select(Reward.user_id)))
+    assert owners == {host.user_id("bob")}  # bob's own side only

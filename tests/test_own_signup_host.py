@@ -169,3 +169,28 @@ def test_a_conversion_for_a_string_keyed_reader_grants_rewards(bookshop):
 def _rewarded(app) -> list:
     with app.app_context():
         return list(shelf.session.scalars(sa.select(Reward.user_id)))
+
+
+def test_a_stale_cookie_without_a_code_field_joins_unreferred(bookshop):
+    _join(bookshop.test_client(), "ann")
+    ann = _uid(bookshop, "ann")
+    with bookshop.app_context():
+        code = code_of(ann)
+    visitor = bookshop.test_client()
+    visitor.get(f"/r/{code}", headers=BROWSER)
+    owner = bookshop.test_client()
+    owner.get(f"/as/{ann}")
+    owner.post("/leave")  # forgotten: the visitor's cookie now names no one
+    assert visitor.post("/quick-join/bob", headers=BROWSER).status_code == 302
+    assert _scalar(bookshop, sa.select(sa.func.count(Referral.id))) == 0
+    assert _uid(bookshop, "bob") is not None
+
+
+def test_a_signup_without_a_code_field_takes_the_cookies_referrer(bookshop):
+    _join(bookshop.test_client(), "ann")
+    with bookshop.app_context():
+        code = code_of(_uid(bookshop, "ann"))
+    visitor = bookshop.test_client()
+    visitor.get(f"/r/{code}", headers=BROWSER)
+    assert visitor.post("/quick-join/bob", headers=BROWSER).status_code == 302
+    assert _scalar(bookshop, sa.select(Referral.referrer_id)) == _uid(bookshop, "ann")

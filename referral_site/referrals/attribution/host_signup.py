@@ -60,7 +60,14 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
     if existing is not None:  # already in the program: attributed once, not twice
         return Attribution(existing.code, existing.referred_by_id, None)
     capture = _capture_for(typed_code)
-    referrer = services.referrer_for(capture)
+    try:
+        referrer = services.referrer_for(capture)
+    except services.UnknownCode:
+        if typed_code is not None:
+            raise
+        # A code in the cookie that no longer resolves (its owner was forgotten):
+        # the person typed nothing they could correct, so they join unreferred.
+        capture, referrer = None, None
     email = current_app.extensions["referrals"].users.email(user)
     if referrer is not None:
         services.refuse_loop(referrer, email)

@@ -72,18 +72,21 @@ def user_model():
     return current_app.extensions["referrals"].user_model
 
 
-def find_referrer(raw_code: object) -> Referrer | None:
+def find_referrer(raw_code: object, *, cached: bool = True) -> Referrer | None:
     """Look up the user a code belongs to; None for malformed or unknown codes.
 
     Any of the user's codes (their primary one or an older alias) leads to them; the
-    Referrer carries the primary code, which is what gets recorded.
+    Referrer carries the primary code, which is what gets recorded. Clicks may take
+    the answer from this worker's cache (``cached``), which another worker's
+    change of a code or forgetting of a user leaves stale until it expires;
+    signups ask the database.
     """
     code = normalize_code(raw_code)
     if code is None:
         return None
     cache = current_app.extensions["referrals"].code_cache
-    if (cached := cache.get(code)) is not None:
-        return cached
+    if cached and (hit := cache.get(code)) is not None:
+        return hit
     row = db.session.execute(_FIND_REFERRER, {"code": code}).first()
     if row is None:
         return None
@@ -98,7 +101,9 @@ _FIND_REFERRER = (
         ReferralAccount.user_id, ReferralAccount.code, ReferralAccount.referred_by_id
     )
     .join(ReferralCode, ReferralCode.user_id == ReferralAccount.user_id)
-    .where(ReferralCode.code == sa.bindparam("code"))
+    .where(
+        ReferralCode.code == sa.bindparam("code"), ReferralAccount.deleted_at.is_(None)
+    )
 )
 
 
@@ -292,7 +297,9 @@ def _may_loop(referrer: Referrer | None) -> bool:
 def referrer_for(capture: Capture | None) -> Referrer | None:
     if capture is None:
         return None
-    referrer = find_referrer(capture.code)
+    # From the database, not the click cache: a signup is attributed once and for
+    # good, so never to a code whose owner changed or was forgotten meanwhile.
+    referrer = find_referrer(capture.code, cached=False)
     if referrer is None:
         raise UnknownCode("That referral code does not exist.")
     return referrer

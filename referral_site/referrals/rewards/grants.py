@@ -21,6 +21,7 @@ from referral_site.referrals.rewards.rules import Rule
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
+    ReferralAccount,
     ReferralStatus,
     ReviewStatus,
     Reward,
@@ -99,9 +100,10 @@ def _grant_both_sides(
         (referral.referrer_id, rule.referrer_value, True),
         (referral.referred_id, rule.referred_value, False),
     ]
+    forgotten = _forgotten(session, referral)
     ids = []
     for user_id, value, is_referrer in sides:
-        if value is None:
+        if value is None or user_id in forgotten:
             continue
         # A percentage is paid in the conversion's currency, a fixed amount in the
         # rule's.
@@ -124,6 +126,24 @@ def _grant_both_sides(
     return ids
 
 
+def _forgotten(session, referral: Referral) -> set:
+    """Which of the referral's two people were forgotten: they earn nothing more.
+
+    Their history and counts stay; a click cached by another worker before the
+    forgetting must not turn into money for an account that no longer exists.
+    """
+    return set(
+        session.scalars(
+            sa.select(ReferralAccount.user_id).where(
+                ReferralAccount.user_id.in_(
+                    (referral.referrer_id, referral.referred_id)
+                ),
+                ReferralAccount.deleted_at.is_not(None),
+            )
+        )
+    )
+
+
 def _grant_milestone(session, rule, conversion, referral, notices) -> None:
     qualified = session.scalar(
         sa.select(sa.func.count(Referral.id)).where(
@@ -132,7 +152,9 @@ def _grant_milestone(session, rule, conversion, referral, notices) -> None:
             Referral.review_status != ReviewStatus.CONFIRMED,
         )
     )
-    if qualified not in rule.milestones:
+    if qualified not in rule.milestones or referral.referrer_id in _forgotten(
+        session, referral
+    ):
         return
     _grant(
         session,

@@ -174,19 +174,27 @@ def bookshop_app(tmp_path, **settings):
             shelf.engine.dispose()
 
 
-def join_bookshop(client, username: str, code: str | None = None):
-    """Register through the bookshop's own form (its code field as prefilled)."""
-    page = client.get("/join", headers=BROWSER).get_data(as_text=True)
+def post_form(client, path: str, fields: dict, code: str | None = None):
+    """Fill a host's form as a person would: its CSRF token, the code field as
+    prefilled from the captured cookie unless a code is typed (None)."""
+    page = client.get(path, headers=BROWSER).get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
     prefilled = re.search(r'name="referral_code" type="text" value="([^"]*)"', page)
-    return client.post(
+    if code is None:
+        code = prefilled[1] if prefilled else ""
+    data = {"csrf_token": token, **fields, "referral_code": code}
+    return client.post(path, headers=BROWSER, data=data)
+
+
+def join_bookshop(client, username: str, code: str | None = None):
+    """Register through the bookshop's own form."""
+    return post_form(
+        client,
         "/join",
-        headers=BROWSER,
-        data={
-            "csrf_token": token,
+        {
             "username": username,
             "email": f"{username}@example.com",
             "password": "correct horse battery",
-            "referral_code": code if code is not None else prefilled[1],
         },
+        code,
     )

@@ -208,13 +208,18 @@ def test_account_deletion_rejects_a_missing_csrf_token(make_app, make_user):
     assert get_account(app, "ann@example.com").deleted_at is None
 
 
-def test_users_created_outside_signup_get_an_account_when_first_needed(app):
+def _user_without_account(app) -> int:
+    """A user the site created alone (a command, an import): no referral account."""
     with app.app_context():
         user = User(name="Dee", email="dee@example.com")
         user.set_password(PASSWORD)
         db.session.add(user)
         db.session.commit()
-        dee_id = user.id
+        return user.id
+
+
+def test_users_created_outside_signup_get_an_account_when_first_needed(app):
+    dee_id = _user_without_account(app)
     assert scalar(app, sa.select(sa.func.count(ReferralAccount.user_id))) == 0
     dee = app.test_client()
     login(dee, "dee@example.com")
@@ -229,12 +234,7 @@ def test_users_created_outside_signup_get_an_account_when_first_needed(app):
 
 def test_an_account_created_from_racing_first_visits_is_one(app):
     """Two requests needing a new account at once: one row, one code for both."""
-    with app.app_context():
-        user = User(name="Dee", email="dee@example.com")
-        user.set_password(PASSWORD)
-        db.session.add(user)
-        db.session.commit()
-        dee_id = user.id
+    dee_id = _user_without_account(app)
 
     def first_visit():
         with app.app_context():

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.host_apps import BROWSER, own_database
+from tests.host_apps import BROWSER, own_database, post_form
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shop"
 
@@ -58,20 +58,12 @@ def _load_shop(folder: Path):
 
 
 def _register(client, username: str, code: str | None = None):
-    page = client.get("/register", headers=BROWSER).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
-    typed = re.search(r'id="referral_code"[^>]*value="([^"]*)"', page)
-    return client.post(
-        "/register",
-        headers=BROWSER,
-        data={
-            "csrf_token": token,
-            "username": username,
-            "email": f"{username}@example.com",
-            "password": "a long enough password",
-            "referral_code": code if code is not None else (typed[1] if typed else ""),
-        },
-    )
+    fields = {
+        "username": username,
+        "email": f"{username}@example.com",
+        "password": "a long enough password",
+    }
+    return post_form(client, "/register", fields, code)
 
 
 @pytest.fixture

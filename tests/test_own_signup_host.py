@@ -45,6 +45,13 @@ def _scalar(app, statement):
         return shelf.session.scalar(statement)
 
 
+def _ann_and_her_code(bookshop) -> tuple[str, str]:
+    _join(bookshop.test_client(), "ann")
+    ann = _uid(bookshop, "ann")
+    with bookshop.app_context():
+        return ann, code_of(ann)
+
+
 def test_the_plugins_keys_take_the_hosts_string_key(bookshop):
     column = shelf.metadata.tables["referrals"].c.referred_id
     assert isinstance(column.type, sa.String)
@@ -52,10 +59,7 @@ def test_the_plugins_keys_take_the_hosts_string_key(bookshop):
 
 
 def test_a_link_then_the_hosts_own_signup_attributes_the_referral(bookshop):
-    _join(bookshop.test_client(), "ann")
-    ann = _uid(bookshop, "ann")
-    with bookshop.app_context():
-        code = code_of(ann)
+    ann, code = _ann_and_her_code(bookshop)
     visitor = bookshop.test_client()
     assert visitor.get(f"/r/{code}", headers=BROWSER).location == "/join"
     assert _join(visitor, "bob").status_code == 302  # the cookie prefilled the code
@@ -172,10 +176,7 @@ def _rewarded(app) -> list:
 
 
 def test_a_stale_cookie_without_a_code_field_joins_unreferred(bookshop):
-    _join(bookshop.test_client(), "ann")
-    ann = _uid(bookshop, "ann")
-    with bookshop.app_context():
-        code = code_of(ann)
+    ann, code = _ann_and_her_code(bookshop)
     visitor = bookshop.test_client()
     visitor.get(f"/r/{code}", headers=BROWSER)
     owner = bookshop.test_client()
@@ -187,10 +188,8 @@ def test_a_stale_cookie_without_a_code_field_joins_unreferred(bookshop):
 
 
 def test_a_signup_without_a_code_field_takes_the_cookies_referrer(bookshop):
-    _join(bookshop.test_client(), "ann")
-    with bookshop.app_context():
-        code = code_of(_uid(bookshop, "ann"))
+    ann, code = _ann_and_her_code(bookshop)
     visitor = bookshop.test_client()
     visitor.get(f"/r/{code}", headers=BROWSER)
     assert visitor.post("/quick-join/bob", headers=BROWSER).status_code == 302
-    assert _scalar(bookshop, sa.select(Referral.referrer_id)) == _uid(bookshop, "ann")
+    assert _scalar(bookshop, sa.select(Referral.referrer_id)) == ann

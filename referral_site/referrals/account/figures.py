@@ -3,17 +3,13 @@
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 
+from referral_site.referrals.attribution.services import user_model
 from referral_site.referrals.reports.models import ReferrerTotal
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral
 from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.users import user_sql
-
-
-def user_model():
-    return current_app.extensions["referrals"].user_model
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from flask_limiter.util import get_remote_address
 #: Views already decorated, per limiter: a limiter counts a decorated view once,
 #: however many apps (tests, several hosts) share it.
 _DECORATED: "weakref.WeakKeyDictionary[Limiter, dict]" = weakref.WeakKeyDictionary()
+#: Limiters already told to let valid referral links through.
+_PREPARED: "weakref.WeakSet[Limiter]" = weakref.WeakSet()
 
 
 def config_limit(key: str) -> Callable[[], str]:
@@ -34,7 +36,7 @@ def app_limiter() -> Limiter:
 def rate_limited(key: str, methods: tuple[str, ...] = ("POST",)):
     """Count a view's requests of these methods against REFERRALS_RATELIMIT_<key>.
 
-    Works on the host's own views too (see ``signup_rate_limited``).
+    Works on the host's own views too: ``rate_limited("SIGNUP")`` on its signup.
     """
 
     def decorator(view):
@@ -85,8 +87,8 @@ def init_app(app: Flask, limiter: Limiter | None) -> Limiter:
         limiter.init_app(app)
     elif limiter not in app.extensions.get("limiter", ()):
         limiter.init_app(app)
-    if "prepared" not in _DECORATED.setdefault(limiter, {}):
-        _DECORATED[limiter]["prepared"] = True
+    if limiter not in _PREPARED:
+        _PREPARED.add(limiter)
         _skip_valid_links(limiter)
     return limiter
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from referral_site.referrals.storage.db import user_pk_value
+from referral_site.referrals.storage.db import user_pk, user_pk_value
 
 #: Attributes tried, in order, for a user's display name.
 NAME_ATTRIBUTES = ("name", "username", "display_name", "email")
@@ -76,13 +76,10 @@ def user_sql(entity) -> UserColumns:
     Labelled ``name`` and ``email``, so result rows read alike on every host.
     """
     fields = user_fields()
-    (key,) = (
-        sa.inspect(entity).mapper.primary_key
-        if not isinstance(entity, type)
-        else sa.inspect(entity).primary_key
-    )
-    if not isinstance(entity, type):  # an alias: its own copy of the key column
-        key = getattr(entity, sa.inspect(entity).mapper.get_property_by_column(key).key)
+    mapper = sa.inspect(entity).mapper
+    (column,) = mapper.primary_key
+    # Through the entity's attribute: an alias has its own copy of the column.
+    key = getattr(entity, mapper.get_property_by_column(column).key)
     return UserColumns(
         id=key.label("id"),
         name=fields.name(entity).label("name"),
@@ -106,9 +103,8 @@ def is_admin(user) -> bool:
 
 def integer_keys(user_model: type) -> bool:
     """Whether the host's users are keyed by integers (else by strings, UUIDs...)."""
-    (key,) = sa.inspect(user_model).primary_key
     try:
-        return key.type.python_type is int
+        return user_pk(user_model).type.python_type is int
     except NotImplementedError:
         return False
 
@@ -121,8 +117,7 @@ def user_id_error(value: object) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
             return None
         return "A positive whole number."
-    (key,) = sa.inspect(user_model).primary_key
-    longest = getattr(key.type, "length", None) or 255
+    longest = getattr(user_pk(user_model).type, "length", None) or 255
     if isinstance(value, str) and 0 < len(value) <= longest and value.isprintable():
         return None
     return f"A user id of at most {longest} characters."

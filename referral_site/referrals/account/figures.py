@@ -49,15 +49,16 @@ def referrer_summary(user_id: int) -> ReferrerSummary:
 def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
     """One page of the people a user referred, newest first."""
     User = user_model()
+    user = user_sql(User)
     query = (
         sa.select(
-            user_sql(User).name,
-            user_sql(User).email,
+            user.name,
+            user.email,
             Referral.created_at,
             Referral.status,
             Referral.source,
         )
-        .join(User, user_sql(User).id == Referral.referred_id)
+        .join(User, user.id == Referral.referred_id)
         .where(Referral.referrer_id == user_id)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from referral_site.referrals.attribution.codes import generate_code
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import db, user_pk
 from referral_site.referrals.storage.models import ReferralAccount
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -70,7 +70,7 @@ def code_of(user_id) -> str:
 
 
 def _without_account(user_model: type) -> sa.Select:
-    (user_id,) = sa.inspect(user_model).primary_key
+    user_id = user_pk(user_model)
     # A user's own creation time, where the host keeps one, dates their joining.
     joined = getattr(user_model, "created_at", None)
     return (

@@ -189,6 +189,7 @@ def _evidence_query(User: type) -> sa.Select:
     Built once per user model, like _chain_query.
     """
     referrer_id = sa.bindparam("referrer_id")
+    user = user_sql(User)
 
     def recent(*where):
         return (
@@ -198,9 +199,7 @@ def _evidence_query(User: type) -> sa.Select:
         )
 
     return sa.select(
-        sa.select(user_sql(User).email)
-        .where(user_sql(User).id == referrer_id)
-        .scalar_subquery(),
+        sa.select(user.email).where(user.id == referrer_id).scalar_subquery(),
         *_SEEN_QUERY.selected_columns,
         recent(Referral.referrer_id == referrer_id),
         recent(Referral.signup_ip_hash == sa.bindparam("ip_hash")),

@@ -16,6 +16,8 @@ def review_page(status: ReviewStatus, page: int, per_page: int) -> Page:
     User = current_app.extensions["referrals"].user_model
     referrer = sa.orm.aliased(User)
     referred = sa.orm.aliased(User)
+    referred_cols = user_sql(referred)
+    referrer_cols = user_sql(referrer)
     query = (
         sa.select(
             Referral.id,
@@ -24,13 +26,13 @@ def review_page(status: ReviewStatus, page: int, per_page: int) -> Page:
             Referral.source,
             Referral.status,
             Referral.review_status,
-            user_sql(referrer).name.label("referrer_name"),
-            user_sql(referrer).email.label("referrer_email"),
-            user_sql(referred).name.label("referred_name"),
-            user_sql(referred).email.label("referred_email"),
+            referrer_cols.name.label("referrer_name"),
+            referrer_cols.email.label("referrer_email"),
+            referred_cols.name.label("referred_name"),
+            referred_cols.email.label("referred_email"),
         )
-        .join(referrer, user_sql(referrer).id == Referral.referrer_id)
-        .join(referred, user_sql(referred).id == Referral.referred_id)
+        .join(referrer, referrer_cols.id == Referral.referrer_id)
+        .join(referred, referred_cols.id == Referral.referred_id)
         .where(Referral.review_status == status)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
@@ -52,10 +54,11 @@ def signals_by_referral(referral_ids: list[int]) -> dict[int, list]:
 def history_by_referral(referral_ids: list[int]) -> dict[int, list]:
     """The flag history of some referrals with the deciding admin's name."""
     User = current_app.extensions["referrals"].user_model
+    user = user_sql(User)
     found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
     rows = db.session.execute(
-        sa.select(ReferralFlagEvent, user_sql(User).name.label("actor_name"))
-        .outerjoin(User, user_sql(User).id == ReferralFlagEvent.actor_id)
+        sa.select(ReferralFlagEvent, user.name.label("actor_name"))
+        .outerjoin(User, user.id == ReferralFlagEvent.actor_id)
         .where(ReferralFlagEvent.referral_id.in_(referral_ids))
         .order_by(ReferralFlagEvent.id)
     )

@@ -32,6 +32,8 @@ def referral_rows(period: DateRange) -> Iterator[list]:
     """CSV rows of the referrals made in the range."""
     User = user_model()
     Referrer = sa.orm.aliased(User)
+    referrer_cols = user_sql(Referrer)
+    user = user_sql(User)
     yield [
         "referral_id", "created_at", "referrer_id", "referrer_email", "code",
         "referred_name", "referred_email", "source", "status", "review_status",
@@ -40,12 +42,12 @@ def referral_rows(period: DateRange) -> Iterator[list]:
     query = (
         sa.select(
             Referral,
-            user_sql(Referrer).email,
-            user_sql(User).name,
-            user_sql(User).email,
+            referrer_cols.email,
+            user.name,
+            user.email,
         )
-        .join(Referrer, user_sql(Referrer).id == Referral.referrer_id)
-        .join(User, user_sql(User).id == Referral.referred_id)
+        .join(Referrer, referrer_cols.id == Referral.referrer_id)
+        .join(User, user.id == Referral.referred_id)
         .where(period.contains(Referral.created_at))
         .order_by(Referral.created_at, Referral.id)
     )
@@ -60,13 +62,14 @@ def referral_rows(period: DateRange) -> Iterator[list]:
 def reward_rows(period: DateRange) -> Iterator[list]:
     """CSV rows of the rewards created in the range."""
     User = user_model()
+    user = user_sql(User)
     yield [
         "reward_id", "created_at", "user_id", "user_email", "referral_id", "kind",
         "status", "currency", "amount", "amount_minor",
     ]  # fmt: skip
     query = (
-        sa.select(Reward, user_sql(User).email)
-        .join(User, user_sql(User).id == Reward.user_id)
+        sa.select(Reward, user.email)
+        .join(User, user.id == Reward.user_id)
         .where(period.contains(Reward.created_at))
         .order_by(Reward.created_at, Reward.id)
     )

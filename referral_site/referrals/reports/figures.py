@@ -245,16 +245,17 @@ def daily_series(period: DateRange, today: date | None = None) -> DailySeries:
 def referrer(user_id: int):
     """The referrer shown on an admin's per-referrer page, or None."""
     User = user_model()
+    user = user_sql(User)
     return db.session.execute(
         sa.select(
-            user_sql(User).id,
-            user_sql(User).name,
-            user_sql(User).email,
+            user.id,
+            user.name,
+            user.email,
             ReferralAccount.code.label("referral_code"),
             ReferralAccount.created_at,
         )
-        .join(ReferralAccount, ReferralAccount.user_id == user_sql(User).id)
-        .where(user_sql(User).id == user_id)
+        .join(ReferralAccount, ReferralAccount.user_id == user.id)
+        .where(user.id == user_id)
     ).first()
 
 
@@ -263,18 +264,19 @@ def referrals_page(
 ) -> Page:
     """One page of a referrer's referrals made in the range, newest first."""
     User = user_model()
+    user = user_sql(User)
     query = (
         sa.select(
             Referral.id,
-            user_sql(User).name,
-            user_sql(User).email,
+            user.name,
+            user.email,
             Referral.source,
             Referral.status,
             Referral.review_status,
             Referral.created_at,
             Referral.converted_at,
         )
-        .join(User, user_sql(User).id == Referral.referred_id)
+        .join(User, user.id == Referral.referred_id)
         .where(
             Referral.referrer_id == referrer_id,
             period.contains(Referral.created_at),

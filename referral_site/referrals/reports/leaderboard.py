@@ -188,6 +188,7 @@ def _leaders(counts: sa.Subquery, rewards_of: Callable) -> sa.Select:
     their rewards (count, and "USD:1000,EUR:500"), only for the referrers in
     `counts` (a page of them, for the report)."""
     User = user_model()
+    user = user_sql(User)
     per_currency = rewards_of(sa.select(counts.c.id)).subquery()
     rewards = (
         sa.select(
@@ -205,9 +206,9 @@ def _leaders(counts: sa.Subquery, rewards_of: Callable) -> sa.Select:
     )
     return (
         sa.select(
-            user_sql(User).id,
-            user_sql(User).name,
-            user_sql(User).email,
+            user.id,
+            user.name,
+            user.email,
             ReferralAccount.code.label("referral_code"),
             counts.c.clicks,
             counts.c.signups,
@@ -215,7 +216,7 @@ def _leaders(counts: sa.Subquery, rewards_of: Callable) -> sa.Select:
             sa.func.coalesce(rewards.c.n, 0).label("rewards"),
             rewards.c.totals.label("reward_totals"),
         )
-        .join(User, user_sql(User).id == counts.c.id)
+        .join(User, user.id == counts.c.id)
         .join(ReferralAccount, ReferralAccount.user_id == counts.c.id)
         .outerjoin(rewards, rewards.c.user_id == counts.c.id)
         .order_by(

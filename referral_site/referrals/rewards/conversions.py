@@ -288,11 +288,12 @@ def _score_refund(session, conversion_id: int, notices) -> None:
 def find_user_id(*, email: str | None = None, user_id: int | None = None) -> int:
     """The id of the user with this id or (case-insensitive) email, or UnknownUser."""
     User = current_app.extensions["referrals"].user_model
+    user = user_sql(User)
     if user_id is not None:
-        where = user_sql(User).id == user_id
+        where = user.id == user_id
     else:
-        where = user_sql(User).email == (email or "").strip().lower()
-    found = db.session.scalar(sa.select(user_sql(User).id).where(where))
+        where = user.email == (email or "").strip().lower()
+    found = db.session.scalar(sa.select(user.id).where(where))
     if found is None:
         raise UnknownUser("No user with this id or email.")
     return found

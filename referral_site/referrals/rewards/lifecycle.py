@@ -67,11 +67,8 @@ def lock_user(session, user_id: int) -> None:
     On SQLite the write transaction's BEGIN IMMEDIATE already serializes writers.
     """
     User = current_app.extensions["referrals"].user_model
-    session.execute(
-        sa.select(user_sql(User).id)
-        .where(user_sql(User).id == user_id)
-        .with_for_update()
-    )
+    user = user_sql(User)
+    session.execute(sa.select(user.id).where(user.id == user_id).with_for_update())
 
 
 def record_event(session, reward_id, old_status, reward_or_row, actor_id, reason):

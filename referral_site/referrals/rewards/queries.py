@@ -85,6 +85,9 @@ def my_rewards(user_id: int, limit: int = 50) -> MyRewards:
 def _queue_query():
     User = current_app.extensions["referrals"].user_model
     recipient, referrer, referred = aliased(User), aliased(User), aliased(User)
+    recipient_cols = user_sql(recipient)
+    referred_cols = user_sql(referred)
+    referrer_cols = user_sql(referrer)
     return sa.select(
         Reward.id,
         Reward.rule,
@@ -96,20 +99,20 @@ def _queue_query():
         Reward.created_at,
         Reward.hold_until,
         Reward.adjusts_reward_id,
-        user_sql(recipient).name.label("recipient_name"),
-        user_sql(recipient).email.label("recipient_email"),
-        user_sql(referrer).name.label("referrer_name"),
-        user_sql(referrer).email.label("referrer_email"),
-        user_sql(referred).name.label("referred_name"),
-        user_sql(referred).email.label("referred_email"),
+        recipient_cols.name.label("recipient_name"),
+        recipient_cols.email.label("recipient_email"),
+        referrer_cols.name.label("referrer_name"),
+        referrer_cols.email.label("referrer_email"),
+        referred_cols.name.label("referred_name"),
+        referred_cols.email.label("referred_email"),
         Conversion.external_id.label("conversion_external_id"),
         Conversion.kind.label("conversion_kind"),
         Referral.review_status,
     ).select_from(
-        sa.join(Reward, recipient, user_sql(recipient).id == Reward.user_id)
+        sa.join(Reward, recipient, recipient_cols.id == Reward.user_id)
         .outerjoin(Referral, Referral.id == Reward.referral_id)
-        .outerjoin(referrer, user_sql(referrer).id == Referral.referrer_id)
-        .outerjoin(referred, user_sql(referred).id == Referral.referred_id)
+        .outerjoin(referrer, referrer_cols.id == Referral.referrer_id)
+        .outerjoin(referred, referred_cols.id == Referral.referred_id)
         .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
     )
 
@@ -136,6 +139,7 @@ def reward_detail(reward_id: int) -> RewardDetail | None:
     if reward is None:
         return None
     User = current_app.extensions["referrals"].user_model
+    user = user_sql(User)
     history = db.session.execute(
         sa.select(
             RewardEvent.from_status,
@@ -144,9 +148,9 @@ def reward_detail(reward_id: int) -> RewardDetail | None:
             RewardEvent.currency,
             RewardEvent.reason,
             RewardEvent.created_at,
-            user_sql(User).name.label("actor_name"),
+            user.name.label("actor_name"),
         )
-        .outerjoin(User, user_sql(User).id == RewardEvent.actor_id)
+        .outerjoin(User, user.id == RewardEvent.actor_id)
         .where(RewardEvent.reward_id == reward_id)
         .order_by(RewardEvent.id)
     ).all()

@@ -93,7 +93,17 @@ def captured_code() -> str | None:
 
 def _capture_for(typed_code: str | None) -> services.Capture | None:
     captured = cookies.read_captured_code() if has_request_context() else None
-    if typed_code is None:  # the host's form has no code field: the cookie decides
+    return signup_capture(typed_code, captured)
+
+
+def signup_capture(typed_code: str | None, captured) -> services.Capture | None:
+    """The evidence for a signup's code: the captured cookie's, or typed by hand.
+
+    ``typed_code`` None means the form has no code field (the cookie decides); an
+    empty one means the person cleared it (no referral). When the typed code
+    differs from the cookie's, REFERRALS_TYPED_CODE_WINS decides.
+    """
+    if typed_code is None:
         return None if captured is None else _from_cookie(captured)
     if not typed_code.strip():
         return None  # a cleared field means no referral

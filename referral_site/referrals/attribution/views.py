@@ -10,10 +10,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
+from referral_site.referrals.attribution.host_signup import signup_capture
 from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.forms import DeleteAccountForm, SignupForm
 from referral_site.referrals.limits import rate_limited
-from referral_site.referrals.storage.models import CaptureSource
 from referral_site.referrals.users import current_user_id
 
 
@@ -38,7 +38,7 @@ def signup():
                 name=form.name.data,
                 email=form.email.data,
                 password=form.password.data,
-                capture=_signup_capture(form.referral_code.data, captured),
+                capture=signup_capture(form.referral_code.data or "", captured),
                 ip=request.remote_addr,
                 visitor_id=capture.visitor_id(),
             )
@@ -54,25 +54,6 @@ def signup():
     return render_template("referrals/signup.html", form=form), (
         400 if form.errors else 200
     )
-
-
-def _signup_capture(typed: str | None, captured) -> services.Capture | None:
-    """The evidence for the code on the form: the cookie's, or typed by hand.
-
-    When the typed code differs from the cookie's, REFERRALS_TYPED_CODE_WINS decides;
-    a cleared field always means no referral.
-    """
-    if not typed:
-        return None
-    cookie_wins = not current_app.config["REFERRALS_TYPED_CODE_WINS"]
-    if captured is not None and (captured.code == typed.upper() or cookie_wins):
-        return services.Capture(
-            code=captured.code,
-            source=captured.source,
-            captured_at=captured.captured_at,
-            visit_id=captured.visit_id,
-        )
-    return services.Capture(code=typed, source=CaptureSource.TYPED)
 
 
 @login_required

@@ -89,6 +89,10 @@ DEFAULTS: dict[str, object] = {
     "DEFAULT_CURRENCY": "USD",
     #: Days a new reward is held before it can be approved (rules may override).
     "REWARD_HOLD_DAYS": 14,
+    #: Seconds a process may keep using the attribution window and model of the
+    #: program in force before asking the database whether a newer version was
+    #: saved (signup and conversion always ask: one query).
+    "PROGRAM_CHECK_SECONDS": 10,
     #: Seconds between batched writes of visits by a background thread per process;
     #: 0 writes each visit in its request. A hard kill loses at most this much, and
     #: the host must flush on worker exit (visit_buffer.flush_all; see the site's
@@ -197,6 +201,7 @@ class Referrals:
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
+    from referral_site.referrals.program import models as program_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
     from referral_site.referrals.storage.db import declare_on_host, use_host_key_type
@@ -216,6 +221,7 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
+    from referral_site.referrals.program import views as program_views  # noqa: F401
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
     from referral_site.referrals.rewards import engine as rewards

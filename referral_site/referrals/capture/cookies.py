@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask import Flask, Response, current_app, g, request
 from itsdangerous import BadData, TimestampSigner
 
+from referral_site.referrals.program.cache import program_cache
 from referral_site.referrals.storage.models import CaptureSource
 
 # Versioned: cookies of the earlier JSON format fail the signature and are ignored.
@@ -105,14 +106,19 @@ class CookieCodec:
     secure: bool
 
     @classmethod
-    def of(cls, app: Flask) -> "CookieCodec":
+    def of(cls, app: Flask, *, check_program: bool = True) -> "CookieCodec":
+        """The app's codec; the attribution window and model are the program's in
+        force (checked now and then; ``check_program=False`` asks no database, for
+        the links' fast path, which runs outside an app context)."""
         config = app.config
+        programs = program_cache(app)
+        program = programs.cached() if check_program else programs.peek()
         return cls(
             secret_key=app.secret_key,
             attribution_cookie=config["REFERRALS_COOKIE_NAME"],
             visitor_cookie=config["REFERRALS_VISITOR_COOKIE_NAME"],
-            window=timedelta(days=config["REFERRALS_ATTRIBUTION_WINDOW_DAYS"]),
-            last_touch=config["REFERRALS_ATTRIBUTION_MODEL"] == "last_touch",
+            window=timedelta(days=program.attribution_window_days),
+            last_touch=program.attribution_model == "last_touch",
             secure=bool(config["REFERRALS_COOKIE_SECURE"]),
         )
 

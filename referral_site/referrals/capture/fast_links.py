@@ -66,7 +66,7 @@ class FastLinks:
         referrer = state.code_cache.get(code) if code else None
         if referrer is None or bots.is_bot_or_prefetch(request):
             return None
-        codec = capture.CookieCodec.of(self.app)
+        codec = capture.CookieCodec.of(self.app, check_program=False)
         visitor_id = codec.visitor_id(cookies)
         new_visitor_id = None if visitor_id else capture.new_visitor_id()
         state.visit_buffer.append(

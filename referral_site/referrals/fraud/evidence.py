@@ -15,6 +15,7 @@ from disposable_email_domains import blocklist as _DISPOSABLE_DOMAINS
 from flask import current_app
 
 from referral_site.referrals.fraud.models import FraudSignal, SightingKind, UserSighting
+from referral_site.referrals.program.cache import program_cache
 from referral_site.referrals.storage.db import db, user_pk
 from referral_site.referrals.storage.models import Referral, ReferralAccount, utcnow
 from referral_site.referrals.users import user_sql
@@ -86,7 +87,9 @@ def _seen(kind: SightingKind, value: sa.BindParameter):
 
 
 def _seen_since() -> datetime:
-    return utcnow() - timedelta(days=_config("ATTRIBUTION_WINDOW_DAYS"))
+    # The program's attribution window (browser-edited or the configuration's).
+    window = program_cache().cached().attribution_window_days
+    return utcnow() - timedelta(days=window)
 
 
 #: Whether the referrer was seen with the device (visitor_id) or IP hash (ip_hash).

@@ -19,7 +19,7 @@ from referral_site.referrals.storage.transactions import write_transaction
 
 #: How often a signed-in browser's device and IP are written again. The shared-device
 #: and shared-IP signals look for sightings with last_seen_at within
-#: REFERRALS_ATTRIBUTION_WINDOW_DAYS (whole days, 30 by default); a last_seen_at at
+#: the program's attribution window (whole days, 30 by default); a last_seen_at at
 #: most an hour behind moves that boundary by under an hour. The velocity signals
 #: (REFERRALS_VELOCITY_WINDOW_MINUTES) count referrals, not sightings. A new device
 #: or IP is written at once, whatever the interval.

@@ -12,11 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
 from referral_site.referrals.rewards import engine as rewards
-from referral_site.referrals.rewards.engine import (
-    Notices,
-    active_rules,
-    lock_user,
-)
+from referral_site.referrals.program import cache as program_cache
+from referral_site.referrals.rewards.engine import Notices, lock_user
 from referral_site.referrals.rewards.rules import Rule
 from referral_site.referrals.storage.models import (
     Conversion,
@@ -35,10 +32,13 @@ def grant_for_conversion(
     """Apply the conversion rules to a new conversion (inside its transaction)."""
     if not _earns(referral):
         return
-    for rule in active_rules():
+    program = program_cache.in_force()
+    for rule in program.rules:
         if rule.trigger == "milestone":
             if first:
-                _grant_milestone(session, rule, conversion, referral, notices)
+                _grant_milestone(
+                    session, rule, conversion, referral, notices, program.version
+                )
             continue
         if rule.trigger not in ("first_conversion", "every_conversion"):
             continue
@@ -57,6 +57,7 @@ def grant_for_conversion(
             conversion=conversion,
             earned_at=conversion.occurred_at,
             notices=notices,
+            version=program.version,
         )
 
 
@@ -66,7 +67,8 @@ def grant_for_signup(session, referral: Referral, *, notices) -> list[int]:
     Signup calls it in its own transaction, so a referred account and its signup
     rewards commit together or not at all. Granting twice is a no-op.
     """
-    rules = [rule for rule in active_rules() if rule.trigger == "signup"]
+    program = program_cache.in_force()
+    rules = [rule for rule in program.rules if rule.trigger == "signup"]
     if not rules or not _earns(referral):
         return []
     lock_user(session, referral.referrer_id)  # caps count one grant at a time
@@ -80,6 +82,7 @@ def grant_for_signup(session, referral: Referral, *, notices) -> list[int]:
             conversion=None,
             earned_at=referral.created_at,
             notices=notices,
+            version=program.version,
         )
     return ids
 
@@ -93,7 +96,7 @@ def _earns(referral: Referral | None) -> bool:
 
 
 def _grant_both_sides(
-    session, rule, referral, *, source_key, conversion, earned_at, notices
+    session, rule, referral, *, source_key, conversion, earned_at, notices, version
 ) -> list[int]:
     amount = conversion.amount_minor if conversion is not None else None
     sides = [
@@ -120,6 +123,7 @@ def _grant_both_sides(
             conversion_id=conversion.id if conversion is not None else None,
             earned_at=earned_at,
             notices=notices,
+            version=version,
         )
         if reward_id is not None:
             ids.append(reward_id)
@@ -144,7 +148,7 @@ def _forgotten(session, referral: Referral) -> set:
     )
 
 
-def _grant_milestone(session, rule, conversion, referral, notices) -> None:
+def _grant_milestone(session, rule, conversion, referral, notices, version) -> None:
     qualified = session.scalar(
         sa.select(sa.func.count(Referral.id)).where(
             Referral.referrer_id == referral.referrer_id,
@@ -168,6 +172,7 @@ def _grant_milestone(session, rule, conversion, referral, notices) -> None:
         conversion_id=conversion.id,
         earned_at=conversion.occurred_at,
         notices=notices,
+        version=version,
     )
 
 
@@ -184,6 +189,7 @@ def _grant(
     conversion_id: int | None,
     earned_at: datetime,
     notices: Notices,
+    version: int,
 ) -> int | None:
     """Insert one reward unless it exists; the unique (rule, source, user) decides."""
     if capped:
@@ -202,6 +208,7 @@ def _grant(
         conversion_id=conversion_id,
         earned_at=earned_at,
         hold_until=earned_at + timedelta(days=rule.hold_days),
+        program_version=version or None,
     )
     try:
         with session.begin_nested():

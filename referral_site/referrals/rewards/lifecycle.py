@@ -6,9 +6,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from referral_site.referrals import signals
+from referral_site.referrals.program import cache as program_cache
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.rewards.currencies import is_currency
-from referral_site.referrals.rewards.rules import Rule, parse_rules
+from referral_site.referrals.rewards.rules import Rule
 from referral_site.referrals.storage.models import Reward, RewardEvent, RewardStatus
 from referral_site.referrals.users import user_sql
 
@@ -25,25 +26,26 @@ class RewardError(Exception):
 
 
 def init_app(app: Flask) -> None:
-    """Parse the configured rules once; a bad rule stops the app at startup."""
+    """Check the configured program once; a bad rule stops the app at startup."""
     currency = app.config["REFERRALS_DEFAULT_CURRENCY"]
     if not is_currency(currency):
         raise ValueError(f"REFERRALS_DEFAULT_CURRENCY {currency!r} is not ISO 4217.")
-    app.extensions["referrals_rewards"] = parse_rules(
-        app.config["REFERRALS_REWARD_RULES"],
-        default_currency=currency,
-        hold_days=app.config["REFERRALS_REWARD_HOLD_DAYS"],
-    )
+    program_cache.init_app(app)
 
 
 def active_rules() -> list[Rule]:
-    """The current app's reward rules."""
-    return current_app.extensions["referrals_rewards"]
+    """The reward rules in force (the latest saved program's, or the config's)."""
+    return list(program_cache.in_force().rules)
 
 
-def rule_named(name: str) -> Rule | None:
-    """The rule in force of that name, or None if it is no longer configured."""
-    return next((rule for rule in active_rules() if rule.name == name), None)
+def rule_of(version: int | None, name: str) -> Rule | None:
+    """The rule that granted a reward: by name, in the program version it was
+    granted under (None: the configuration's program); None if not there."""
+    try:
+        program = program_cache.program_cache().version(version)
+    except LookupError:
+        return None
+    return program.rule_named(name)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from referral_site.referrals.rewards.lifecycle import (
     ABUSE_REASON,
     Notices,
     move,
-    rule_named,
+    rule_of,
 )
 from referral_site.referrals.storage.models import (
     Referral,
@@ -46,7 +46,12 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
         notices = Notices()
         with write_transaction() as session:
             rows = session.execute(
-                sa.select(Reward.id, Reward.rule, Referral.review_status)
+                sa.select(
+                    Reward.id,
+                    Reward.rule,
+                    Reward.program_version,
+                    Referral.review_status,
+                )
                 .outerjoin(Referral, Referral.id == Reward.referral_id)
                 .where(Reward.status == RewardStatus.PENDING, Reward.hold_until <= now)
                 .order_by(Reward.id)
@@ -54,7 +59,7 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
                 .with_for_update(skip_locked=True, of=Reward)
             ).all()
             for row in rows:
-                target, reason = _release(row.rule, row.review_status)
+                target, reason = _release(row)
                 problem = move(
                     session,
                     row.id,
@@ -74,13 +79,18 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
             )
 
 
-def _release(rule_name: str, review_status: ReviewStatus | None):
-    """Where a reward goes when its hold is over, and why."""
+def _release(row):
+    """Where a reward goes when its hold is over, and why.
+
+    Its rule is read in the program version that granted it: a later version of
+    the program changes what new conversions earn, not what was granted before.
+    """
+    rule_name, review_status = row.rule, row.review_status
     if review_status == ReviewStatus.CONFIRMED:
         return RewardStatus.REJECTED, ABUSE_REASON
     if review_status == ReviewStatus.FLAGGED:
         return RewardStatus.REVIEW, "hold over; referral flagged for review"
-    rule = rule_named(rule_name)
+    rule = rule_of(row.program_version, rule_name)
     if rule is None:
         # A rule removed from the configuration is paid only after a human looked.
         return RewardStatus.REVIEW, f"hold over; rule {rule_name} is not configured"

@@ -99,6 +99,7 @@ def _queue_query():
         Reward.created_at,
         Reward.hold_until,
         Reward.adjusts_reward_id,
+        Reward.program_version,
         recipient_cols.name.label("recipient_name"),
         recipient_cols.email.label("recipient_email"),
         referrer_cols.name.label("referrer_name"),

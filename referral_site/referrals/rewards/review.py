@@ -8,7 +8,7 @@ from referral_site.referrals.rewards.lifecycle import (
     Notices,
     RewardError,
     move,
-    rule_named,
+    rule_of,
 )
 from referral_site.referrals.storage.models import (
     Referral,
@@ -48,7 +48,7 @@ def reevaluate_rewards(
     """
     moved = 0
     rows = session.execute(
-        sa.select(Reward.id, Reward.status, Reward.rule)
+        sa.select(Reward.id, Reward.status, Reward.rule, Reward.program_version)
         .where(
             Reward.referral_id == referral.id,
             Reward.adjusts_reward_id.is_(None),
@@ -79,7 +79,7 @@ def _after_review(review_status: ReviewStatus, row) -> RewardStatus | None:
         return RewardStatus.REJECTED
     if review_status == ReviewStatus.FLAGGED:
         return RewardStatus.REVIEW if row.status == RewardStatus.APPROVED else None
-    rule = rule_named(row.rule)
+    rule = rule_of(row.program_version, row.rule)
     if row.status == RewardStatus.REVIEW and rule is not None and not rule.review:
         return RewardStatus.PENDING
     return None

@@ -286,6 +286,9 @@ class Reward(Base):
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Not approvable before this time, to wait out refunds.
     hold_until: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The program version whose rule granted it (referral_program_versions.id);
+    #: None for the configuration's program and for rewards no rule granted.
+    program_version: Mapped[int | None] = mapped_column(sa.Integer)
 
     referral: Mapped[Referral | None] = relationship(back_populates="rewards")
 

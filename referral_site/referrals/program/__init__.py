@@ -1,0 +1,1 @@
+"""The program in force: reward rules, hold, attribution and offer, versioned."""

@@ -1,5 +1,6 @@
 """Program settings edited in the browser: validation, versions, history, export."""
 
+import io
 import json
 from datetime import UTC, datetime
 
@@ -7,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.program.models import ProgramVersion
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.storage.models import Reward
 from tests.conftest import get_account, login
@@ -105,3 +105,174 @@ def test_the_next_conversion_uses_the_new_version_and_old_rewards_keep_theirs(
     assert 'data-program-version="0">the configuration\'s program' in old_page
     new_page = admin.get(f"/admin/rewards/{new}").get_data(as_text=True)
     assert 'data-program-version="1"' in new_page and "version 1</a>" in new_page
+
+
+@pytest.mark.parametrize(
+    ("rules", "settings", "message"),
+    [
+        ([DEFAULT_RULE | {"amount": "ten"}], {}, "An amount such as 10.00"),
+        ([DEFAULT_RULE | {"amount": "10.001"}], {}, "An amount such as 10.00"),
+        ([DEFAULT_RULE | {"name": "Bad Name"}], {}, "use 1-64 lower-case letters"),
+        ([DEFAULT_RULE | {"name": "adjustment"}], {}, "use 1-64 lower-case letters"),
+        (
+            [{"name": "welcome", "trigger": "signup", "amount": "10%"}],
+            {},
+            "a signup has no amount to take a percentage of",
+        ),
+        ([DEFAULT_RULE | {"amount": "150%"}], {}, "above 0 and at most 100"),
+        ([DEFAULT_RULE | {"amount": ""}], {}, "give exactly one of amount or percent"),
+        ([DEFAULT_RULE, DEFAULT_RULE], {}, "Reward rule names must be unique"),
+        ([DEFAULT_RULE | {"currency": "US"}], {}, "an ISO 4217 code"),
+        ([DEFAULT_RULE | {"currency": "XYZ"}], {}, "an ISO 4217 code"),
+        (
+            [{"name": "m", "trigger": "milestone", "amount": "50.00"}],
+            {},
+            "list the qualified-referral counts",
+        ),
+        (
+            [{"name": "m", "trigger": "milestone", "amount": "5", "milestones": "a"}],
+            {},
+            "Whole numbers separated by commas",
+        ),
+        (
+            [{"name": "m", "trigger": "milestone", "amount": "5", "milestones": "0"}],
+            {},
+            "positive whole numbers",
+        ),
+        (
+            [DEFAULT_RULE | {"recipient": "referred", "trigger": "milestone"}],
+            {},
+            "milestone bonuses go to the referrer",
+        ),
+        ([DEFAULT_RULE | {"monthly_cap": "-5"}], {}, "a positive amount"),
+        ([DEFAULT_RULE | {"hold_days": "-1"}], {}, "Number must be between"),
+        ([DEFAULT_RULE], {"hold_days": "-1"}, "Number must be between"),
+        ([DEFAULT_RULE], {"hold_days": "soon"}, "Not a valid integer"),
+        ([DEFAULT_RULE], {"attribution_window_days": "0"}, "Number must be between"),
+        ([DEFAULT_RULE], {"attribution_model": "linear"}, "Not a valid choice"),
+        ([DEFAULT_RULE | {"trigger": "whenever"}], {}, "Not a valid choice"),
+        ([DEFAULT_RULE], {"referrer_offer": "x" * 301}, "300 characters"),
+    ],
+)
+def test_a_bad_program_is_a_form_error_and_saves_nothing(
+    app, admin, rules, settings, message
+):
+    response = save(admin, rules, **settings)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert versions(app) == []
+
+
+def test_a_save_based_on_an_older_version_is_refused(app, admin):
+    assert save(admin, [DEFAULT_RULE | {"amount": "12.00"}]).status_code == 302
+    stale = save(admin, [DEFAULT_RULE | {"amount": "20.00"}], based_on=0)
+    assert stale.status_code == 400
+    assert "changed by someone else meanwhile (now version 1)" in stale.get_data(
+        as_text=True
+    )
+    assert versions(app) == [1]
+
+
+def test_saving_the_same_program_again_makes_no_version(app, admin):
+    response = save(admin, [DEFAULT_RULE])
+    assert response.status_code == 400
+    assert "Nothing changed" in response.get_data(as_text=True)
+    assert versions(app) == []
+
+
+def test_a_rule_can_be_removed_and_added(app, admin):
+    rules = [
+        DEFAULT_RULE | {"remove": True},
+        {
+            "name": "welcome",
+            "trigger": "signup",
+            "recipient": "referred",
+            "amount": "3",
+        },
+    ]
+    assert save(admin, rules).status_code == 302
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert "Rule first-conversion removed" in page
+    assert "Rule welcome added" in page
+    assert "Get $3.00 off when you sign up." in page
+
+
+def test_the_settings_form_needs_a_csrf_token(make_app, make_user):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    make_user("boss@example.com", "Boss", admin=True)
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    login(client, "boss@example.com", csrf_token=token)
+    response = client.post(
+        "/admin/settings", data=program_form([DEFAULT_RULE | {"amount": "99.00"}])
+    )
+    assert response.status_code == 400
+    assert versions(app) == []
+
+
+def test_export_then_import_round_trips_through_validation(app, admin):
+    assert (
+        save(admin, [DEFAULT_RULE | {"amount": "12.50"}], hold_days=3).status_code
+        == 302
+    )
+    exported = admin.get("/admin/settings/export.json")
+    assert exported.mimetype == "application/json"
+    assert "referral-program-v1.json" in exported.headers["Content-Disposition"]
+    document = json.loads(exported.get_data(as_text=True))
+    assert document["version"] == 1 and document["hold_days"] == 3
+    assert document["rules"][0]["amount"] == 1250
+    document["attribution_model"] = "last_touch"
+    response = admin.post(
+        "/admin/settings/import", data={"based_on": "1", "text": json.dumps(document)}
+    )
+    assert response.status_code == 302
+    assert versions(app) == [1, 2]
+    assert "Attribution model: first_touch → last_touch" in admin.get(
+        "/admin/settings"
+    ).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "file: not JSON"),
+        ("[1, 2]", "program: a JSON object"),
+        ('{"rules": "x", "hold_days": 1}', "rules: a list of rules"),
+        (
+            json.dumps(
+                {
+                    "rules": [{"name": "r", "trigger": "signup", "percent": 5}],
+                    "hold_days": 1,
+                    "attribution_window_days": 30,
+                    "attribution_model": "first_touch",
+                }
+            ),
+            "a signup has no amount to take a percentage of",
+        ),
+        ('{"hold_days": true}', "hold_days: a whole number of days"),
+        ('{"surprise": 1}', "unknown field surprise"),
+    ],
+)
+def test_a_bad_import_is_a_form_error_and_saves_nothing(app, admin, text, message):
+    response = admin.post(
+        "/admin/settings/import", data={"based_on": "0", "text": text}
+    )
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert versions(app) == []
+
+
+def test_an_import_as_a_file_upload(app, admin):
+    document = json.loads(
+        admin.get("/admin/settings/export.json").get_data(as_text=True)
+    )
+    document["hold_days"] = 0
+    upload = (io.BytesIO(json.dumps(document).encode()), "program.json")
+    response = admin.post(
+        "/admin/settings/import",
+        data={"based_on": "0", "file": upload},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert versions(app) == [1]

@@ -24,7 +24,6 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from referral_site.referrals.forms import BrowserForm
-from referral_site.referrals.program.models import ATTRIBUTION_MODELS
 from referral_site.referrals.program.settings import MAX_OFFER_LENGTH
 from referral_site.referrals.rewards.currencies import exponent
 from referral_site.referrals.rewards.rules import RECIPIENTS, TRIGGERS

@@ -6,9 +6,9 @@ saved second is told the program changed meanwhile, and nothing is half-written.
 """
 
 import json
-from decimal import Decimal
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
-from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.program import cache as program_cache
+from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards.engine import Notices, lock_user
 from referral_site.referrals.rewards.rules import Rule
 from referral_site.referrals.storage.models import (

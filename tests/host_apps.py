@@ -81,7 +81,10 @@ class JoinForm(FlaskForm):
     referral_code = StringField()
 
 
-JOIN_PAGE = """<form method=post>{{ form.csrf_token }}{{ form.username }}
+JOIN_PAGE = """{% set invited = referral_invitation() %}
+{% if invited %}<p class=invited>{{ invited.inviter }} invited you.
+{{- ' ' ~ invited.offer if invited.offer }}</p>{% endif %}
+<form method=post>{{ form.csrf_token }}{{ form.username }}
 {{ form.email }}{{ form.password }}{{ form.referral_code }}</form>
 {% for m in get_flashed_messages() %}<p class=error>{{ m }}</p>{% endfor %}"""
 

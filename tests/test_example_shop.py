@@ -76,7 +76,9 @@ def shop_folder(tmp_path):
 
 def test_adding_referrals_to_a_shop_with_customers(shop_folder, tmp_path):
     """The recipe's migration steps on a shop that had customers before."""
-    (shop_folder / "migrations" / "versions" / "shop_0002_add_referrals.py").unlink()
+    versions = shop_folder / "migrations" / "versions"
+    for merge in ("shop_0002_add_referrals.py", "shop_0003_referrals_settings.py"):
+        (versions / merge).unlink()  # the shop as it was before referrals
     with own_database(tmp_path) as database:
         _flask(shop_folder, database, "db", "upgrade", "shop_0001")
         shop = _load_shop(shop_folder).create_app(database)
@@ -134,6 +136,9 @@ def _journey(shop, shop_db) -> None:
     code = re.search(r"/rewards/r/(\w+)", page)[1]
     visitor = shop.test_client()
     assert visitor.get(f"/rewards/r/{code}", headers=BROWSER).location == "/register"
+    invited = visitor.get("/register", headers=BROWSER).get_data(as_text=True)
+    assert "<span data-inviter>ann</span> invited you" in invited
+    assert "ann@example.com" not in invited
     assert _register(visitor, "bob").status_code == 302
     mine = ann.get("/rewards/referrals").get_data(as_text=True)
     assert "bob" in mine and "The Shop" in mine  # in the shop's own layout

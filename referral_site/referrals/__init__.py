@@ -298,6 +298,8 @@ _PUBLIC = {
     "UnknownCode": "referral_site.referrals.attribution.services",
     "attribute_signup": "referral_site.referrals.attribution.host_signup",
     "captured_code": "referral_site.referrals.attribution.host_signup",
+    "current_invitation": "referral_site.referrals.program.invitation",
+    "Invitation": "referral_site.referrals.program.invitation",
     "code_of": "referral_site.referrals.attribution.accounts",
     "forget_user": "referral_site.referrals.attribution.host_signup",
     "UTCDateTime": "referral_site.referrals.storage.models",

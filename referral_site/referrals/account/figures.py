@@ -7,7 +7,11 @@ import sqlalchemy as sa
 from referral_site.referrals.attribution.services import user_model
 from referral_site.referrals.reports.models import ReferrerTotal
 from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Referral
+from referral_site.referrals.storage.models import (
+    Referral,
+    ReferralStatus,
+    ReviewStatus,
+)
 from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.users import user_sql
 
@@ -69,3 +73,15 @@ def referred_users_page(user_id: int, page: int, per_page: int) -> Page:
     )
     count = sa.select(sa.func.coalesce(signups.scalar_subquery(), 0))
     return paginate_rows(query, page, per_page, count=count)
+
+
+def qualified_referrals(user_id: int) -> int:
+    """Referrals that count towards milestones: converted, not confirmed as abuse
+    (as rewards/grants.py counts them)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Referral.id)).where(
+            Referral.referrer_id == user_id,
+            Referral.status == ReferralStatus.CONVERTED,
+            Referral.review_status != ReviewStatus.CONFIRMED,
+        )
+    )

@@ -20,6 +20,8 @@ from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture.cookies import visitor_id
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
+from referral_site.referrals.program import offer
+from referral_site.referrals.program.cache import in_force
 from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.users import current_user_id
 
@@ -84,20 +86,31 @@ def export_data():
 @bp.route("/referrals")
 @login_required
 def mine():
-    """The signed-in user's link, figures and referred people."""
-    page = request.args.get("page", 1, type=int)
-    code = accounts.code_of(current_user_id())
+    """The signed-in user's link, offer, figures, rewards and referred people."""
+    user_id, per_page = current_user_id(), current_app.config["REFERRALS_PAGE_SIZE"]
+    code = accounts.code_of(user_id)
+    program = in_force()
     return render_template(
         "referrals/mine.html",
         link=url_for("referrals.follow", code=code, _external=True),
         code=code,
-        summary=figures.referrer_summary(current_user_id()),
+        offer=offer.referrer_offer(program),
+        milestone=_next_milestone(program, user_id),
+        summary=figures.referrer_summary(user_id),
         referred=figures.referred_users_page(
-            current_user_id(), page, current_app.config["REFERRALS_PAGE_SIZE"]
+            user_id, request.args.get("page", 1, type=int), per_page
         ),
-        my_rewards=reward_queries.my_rewards(current_user_id()),
+        my_rewards=reward_queries.my_rewards(
+            user_id, request.args.get("rewards_page", 1, type=int), per_page
+        ),
         **my_account_context(),
     )
+
+
+def _next_milestone(program, user_id):
+    if not any(rule.trigger == "milestone" for rule in program.rules):
+        return None  # no query for programs without milestones
+    return offer.next_milestone(program, figures.qualified_referrals(user_id))
 
 
 @bp.route("/referrals/qr.svg")

@@ -72,7 +72,7 @@ def referred_offer(program: Program) -> str | None:
 
 
 def next_milestone(program: Program, qualified: int) -> Milestone | None:
-    """The next milestone bonus a referrer with this many qualified friends can reach."""
+    """The next milestone bonus within reach of a referrer with this many friends."""
     ahead = [
         (target, rule)
         for rule in _milestone_rules(program)

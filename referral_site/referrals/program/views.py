@@ -3,10 +3,16 @@
 from flask import Response, current_app, flash, redirect, render_template, url_for
 
 from referral_site.referrals.blueprint import admin_required, bp
-from referral_site.referrals.program import forms, offer, service
+from referral_site.referrals.program import forms, invitation, offer, service
 from referral_site.referrals.program.cache import in_force
 from referral_site.referrals.program.settings import ProgramInvalid
 from referral_site.referrals.users import current_user_id
+
+
+@bp.app_template_global("referral_invitation")
+def referral_invitation():
+    """Who invited this visitor and what they get (None if not invited)."""
+    return invitation.current_invitation()
 
 
 def _currency() -> str:

@@ -58,13 +58,35 @@ def balances(user_id: int) -> list[Balance]:
 class MyRewards:
     """What the user's own page shows about their rewards."""
 
-    items: list
+    #: A Page of reward rows (storage.pagination).
+    items: Page
     balances: list[Balance]
 
 
-def my_rewards(user_id: int, limit: int = 50) -> MyRewards:
-    """The user's latest rewards and their balances."""
-    rows = db.session.execute(
+def my_rewards(user_id: int, page: int = 1, per_page: int = 25) -> MyRewards:
+    """One page of the user's rewards, newest first, and their balances.
+
+    Each reward names the friend it is for (the person they referred, or for the
+    referred user's own reward, who invited them) and, when rejected, why.
+    """
+    User = current_app.extensions["referrals"].user_model
+    friend = aliased(User)
+    friend_cols = user_sql(friend)
+    friend_id = sa.case(
+        (Referral.referrer_id == Reward.user_id, Referral.referred_id),
+        else_=Referral.referrer_id,
+    )
+    why_rejected = (
+        sa.select(RewardEvent.reason)
+        .where(
+            RewardEvent.reward_id == Reward.id,
+            RewardEvent.to_status == RewardStatus.REJECTED,
+        )
+        .order_by(RewardEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
         sa.select(
             Reward.id,
             Reward.rule,
@@ -74,12 +96,22 @@ def my_rewards(user_id: int, limit: int = 50) -> MyRewards:
             Reward.status,
             Reward.created_at,
             Reward.hold_until,
+            Reward.source_key,
+            Reward.adjusts_reward_id,
+            (Referral.referrer_id == Reward.user_id).label("as_referrer"),
+            friend_cols.name.label("friend_name"),
+            why_rejected.label("rejected_because"),
         )
+        .outerjoin(Referral, Referral.id == Reward.referral_id)
+        .outerjoin(friend, friend_cols.id == friend_id)
         .where(Reward.user_id == user_id)
         .order_by(Reward.created_at.desc(), Reward.id.desc())
-        .limit(limit)
-    ).all()
-    return MyRewards(items=list(rows), balances=balances(user_id))
+    )
+    count = sa.select(sa.func.count(Reward.id)).where(Reward.user_id == user_id)
+    return MyRewards(
+        items=paginate_rows(query, page, per_page, count=count),
+        balances=balances(user_id),
+    )
 
 
 def _queue_query():

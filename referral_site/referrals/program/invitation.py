@@ -1,0 +1,67 @@
+"""Who invited a visitor who followed a link, and what they get: for landing pages.
+
+``current_invitation()`` (also the template global ``referral_invitation()``) reads
+the code captured on this request or in the visitor's cookie, and returns the
+inviter's display name, never their email, with the offer worded for the invited
+person. A host with its own signup page shows it there (see docs/plugin.md).
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app, g, has_request_context
+
+from referral_site.referrals.attribution import services
+from referral_site.referrals.capture import cookies
+from referral_site.referrals.program import offer
+from referral_site.referrals.program.cache import in_force
+from referral_site.referrals.storage.db import db
+from referral_site.referrals.users import user_sql
+
+#: Shown when the inviter's only name is an email address.
+ANONYMOUS_INVITER = "A friend"
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What an invited visitor is told."""
+
+    #: The inviter's display name (never their email address).
+    inviter: str
+    #: What the invited person gets, in plain words; None if nothing.
+    offer: str | None
+    #: The code they followed (to prefill a code field).
+    code: str
+
+
+def current_invitation() -> Invitation | None:
+    """The invitation of the visitor of this request, or None if not invited."""
+    if not has_request_context():
+        return None
+    if "referrals_invitation" not in g:
+        g.referrals_invitation = _invitation()
+    return g.referrals_invitation
+
+
+def _invitation() -> Invitation | None:
+    captured = g.get("referrals_capture") or cookies.read_captured_code()
+    if captured is None:
+        return None
+    referrer = services.find_referrer(captured.code)
+    if referrer is None:
+        return None
+    return Invitation(
+        inviter=display_name(referrer.id),
+        offer=offer.referred_offer(in_force()),
+        code=referrer.code,
+    )
+
+
+def display_name(user_id) -> str:
+    """A user's name as shown to others: never an email address."""
+    User = current_app.extensions["referrals"].user_model
+    user = user_sql(User)
+    name = db.session.scalar(sa.select(user.name).where(user.id == user_id))
+    if not name or "@" in name:
+        return ANONYMOUS_INVITER
+    return name

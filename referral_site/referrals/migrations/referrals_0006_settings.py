@@ -1,5 +1,6 @@
 """Program settings edited in the browser: saved program versions, and on each
-reward the version whose rule granted it.
+reward the version whose rule granted it; conversions indexed by when they
+happened, for the referred revenue of a date range.
 
 Revision ID: referrals_0006_settings
 Revises: referrals_0001
@@ -61,9 +62,13 @@ def upgrade():
     )
     # A nullable column without a default: a plain ALTER TABLE on every database.
     op.add_column("rewards", sa.Column("program_version", sa.Integer(), nullable=True))
+    op.create_index(
+        "ix_conversions_occurred_at", "conversions", ["occurred_at"], unique=False
+    )
 
 
 def downgrade():
+    op.drop_index("ix_conversions_occurred_at", table_name="conversions")
     # SQLite 3.35+ drops a plain column in place (no table rebuild).
     op.drop_column("rewards", "program_version")
     op.drop_table("referral_program_versions")

@@ -18,7 +18,7 @@ from flask import (
 )
 
 from referral_site.referrals.blueprint import admin_required, bp
-from referral_site.referrals.reports import charts, leaderboard
+from referral_site.referrals.reports import charts, leaderboard, revenue
 from referral_site.referrals.reports import exports as report_exports
 from referral_site.referrals.reports import figures as reports
 
@@ -40,12 +40,14 @@ def admin_report():
     """Program funnel, rewards, daily chart and the leaderboard for a date range."""
     period = _period()
     series = reports.daily_series(period)
+    reward_totals = reports.rewards_by_status(period)
     return render_template(
         "referrals/admin.html",
         period=period,
         presets=reports.PRESETS,
         funnel=reports.funnel(period),
-        rewards=reports.rewards_by_status(period),
+        rewards=reward_totals,
+        revenue=revenue.program_revenue(period, reward_totals),
         series=series,
         chart=charts.daily_chart(series),
         leaders=leaderboard.leaderboard_page(
@@ -69,6 +71,7 @@ def admin_referrer(user_id: int):
         presets=reports.PRESETS,
         funnel=reports.funnel(period, referrer_id=user_id),
         rewards=reports.rewards_by_status(period, user_id=user_id),
+        revenue=revenue.referrer_revenue(period, user_id),
         referrals=reports.referrals_page(
             period, user_id, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),

@@ -206,6 +206,8 @@ class Conversion(Base):
     __table_args__ = (
         sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         sa.CheckConstraint("length(currency) = 3", name="currency_code"),
+        # The referred revenue of a date range (reports/revenue.py).
+        sa.Index("ix_conversions_occurred_at", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -154,3 +154,17 @@ def test_the_programs_attribution_model_decides_between_two_links(
     client.get(f"/r/{zed_code}", headers=BROWSER)
     page = client.get("/signup", headers=BROWSER).get_data(as_text=True)
     assert f'value="{zed_code}"' in page  # last touch: the latest link wins
+
+
+def test_a_signup_costs_the_same_queries_whatever_the_program(app, make_user):
+    code = make_user("ann@example.com", "Ann")[1]
+    make_user("warm@example.com", "Warm", code=code)  # warms the process's caches
+    with_config = count_queries(
+        app, lambda: make_user("cat@example.com", "Cat", code=code)
+    )
+    for version in range(3):
+        save(app, version, rules=DEFAULT_RULES, hold_days=version)
+    with_versions = count_queries(
+        app, lambda: make_user("dan@example.com", "Dan", code=code)
+    )
+    assert with_versions == with_config

@@ -9,7 +9,7 @@ person. A host with its own signup page shows it there (see docs/plugin.md).
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 
 from referral_site.referrals.attribution import services
 from referral_site.referrals.capture import cookies
@@ -44,7 +44,13 @@ def current_invitation() -> Invitation | None:
 
 
 def _invitation() -> Invitation | None:
-    captured = g.get("referrals_capture") or cookies.read_captured_code()
+    captured = g.get("referrals_capture")
+    if captured is None:
+        # Without the cookie there is nothing to read: a visitor who followed no
+        # link costs the page no query.
+        if current_app.config["REFERRALS_COOKIE_NAME"] not in request.cookies:
+            return None
+        captured = cookies.read_captured_code()
     if captured is None:
         return None
     referrer = services.find_referrer(captured.code)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -276,3 +277,14 @@ def test_an_import_as_a_file_upload(app, admin):
     )
     assert response.status_code == 302
     assert versions(app) == [1]
+
+
+def test_a_rules_error_is_marked_on_its_field(app, admin):
+    rules = [DEFAULT_RULE, {"name": "welcome", "trigger": "signup", "amount": "10%"}]
+    page = save(admin, rules).get_data(as_text=True)
+    assert 'id="rules-1-amount-errors"' in page
+    (field,) = re.findall(r'<input[^>]*id="rules-1-amount"[^>]*>', page)
+    assert 'aria-invalid="true"' in field and 'value="10%"' in field
+    assert "a signup has no amount to take a percentage of" in page
+    assert 'value="welcome"' in page  # what was typed stays in the form
+    assert versions(app) == []

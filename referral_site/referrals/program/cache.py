@@ -13,7 +13,7 @@ import threading
 import time
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 
 from referral_site.referrals.program import settings
 from referral_site.referrals.program.models import ProgramVersion
@@ -46,7 +46,11 @@ class ProgramCache:
         return checked
 
     def cached(self) -> Program:
-        """The program in force, checked at most every check_seconds."""
+        """The program in force, checked at most every check_seconds (and at most
+        once per app context, whichever of the two reads comes first)."""
+        checked = g.get("referrals_program") if has_app_context() else None
+        if checked is not None:
+            return checked
         if time.monotonic() - self._checked_at > self.check_seconds:
             return self._check()
         return self._current
@@ -79,6 +83,7 @@ class ProgramCache:
         if latest != self._current.version:
             self._current = self.version(latest)
         self._checked_at = time.monotonic()
+        g.referrals_program = self._current  # this request asks no more
         return self._current
 
 

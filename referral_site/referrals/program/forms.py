@@ -306,3 +306,18 @@ def _whole_numbers(text: str) -> list[int] | None:
         return [int(part) for part in _words(text)]
     except ValueError:
         return None
+
+
+#: The form's field of each rule field a rule error can name.
+_ROW_FIELDS = {"percent": "amount", "referred_percent": "referred_amount"}
+
+
+def mark_rule_error(form: ProgramForm, rule: str | None, field: str, message) -> bool:
+    """Put a rule's error on its field in the form; False if no row shows it."""
+    name = _ROW_FIELDS.get(field, field)
+    for entry in form.rules.entries:
+        row = entry.form
+        if row.name.data == rule and name in row._fields:
+            row[name].errors = [*row[name].errors, message]
+            return True
+    return False

@@ -37,11 +37,17 @@ KEYS = (
 
 
 class ProgramInvalid(ValueError):
-    """A program's settings are not valid; ``errors`` maps each field to a message."""
+    """A program's settings are not valid; ``errors`` maps each field to a message.
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    ``rule_error`` is the rules' error, naming the rule and its field when it can.
+    """
+
+    def __init__(
+        self, errors: dict[str, str], rule_error: RuleConfigError | None = None
+    ) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+        self.rule_error = rule_error
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ def build(data: object, *, version: int, default_currency: str) -> Program:
             offers[key] = text.strip()
     raw = data.get("rules")
     rules: list[Rule] = []
+    rule_error = None
     if not isinstance(raw, list):
         errors["rules"] = "a list of rules"
     elif raw:
@@ -161,8 +168,9 @@ def build(data: object, *, version: int, default_currency: str) -> Program:
             )
         except RuleConfigError as error:
             errors["rules"] = str(error).replace("REFERRALS_REWARD_RULES", "Rules")
+            rule_error = error
     if errors:
-        raise ProgramInvalid(errors)
+        raise ProgramInvalid(errors, rule_error)
     return Program(
         version=version,
         rules=tuple(rules),

@@ -87,6 +87,9 @@ def _save(form: forms.ProgramForm) -> bool:
         )
     except ProgramInvalid as error:
         form.form_errors.extend(f"{_label(k)}: {v}" for k, v in error.errors.items())
+        if (problem := error.rule_error) is not None and problem.rule:
+            message = str(problem).rpartition(": ")[2]
+            forms.mark_rule_error(form, problem.rule, problem.field, message)
         return False
     except (service.ProgramConflict, service.NothingChanged) as error:
         form.form_errors.append(str(error))

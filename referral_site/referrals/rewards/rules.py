@@ -37,7 +37,16 @@ DEFAULT_RULES = [
 
 
 class RuleConfigError(ValueError):
-    """REFERRALS_REWARD_RULES is not a valid list of rules."""
+    """REFERRALS_REWARD_RULES is not a valid list of rules.
+
+    ``rule`` and ``field`` name what is wrong, when one rule's field is (a form
+    marks that field).
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None, field: str = ""):
+        super().__init__(message)
+        self.rule = rule
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -105,11 +114,15 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
     name = item.get("name")
     if not isinstance(name, str) or not _NAME.match(name) or name == "adjustment":
         raise RuleConfigError(
-            f"Reward rule name {name!r}: use 1-64 lower-case letters, digits, '_-.'."
+            f"Reward rule name {name!r}: use 1-64 lower-case letters, digits, '_-.'.",
+            rule=name if isinstance(name, str) else None,
+            field="name",
         )
 
     def fail(field: str, message: str):
-        raise RuleConfigError(f"Reward rule {name!r}, {field}: {message}")
+        raise RuleConfigError(
+            f"Reward rule {name!r}, {field}: {message}", rule=name, field=field
+        )
 
     if unknown := set(item) - _FIELDS:
         fail(", ".join(sorted(unknown)), "unknown field")

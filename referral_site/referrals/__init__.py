@@ -121,6 +121,11 @@ DEFAULTS: dict[str, object] = {
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
+    #: Seconds an outbox consumer (or a webhook delivery) holds a claimed event:
+    #: a worker that dies mid-way leaves it to be run again after this long.
+    "OUTBOX_LEASE_SECONDS": 300,
+    #: Runs of a failing outbox consumer on one event before it is given up.
+    "OUTBOX_MAX_ATTEMPTS": 20,
 }
 
 
@@ -197,6 +202,7 @@ class Referrals:
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
+    from referral_site.referrals.outbox import models as outbox_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
     from referral_site.referrals.storage.db import declare_on_host, use_host_key_type

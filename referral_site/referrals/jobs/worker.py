@@ -8,6 +8,7 @@ from flask import Flask
 from huey.consumer import Consumer
 
 from referral_site.referrals.jobs.queue import queue_of
+from referral_site.referrals.outbox.events import WAKE_UP
 
 #: How often (at most) an idle worker looks for new jobs, in seconds.
 MAX_POLL_DELAY = 1.0
@@ -32,7 +33,11 @@ def run(app: Flask, *, workers: int = 2, periodic: bool = True) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    consumer_for(app, workers=workers, periodic=periodic).run()
+    consumer = consumer_for(app, workers=workers, periodic=periodic)
+    # What a worker that died left leased or due is picked up now, not at the
+    # next sweep.
+    app.extensions[WAKE_UP]()
+    consumer.run()
 
 
 class _ThreadConsumer(Consumer):

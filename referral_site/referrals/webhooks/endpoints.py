@@ -139,26 +139,25 @@ def endpoint(endpoint_id: int) -> WebhookEndpoint:
 
 
 def recent_deliveries(endpoint_id: int, page: int, per_page: int):
-    """An endpoint's deliveries, newest first, with their event's type."""
-    from referral_site.referrals.outbox.models import OutboxEvent
-
+    """An endpoint's deliveries, newest first."""
     return db.paginate(
-        sa.select(
-            WebhookDelivery.id,
-            WebhookDelivery.event_id,
-            WebhookDelivery.status,
-            WebhookDelivery.attempts,
-            WebhookDelivery.due_at,
-            WebhookDelivery.created_at,
-            OutboxEvent.type,
-        )
-        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+        sa.select(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint_id)
         .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()),
         page=page,
         per_page=per_page,
         error_out=False,
     )
+
+
+def event_types(event_ids: list[str]) -> dict[str, str]:
+    """The type of each of these events, by id."""
+    from referral_site.referrals.outbox.models import OutboxEvent
+
+    rows = db.session.execute(
+        sa.select(OutboxEvent.id, OutboxEvent.type).where(OutboxEvent.id.in_(event_ids))
+    )
+    return {event_id: type_ for event_id, type_ in rows}
 
 
 def attempts_of(delivery_ids: list[int]) -> dict[int, list]:

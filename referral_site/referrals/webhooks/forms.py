@@ -23,7 +23,7 @@ class EndpointForm(BrowserForm):
     )
     event_types = SelectMultipleField(
         "Events sent (none ticked: every type)",
-        choices=[(type_, type_) for type_ in TYPES],
+        choices=list(TYPES),
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )

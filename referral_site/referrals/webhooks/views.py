@@ -74,6 +74,7 @@ def admin_webhook(endpoint_id: int):
         action=ActionForm(),
         page=page,
         attempts=service.attempts_of([row.id for row in page.items]),
+        types=service.event_types([row.event_id for row in page.items]),
     ), 400 if request.method == "POST" else 200
 
 

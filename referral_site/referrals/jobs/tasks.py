@@ -45,13 +45,13 @@ def register(huey: Huey, app: Flask) -> Registered:
 
     follow_up = _FollowUp()
 
-    @huey.task(name="referrals.dispatch")
+    @huey.task(name="dispatch")
     @in_app
     def dispatch():
         _dispatch()
         follow_up.schedule(dispatch)
 
-    @huey.periodic_task(crontab(minute="*"), name="referrals.sweep")
+    @huey.periodic_task(crontab(minute="*"), name="sweep")
     @huey.lock_task("referrals.sweep")
     @in_app
     def sweep():
@@ -116,7 +116,7 @@ def _next_due():
 def _periodic(huey: Huey, in_app) -> None:
     """process-rewards each minute, the leaderboards each 15, visits purged daily."""
 
-    @huey.periodic_task(crontab(minute="*"), name="referrals.process_rewards")
+    @huey.periodic_task(crontab(minute="*"), name="process_rewards")
     @huey.lock_task("referrals.process_rewards")
     @in_app
     def process_rewards():
@@ -124,7 +124,7 @@ def _periodic(huey: Huey, in_app) -> None:
 
         process_rewards()
 
-    @huey.periodic_task(crontab(minute="*/15"), name="referrals.refresh_leaderboards")
+    @huey.periodic_task(crontab(minute="*/15"), name="refresh_leaderboards")
     @huey.lock_task("referrals.refresh_leaderboards")
     @in_app
     def refresh_leaderboards():
@@ -132,7 +132,7 @@ def _periodic(huey: Huey, in_app) -> None:
 
         refresh_all()
 
-    @huey.periodic_task(crontab(minute="30", hour="3"), name="referrals.purge_visits")
+    @huey.periodic_task(crontab(minute="30", hour="3"), name="purge_visits")
     @huey.lock_task("referrals.purge_visits")
     @in_app
     def purge_visits():

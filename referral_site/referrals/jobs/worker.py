@@ -33,6 +33,10 @@ def run(app: Flask, *, workers: int = 2, periodic: bool = True) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # One line per job run (one per commit that wrote events) is noise; the
+    # consumer's start, stop and errors are not.
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    logging.getLogger("huey.consumer").setLevel(logging.INFO)
     consumer = consumer_for(app, workers=workers, periodic=periodic)
     # What a worker that died left leased or due is picked up now, not at the
     # next sweep.

@@ -163,6 +163,7 @@ def test_an_endpoint_failing_for_days_is_turned_off_and_admins_told(
         "reason": endpoint.disabled_reason,
     }
     assert "was turned off" in admin.get("/admin/webhooks").get_data(as_text=True)
+    assert "1 webhook endpoint was" in admin.get("/admin").get_data(as_text=True)
     # Nothing more is sent until an admin turns it back on, retries included.
     receiver.status = 200
     later = utcnow() + timedelta(minutes=1)

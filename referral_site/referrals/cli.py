@@ -83,6 +83,22 @@ def refresh_leaderboards_command() -> None:
         )
 
 
+@referrals_cli.command("dispatch")
+def dispatch_command() -> None:
+    """Hand new outbox events to their consumers and send the webhooks that are due
+    (what the worker's dispatch job does; for cron when no worker runs)."""
+    from referral_site.referrals.outbox.dispatch import dispatch
+    from referral_site.referrals.webhooks.delivery import deliver_due
+
+    handed = dispatch()
+    sent = deliver_due()
+    click.echo(
+        f"handed out {handed.fanned_out} events; consumers done {handed.done}, "
+        f"failed {handed.failed}; webhooks delivered {sent.delivered}, "
+        f"failed {sent.failed}"
+    )
+
+
 @referrals_cli.command("worker")
 @click.option(
     "--workers", default=2, show_default=True, help="Threads running jobs at once."

@@ -200,4 +200,4 @@ def next_due() -> datetime | None:
 def backoff(attempts: int) -> timedelta:
     """Wait before a failed handler runs again: doubling from 10 s, jittered."""
     base = min(10 * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311  # nosec B311 (jitter)
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311  # nosec B311

@@ -45,7 +45,7 @@ def retry_wait(attempts: int) -> timedelta | None:
     """The wait after ``attempts`` failed attempts (None: no attempt is left)."""
     if attempts > len(SCHEDULE):
         return None
-    return SCHEDULE[attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311  # nosec B311 (jitter)
+    return SCHEDULE[attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311  # nosec B311
 
 
 @dataclass(frozen=True)

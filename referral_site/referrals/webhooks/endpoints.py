@@ -131,6 +131,18 @@ def endpoints() -> list[WebhookEndpoint]:
     ).all()
 
 
+def turned_off() -> list[WebhookEndpoint]:
+    """The endpoints the system turned off after failing for days (for an alert)."""
+    return db.session.scalars(
+        sa.select(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.enabled.is_(False),
+            WebhookEndpoint.disabled_reason.is_not(None),
+        )
+        .order_by(WebhookEndpoint.id)
+    ).all()
+
+
 def endpoint(endpoint_id: int) -> WebhookEndpoint:
     found = db.session.get(WebhookEndpoint, endpoint_id)
     if found is None:

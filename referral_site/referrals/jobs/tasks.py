@@ -26,10 +26,13 @@ SWEEP = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Registered:
-    """An app's tasks, as a host or a test may call them."""
+    """An app's tasks, as a host or a test may call them (calling one queues it)."""
 
     dispatch: object
     wake_up: object
+    #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
+    #: purge_visits.
+    periodic: dict
 
 
 def register(huey: Huey, app: Flask) -> Registered:
@@ -58,7 +61,7 @@ def register(huey: Huey, app: Flask) -> Registered:
         _dispatch()
         follow_up.schedule(dispatch)
 
-    _periodic(huey, in_app)
+    periodic = {"sweep": sweep, **_periodic(huey, in_app)}
 
     def wake_up():
         try:
@@ -66,7 +69,7 @@ def register(huey: Huey, app: Flask) -> Registered:
         except Exception:  # a queue that is down must not fail a committed request
             log.exception("could not enqueue the outbox dispatch; the sweep will")
 
-    return Registered(dispatch=dispatch, wake_up=wake_up)
+    return Registered(dispatch=dispatch, wake_up=wake_up, periodic=periodic)
 
 
 class _FollowUp:
@@ -113,7 +116,7 @@ def _next_due():
     return min(dues)
 
 
-def _periodic(huey: Huey, in_app) -> None:
+def _periodic(huey: Huey, in_app) -> dict:
     """process-rewards each minute, the leaderboards each 15, visits purged daily."""
 
     @huey.periodic_task(crontab(minute="*"), name="process_rewards")
@@ -141,3 +144,9 @@ def _periodic(huey: Huey, in_app) -> None:
         from referral_site.referrals.reports.retention import purge_visits
 
         purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])
+
+    return {
+        "process_rewards": process_rewards,
+        "refresh_leaderboards": refresh_leaderboards,
+        "purge_visits": purge_visits,
+    }

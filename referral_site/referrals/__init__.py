@@ -126,6 +126,9 @@ DEFAULTS: dict[str, object] = {
     "OUTBOX_LEASE_SECONDS": 300,
     #: Runs of a failing outbox consumer on one event before it is given up.
     "OUTBOX_MAX_ATTEMPTS": 20,
+    #: Days an event (with its deliveries and their log) is kept once every
+    #: consumer and webhook is done with it (the daily purge job; 0 keeps all).
+    "OUTBOX_RETENTION_DAYS": 30,
     #: Where background jobs are queued (jobs/queue.py): empty for a SQLite file
     #: in the instance folder (no server; `flask referrals worker` runs them),
     #: sqlite:///<file>, redis://host:6379/0 or postgresql://... to share them

@@ -117,7 +117,7 @@ def _next_due():
 
 
 def _periodic(huey: Huey, in_app) -> dict:
-    """process-rewards each minute, the leaderboards each 15, visits purged daily."""
+    """process-rewards each minute, the leaderboards each 15, daily purges."""
 
     @huey.periodic_task(crontab(minute="*"), name="process_rewards")
     @huey.lock_task("referrals.process_rewards")
@@ -145,8 +145,21 @@ def _periodic(huey: Huey, in_app) -> dict:
 
         purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])
 
+    @huey.periodic_task(crontab(minute="45", hour="3"), name="purge_outbox")
+    @huey.lock_task("referrals.purge_outbox")
+    @in_app
+    def purge_outbox():
+        from flask import current_app
+
+        from referral_site.referrals.outbox.retention import purge_events
+
+        days = current_app.config["REFERRALS_OUTBOX_RETENTION_DAYS"]
+        if days > 0:
+            purge_events(days)
+
     return {
         "process_rewards": process_rewards,
         "refresh_leaderboards": refresh_leaderboards,
         "purge_visits": purge_visits,
+        "purge_outbox": purge_outbox,
     }

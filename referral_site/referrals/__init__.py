@@ -331,6 +331,7 @@ _PUBLIC = {
     "rate_limited": "referral_site.referrals.limits",
     "record_conversion": "referral_site.referrals.rewards.conversions",
     "refund_conversion": "referral_site.referrals.rewards.conversions",
+    "register_consumer": "referral_site.referrals.outbox.consumers",
     "sign_up": "referral_site.referrals.attribution.services",
     "skip_referrals_tables": "referral_site.referrals.storage.branch",
     "utcnow": "referral_site.referrals.storage.models",

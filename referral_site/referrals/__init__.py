@@ -135,6 +135,9 @@ DEFAULTS: dict[str, object] = {
     #: between hosts, "memory" (one process; the default when TESTING) or
     #: "immediate" (run on enqueue).
     "JOBS_URL": "",
+    #: A process queues at most one dispatch job per this many seconds after
+    #: commits that wrote events (jobs/wake.py); 0 queues one per commit.
+    "JOBS_WAKE_UP_SECONDS": 0.25,
     #: Webhook request timeouts, in seconds.
     "WEBHOOK_CONNECT_TIMEOUT": 5.0,
     "WEBHOOK_READ_TIMEOUT": 10.0,

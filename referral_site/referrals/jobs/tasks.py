@@ -6,7 +6,6 @@ its rows, process-rewards skips locked rows, the leaderboards replace a snapshot
 Huey's locks keep two runs of the same periodic job from overlapping all the same.
 """
 
-import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,9 +14,8 @@ from functools import wraps
 from flask import Flask
 from huey import Huey, crontab
 
+from referral_site.referrals.jobs.wake import WakeUp
 from referral_site.referrals.storage.models import utcnow
-
-log = logging.getLogger(__name__)
 
 #: When a retry or a lease falls due sooner than the next periodic sweep, a
 #: dispatch is scheduled for it; later ones wait for a sweep.
@@ -63,12 +61,8 @@ def register(huey: Huey, app: Flask) -> Registered:
 
     periodic = {"sweep": sweep, **_periodic(huey, in_app)}
 
-    def wake_up():
-        try:
-            dispatch()
-        except Exception:  # a queue that is down must not fail a committed request
-            log.exception("could not enqueue the outbox dispatch; the sweep will")
-
+    window = 0.0 if huey.immediate else app.config["REFERRALS_JOBS_WAKE_UP_SECONDS"]
+    wake_up = WakeUp(dispatch, window)
     return Registered(dispatch=dispatch, wake_up=wake_up, periodic=periodic)
 
 

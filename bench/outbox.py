@@ -29,7 +29,8 @@ from bench import database, results
 from bench.servers import ROOT
 
 ROUNDS_HEADER = (
-    "| Signup | With outbox: signups/s (median time) | Without | Cost (per signup) |"
+    "| Signup | With outbox: signups/s (median time) | Without | Cost (per signup) "
+    "| CPU cost (of the signup's CPU) |"
 )
 
 
@@ -80,8 +81,8 @@ def outbox_writes(enabled: bool):
         events.record = original
 
 
-def signups(app, count: int, code: str, start: int) -> list[float]:
-    """Seconds each of ``count`` signups took (every other one referred)."""
+def signups(app, count: int, code: str, start: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds each of ``count`` signups took (every other referred)."""
     from referral_site.referrals.attribution import services
 
     times = []
@@ -92,14 +93,14 @@ def signups(app, count: int, code: str, start: int) -> list[float]:
                 if i % 2
                 else None
             )
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             services.sign_up(
                 name=f"Bench {i}",
                 email=f"bench{i}@example.com",
                 password="correct horse battery",
                 capture=capture,
             )
-            times.append(time.perf_counter() - began)
+            times.append((time.perf_counter() - began, time.process_time() - cpu))
     return times
 
 
@@ -129,11 +130,18 @@ def compare_signups(
             with outbox_writes(enabled):
                 times[enabled] += signups(app, batch, code, start)
             start += batch
-    with_, without = statistics.median(times[True]), statistics.median(times[False])
+    with_, without = (
+        statistics.median(wall for wall, _ in times[enabled]) for enabled in (1, 0)
+    )
+    cpu_with, cpu_without = (
+        statistics.median(cpu for _, cpu in times[enabled]) for enabled in (1, 0)
+    )
     line = (
         f"| {label} | {1 / with_:,.0f} ({with_ * 1000:.2f} ms) | "
         f"{1 / without:,.0f} ({without * 1000:.2f} ms) | "
-        f"{(1 - without / with_) * 100:+.1f}% ({(with_ - without) * 1e6:,.0f} µs) |"
+        f"{(1 - without / with_) * 100:+.1f}% ({(with_ - without) * 1e6:,.0f} µs) | "
+        f"{(cpu_with - cpu_without) * 1e6:,.0f} µs of {cpu_without * 1000:.2f} ms "
+        f"({(1 - cpu_without / cpu_with) * 100:+.1f}%) |"
     )
     return [line], start
 
@@ -188,7 +196,12 @@ def main() -> None:
     url = database.fresh_database("outbox", args.database_url)
     (database.DATA / "outbox-jobs.sqlite3").unlink(missing_ok=True)
     kind = "postgresql" if args.database_url else "sqlite"
-    lines = [*results.header(kind), "", ROUNDS_HEADER, "| --- | --- | --- | --- |"]
+    lines = [
+        *results.header(kind),
+        "",
+        ROUNDS_HEADER,
+        "| --- | --- | --- | --- | --- |",
+    ]
     real, start = compare_signups(
         make_app(url, cheap_hashing=False),
         args,

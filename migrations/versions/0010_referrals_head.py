@@ -1,7 +1,8 @@
-"""Merge the plugin's branch head (program settings) into the site's history.
+"""Join the plugin's branch at its head: program settings, the outbox and webhooks,
+emails, billing, the admin console, held codes (referrals_0002 onwards).
 
 Revision ID: 0010_referrals_head
-Revises: 0009_referrals_branch, referrals_0006_settings
+Revises: 0009_referrals_branch, referrals_0003_outbox
 Create Date: 2026-12-02 18:00:00.000000
 
 """
@@ -9,7 +10,7 @@ Create Date: 2026-12-02 18:00:00.000000
 
 # revision identifiers, used by Alembic.
 revision = "0010_referrals_head"
-down_revision = ("0009_referrals_branch", "referrals_0006_settings")
+down_revision = ("0009_referrals_branch", "referrals_0003_outbox")
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 reward the version whose rule granted it; conversions indexed by when they
 happened, for the referred revenue of a date range.
 
-Revision ID: referrals_0006_settings
+Revision ID: referrals_0002_settings
 Revises: referrals_0001
 Create Date: 2026-12-02 18:00:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 from flask import current_app
 
 # revision identifiers, used by Alembic.
-revision = "referrals_0006_settings"
+revision = "referrals_0002_settings"
 down_revision = "referrals_0001"
 branch_labels = None
 depends_on = None

@@ -14,6 +14,7 @@ This module is the plugin's public API: a host imports from here (and from
 import hashlib
 import hmac
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -121,6 +122,21 @@ DEFAULTS: dict[str, object] = {
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
+    #: Whether a user's email address is verified: an attribute (a time or a
+    #: boolean) or a callable. Empty: email_verified_at, email_verified or
+    #: confirmed_at if the model has one. Rules with verified_email need it.
+    "USER_EMAIL_VERIFIED": "",
+    #: The site's public address for links in emails (https://example.com); empty:
+    #: the address of the request sending the email (a job needs it set).
+    "EMAIL_BASE_URL": "",
+    #: Minutes a password reset link stays valid; hours for a verification link.
+    "PASSWORD_RESET_MINUTES": 60,
+    "VERIFY_EMAIL_HOURS": 72,
+    #: Password reset and verification emails asked for per client IP.
+    "RATELIMIT_EMAIL_LINKS": "5 per hour;20 per day",
+    #: Minutes after which an email whose send never finished (its process died)
+    #: is sent again by the next delivery of its event.
+    "EMAIL_CLAIM_MINUTES": 10,
 }
 
 
@@ -150,6 +166,8 @@ class _State:
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
+    #: The host's email sender (emails/sending.py); None: Flask-Mailman.
+    send_mail: "Callable | None" = None
 
 
 class Referrals:
@@ -158,13 +176,24 @@ class Referrals:
     ``db`` is the host's ``SQLAlchemy()`` instance: the plugin's tables are
     declared on its metadata, with foreign keys to ``user_model``'s primary key.
     ``limiter`` is the host's Flask-Limiter instance, if it has one; otherwise the
-    plugin counts its rate limits with a limiter of its own.
+    plugin counts its rate limits with a limiter of its own. ``send_mail`` is a
+    callable taking an ``OutgoingEmail``, for a host that sends mail its own way
+    (also registered with ``@referrals.mail_sender``); without one the plugin
+    sends with Flask-Mailman (the host's, or its own) from the MAIL_* settings.
     """
 
     def __init__(self, app: Flask | None = None, **options) -> None:
         self._options = options
+        self._states: list[_State] = []
         if app is not None:
             self.init_app(app, **options)
+
+    def mail_sender(self, send: Callable) -> Callable:
+        """Decorator: send the plugin's emails with this callable (OutgoingEmail)."""
+        self._options["send_mail"] = send
+        for state in self._states:
+            state.send_mail = send
+        return send
 
     def init_app(self, app: Flask, **options) -> None:
         """Register the blueprint, hooks and settings on an app."""
@@ -188,7 +217,9 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
+            send_mail=options.get("send_mail"),
         )
+        self._states.append(app.extensions["referrals"])
         if app.config["REFERRALS_TUNE_SQLITE"]:
             _tune_sqlite_engines(app, db)
         _register(app, user_model)
@@ -196,6 +227,7 @@ class Referrals:
 
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
@@ -215,6 +247,8 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
+    from referral_site.referrals.emails import account_views, sending
+    from referral_site.referrals.emails import views as email_views
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
@@ -226,8 +260,10 @@ def _register(app: Flask, user_model: type) -> None:
     rewards.init_app(app)
     app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    sending.init_app(app, app.extensions["referrals"].send_mail)
     if app.config["REFERRALS_AUTH_VIEWS"]:
         signup.register(app)
+        account_views.register(app)
     elif app.config["REFERRALS_LANDING_ENDPOINT"] == DEFAULTS["LANDING_ENDPOINT"]:
         raise RuntimeError(
             "REFERRALS_AUTH_VIEWS is off, so there is no referrals.signup page: set "
@@ -238,6 +274,9 @@ def _register(app: Flask, user_model: type) -> None:
     # host's app-wide CSRFProtect must not ask it for a form token.
     if "csrf" in app.extensions:
         app.extensions["csrf"].exempt(api_bp)
+        # RFC 8058: mail clients post to the unsubscribe link without a session;
+        # its signature is the proof.
+        app.extensions["csrf"].exempt(email_views.unsubscribe)
     app.cli.add_command(referrals_cli)
     # With host matching the landing page's URL depends on the request's host,
     # which only the full request cycle resolves.
@@ -286,6 +325,10 @@ def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
 _PUBLIC = {
     "BrowserForm": "referral_site.referrals.forms",
     "EmailTaken": "referral_site.referrals.attribution.services",
+    "OutgoingEmail": "referral_site.referrals.emails.sending",
+    "deliver_event": "referral_site.referrals.emails.events",
+    "email_verified": "referral_site.referrals.rewards.verification",
+    "send_admin_digest": "referral_site.referrals.emails.digest",
     "Attribution": "referral_site.referrals.attribution.host_signup",
     "ReferralError": "referral_site.referrals.attribution.services",
     "ReferralLoop": "referral_site.referrals.attribution.services",

@@ -18,6 +18,7 @@ from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import accounts, services
 from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture.cookies import visitor_id
+from referral_site.referrals.emails.views import email_context
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
 from referral_site.referrals.rewards import queries as reward_queries
@@ -97,6 +98,7 @@ def mine():
         ),
         my_rewards=reward_queries.my_rewards(current_user_id()),
         **my_account_context(),
+        **email_context(),
     )
 
 

@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from referral_site.referrals import signals
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.rewards.currencies import is_currency
-from referral_site.referrals.rewards.rules import Rule, parse_rules
+from referral_site.referrals.rewards.rules import Rule, RuleConfigError, parse_rules
 from referral_site.referrals.storage.models import Reward, RewardEvent, RewardStatus
 from referral_site.referrals.users import user_sql
 
@@ -29,11 +29,19 @@ def init_app(app: Flask) -> None:
     currency = app.config["REFERRALS_DEFAULT_CURRENCY"]
     if not is_currency(currency):
         raise ValueError(f"REFERRALS_DEFAULT_CURRENCY {currency!r} is not ISO 4217.")
-    app.extensions["referrals_rewards"] = parse_rules(
+    rules = parse_rules(
         app.config["REFERRALS_REWARD_RULES"],
         default_currency=currency,
         hold_days=app.config["REFERRALS_REWARD_HOLD_DAYS"],
     )
+    unverifiable = app.extensions["referrals"].users.email_verified is None
+    if unverifiable and (names := [r.name for r in rules if r.verified_email]):
+        raise RuleConfigError(
+            f"Reward rule {names[0]!r}, verified_email: the user model has no "
+            "email_verified_at (or email_verified) attribute; set "
+            "REFERRALS_USER_EMAIL_VERIFIED to the attribute or a callable telling it."
+        )
+    app.extensions["referrals_rewards"] = rules
 
 
 def active_rules() -> list[Rule]:

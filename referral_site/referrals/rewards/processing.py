@@ -19,6 +19,10 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
     utcnow,
 )
+from referral_site.referrals.rewards.verification import (
+    UNVERIFIED_REASON,
+    needs_verification,
+)
 from referral_site.referrals.storage.transactions import write_transaction
 
 
@@ -46,7 +50,9 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
         notices = Notices()
         with write_transaction() as session:
             rows = session.execute(
-                sa.select(Reward.id, Reward.rule, Referral.review_status)
+                sa.select(
+                    Reward.id, Reward.rule, Reward.user_id, Referral.review_status
+                )
                 .outerjoin(Referral, Referral.id == Reward.referral_id)
                 .where(Reward.status == RewardStatus.PENDING, Reward.hold_until <= now)
                 .order_by(Reward.id)
@@ -55,6 +61,10 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
             ).all()
             for row in rows:
                 target, reason = _release(row.rule, row.review_status)
+                if target == RewardStatus.APPROVED and needs_verification(
+                    session, row.rule, row.user_id
+                ):
+                    target, reason = RewardStatus.REVIEW, UNVERIFIED_REASON
                 problem = move(
                     session,
                     row.id,

@@ -137,6 +137,11 @@ DEFAULTS: dict[str, object] = {
     #: Minutes after which an email whose send never finished (its process died)
     #: is sent again by the next delivery of its event.
     "EMAIL_CLAIM_MINUTES": 10,
+    #: Seconds an outbox consumer (or a webhook delivery) holds a claimed event:
+    #: a worker that dies mid-way leaves it to be run again after this long.
+    "OUTBOX_LEASE_SECONDS": 300,
+    #: Runs of a failing outbox consumer on one event before it is given up.
+    "OUTBOX_MAX_ATTEMPTS": 20,
 }
 
 
@@ -229,6 +234,7 @@ def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
     from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
+    from referral_site.referrals.outbox import models as outbox_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
     from referral_site.referrals.storage.db import declare_on_host, use_host_key_type
@@ -248,6 +254,7 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
     from referral_site.referrals.emails import account_views, sending
+    from referral_site.referrals.emails import events as email_events
     from referral_site.referrals.emails import views as email_views
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.reports import rollups
@@ -261,6 +268,7 @@ def _register(app: Flask, user_model: type) -> None:
     app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     sending.init_app(app, app.extensions["referrals"].send_mail)
+    email_events.register_consumer()
     if app.config["REFERRALS_AUTH_VIEWS"]:
         signup.register(app)
         account_views.register(app)

@@ -18,6 +18,7 @@ from referral_site.referrals.attribution import accounts, services
 from referral_site.referrals.capture import cookies
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.fraud.review import mailbox_digest
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.db import db, user_pk_value
 from referral_site.referrals.storage.models import (
@@ -79,6 +80,8 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
         referral = services.write_referral(
             session, user_id, email, referrer, origin, notices
         )
+    else:
+        outbox.user_signed_up(session, user_id, None)
     _announce_after_commit(session, user, referral, notices)
     if has_request_context():
         cookies.forget()

@@ -16,6 +16,7 @@ from referral_site.referrals.capture import visit_buffer
 from referral_site.referrals.fraud import evidence as fraud_signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.storage.db import db, user_pk_value
@@ -255,6 +256,7 @@ def _create_account(
     # First: a taken email is refused before the rest.
     _insert_user(session, user, referrer.id if referrer is not None else None)
     if referrer is None:
+        outbox.user_signed_up(session, user_pk_value(user), None)
         return None
     refuse_loop(referrer, user.email)
     return write_referral(
@@ -274,7 +276,7 @@ def refuse_loop(referrer: Referrer, email: str) -> None:
 def write_referral(
     session, user_id, email: str, referrer: Referrer, origin: "Origin", notices
 ) -> Referral:
-    """A new user's referral with its fraud signals and signup rewards."""
+    """A new user's referral with its fraud signals, signup rewards and events."""
     # Read before the referral is written: the velocity counts add it themselves.
     found = fraud_signals.signup_signals(
         referrer.id,
@@ -284,7 +286,12 @@ def write_referral(
     )
     referral = _referral(user_id, referrer, origin)
     session.add(referral)
-    fraud.flag_new_referral(session, referral, found, notices)
+    flagged = fraud.flag_new_referral(session, referral, found, notices)
+    # In the order they happened: the signup, its referral, its flag, its rewards.
+    outbox.user_signed_up(session, user_id, referral.id)
+    outbox.referral_created(session, referral)
+    if flagged:
+        outbox.referral_flagged(session, referral, flagged)
     reward_grants.grant_for_signup(session, referral, notices=notices)
     return referral
 

@@ -101,3 +101,18 @@ def deliver_event(event) -> int:
     """Send the emails an event calls for (none for other types); how many went."""
     handler = HANDLERS.get(event.type)
     return handler(event) if handler is not None else 0
+
+
+#: The emails' name among the outbox's consumers (it keys their progress).
+CONSUMER = "emails"
+
+
+def _handle(event) -> None:
+    deliver_event(event)
+
+
+def register_consumer() -> None:
+    """Have the outbox's background job hand the emails their events."""
+    from referral_site.referrals.outbox import consumers
+
+    consumers.register(CONSUMER, _handle, types=HANDLERS)

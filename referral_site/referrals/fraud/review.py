@@ -25,6 +25,7 @@ from referral_site.referrals.fraud.models import (
     ReferralSignalRecord,
     SignalStage,
 )
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.models import Referral, ReviewStatus
 from referral_site.referrals.storage.transactions import write_transaction
@@ -102,12 +103,15 @@ _INSERT_SIGNAL = sa.insert(ReferralSignalRecord)
 _INSERT_FLAG_EVENT = sa.insert(ReferralFlagEvent)
 
 
-def flag_new_referral(session, referral: Referral, found: list[Signal], notices):
+def flag_new_referral(
+    session, referral: Referral, found: list[Signal], notices
+) -> list[FraudSignal]:
     """Insert a referral the signup creates, flagged with its signals if it has any.
 
     The referral must be new (added, not flushed): it has no signals and no rewards
     yet, so, unlike flag_with_rewards, nothing is read back or re-evaluated, and it
-    is inserted with its review status rather than updated afterwards.
+    is inserted with its review status rather than updated afterwards. Returns
+    the names of its signals (the caller writes the outbox event).
     """
     new: dict[FraudSignal, Signal] = {}
     for signal in found:
@@ -118,6 +122,7 @@ def flag_new_referral(session, referral: Referral, found: list[Signal], notices)
     if new:
         _store_signals(session, referral, new, SignalStage.SIGNUP)
         notices.add(notify.referral_flagged, referral_id=referral.id, signals=list(new))
+    return list(new)
 
 
 def _locked_referral(session, referral_id: int) -> Referral:
@@ -161,11 +166,9 @@ def flag_with_rewards(
             reason="referral flagged: " + ", ".join(signal.name for signal in new),
             notices=notices,
         )
-        notices.add(
-            notify.referral_flagged,
-            referral_id=referral.id,
-            signals=[signal.name for signal in new],
-        )
+        names = [signal.name for signal in new]
+        outbox.referral_flagged(session, referral, names)
+        notices.add(notify.referral_flagged, referral_id=referral.id, signals=names)
     return new
 
 
@@ -222,6 +225,7 @@ def _decide(
         rewards.reevaluate_rewards(
             session, referral, actor_id=admin_id, reason=reason, notices=notices
         )
+        outbox.referral_review_decided(session, referral, decision, reason)
     notices.send()
     notify.referral_review_decided.send(
         current_app._get_current_object(),

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
 from referral_site.referrals.fraud import review as fraud
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.rewards.currencies import is_currency
@@ -167,6 +168,7 @@ def record_conversion(
             replay = _replay(session, external_id, user_id, kind, amount, currency)
         else:
             _convert(session, conversion, user_id, notices)
+            outbox.conversion_recorded(session, conversion, referrer_id)
             replay = None
         result = replay or _result(session, conversion.id, created=True)
     if result.created:
@@ -261,11 +263,20 @@ def refund_conversion(
                 notices=notices,
             )
             _score_refund(session, conversion_id, notices)
+            _announce_refund(session, conversion_id)
         result = _result(session, conversion_id, created=bool(refunded))
     if refunded:
         notices.add(signals.conversion_refunded, conversion=result)
     notices.send()
     return result
+
+
+def _announce_refund(session, conversion_id: int) -> None:
+    conversion = session.get(Conversion, conversion_id)
+    referrer_id = session.scalar(
+        sa.select(Referral.referrer_id).where(Referral.id == conversion.referral_id)
+    )
+    outbox.conversion_refunded(session, conversion, referrer_id)
 
 
 def _score_refund(session, conversion_id: int, notices) -> None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards.engine import (
     Notices,
@@ -211,6 +212,7 @@ def _grant(
     rewards.record_event(
         session, reward.id, None, reward, None, f"granted by rule {rule.name}"
     )
+    outbox.reward_created(session, reward)
     notices.add(
         signals.reward_created,
         reward_id=reward.id,

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from referral_site.referrals import signals
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.rewards.currencies import is_currency
 from referral_site.referrals.rewards.rules import Rule, RuleConfigError, parse_rules
@@ -138,6 +139,9 @@ def move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
     reward_totals.move_status(session.connection(), row._mapping, to_status)
     moved = _Row(row.id, row.user_id, to_status, row.amount_minor, row.currency)
     record_event(session, reward_id, row.status, moved, actor_id, reason)
+    outbox.reward_status_changed(
+        session, reward_id, row.user_id, row.status, to_status, reason
+    )
     notices.add(
         signals.reward_status_changed,
         reward_id=reward_id,

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards.lifecycle import (
     ADJUSTMENT_RULE,
     OPEN,
@@ -62,6 +63,7 @@ def _adjust(session, paid_id: int, *, actor_id, reason, notices) -> None:
     except IntegrityError:
         return  # already clawed back
     record_event(session, adjustment.id, None, adjustment, actor_id, reason)
+    outbox.reward_created(session, adjustment)
     notices.add(
         signals.reward_created,
         reward_id=adjustment.id,

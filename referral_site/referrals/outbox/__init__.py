@@ -1,0 +1,1 @@
+"""The durable outbox: events written with the changes they announce, then consumed."""

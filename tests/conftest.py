@@ -86,6 +86,24 @@ def app(make_app):
 
 
 @pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1 and a free port, for the email tests."""
+    from tests.smtp import SMTPServer
+
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """The site, sending its emails to the ``smtp`` server."""
+    from tests.email_helpers import mail_settings
+
+    return make_app(**mail_settings(smtp))
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

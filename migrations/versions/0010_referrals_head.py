@@ -1,18 +1,14 @@
 """Merge the plugin's branch heads (outbox, emails) into the site's history.
 
 Revision ID: 0010_referrals_head
-Revises: 0009_referrals_branch, referrals_0003_outbox, referrals_0004_emails
+Revises: 0009_referrals_branch, referrals_0004_emails
 Create Date: 2026-12-02 18:00:00.000000
 
 """
 
 # revision identifiers, used by Alembic.
 revision = "0010_referrals_head"
-down_revision = (
-    "0009_referrals_branch",
-    "referrals_0003_outbox",
-    "referrals_0004_emails",
-)
+down_revision = ("0009_referrals_branch", "referrals_0004_emails")
 branch_labels = None
 depends_on = None
 

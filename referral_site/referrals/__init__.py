@@ -13,8 +13,8 @@ This module is the plugin's public API: a host imports from here (and from
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -253,8 +253,9 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
-    from referral_site.referrals.emails import account_views, sending
+    from referral_site.referrals.emails import account_views as email_accounts
     from referral_site.referrals.emails import events as email_events
+    from referral_site.referrals.emails import sending
     from referral_site.referrals.emails import views as email_views
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.reports import rollups
@@ -271,7 +272,7 @@ def _register(app: Flask, user_model: type) -> None:
     email_events.register_consumer()
     if app.config["REFERRALS_AUTH_VIEWS"]:
         signup.register(app)
-        account_views.register(app)
+        email_accounts.register(app)
     elif app.config["REFERRALS_LANDING_ENDPOINT"] == DEFAULTS["LANDING_ENDPOINT"]:
         raise RuntimeError(
             "REFERRALS_AUTH_VIEWS is off, so there is no referrals.signup page: set "

@@ -20,7 +20,6 @@ from referral_site.referrals.emails.sending import (
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import ReferralAccount, utcnow
 from referral_site.referrals.storage.transactions import write_transaction
-from referral_site.referrals.users import user_fields
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,9 @@ def admin_ids() -> list:
     condition = state.users.is_admin(state.user_model)
     if isinstance(condition, bool):  # no admin flag on the model: nobody
         return []
-    return list(db.session.scalars(sa.select(user_pk(state.user_model)).where(condition)))
+    return list(
+        db.session.scalars(sa.select(user_pk(state.user_model)).where(condition))
+    )
 
 
 def send_admin_digest(now: datetime | None = None) -> int:
@@ -82,8 +84,12 @@ def send_admin_digest(now: datetime | None = None) -> int:
         return 0
     key = f"digest:{now:%Y-%m-%d}"
     return sum(
-        send_once(key, admin_id, EmailCategory.ADMIN_DIGEST, "admin_digest", **{
-            "figures": figures
-        })
+        send_once(
+            key,
+            admin_id,
+            EmailCategory.ADMIN_DIGEST,
+            "admin_digest",
+            **{"figures": figures},
+        )
         for admin_id in admin_ids()
     )

@@ -81,6 +81,25 @@ def reward_status_changed(event) -> int:
     return int(sent)
 
 
+def webhook_disabled(event) -> int:
+    """webhook.endpoint_disabled: every admin hears that deliveries stopped."""
+    from referral_site.referrals.emails.digest import admin_ids
+
+    payload = event.payload
+    return sum(
+        send_once(
+            event.id,
+            admin_id,
+            EmailCategory.ADMIN_DIGEST,
+            "webhook_disabled",
+            endpoint_id=payload.get("endpoint_id"),
+            url=payload.get("url", ""),
+            reason=payload.get("reason", ""),
+        )
+        for admin_id in admin_ids()
+    )
+
+
 def _reward(reward_id):
     return db.session.execute(
         sa.select(
@@ -94,6 +113,7 @@ HANDLERS = {
     "referral.created": friend_signed_up,
     "reward.created": reward_created,
     "reward.status_changed": reward_status_changed,
+    "webhook.endpoint_disabled": webhook_disabled,
 }
 
 

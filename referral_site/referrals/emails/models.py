@@ -25,7 +25,7 @@ class EmailCategory(enum.StrEnum):
 class TokenPurpose(enum.StrEnum):
     """What a link sent to an account's address does when followed."""
 
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose's name, no secret
     VERIFY_EMAIL = "verify_email"
 
 

@@ -15,8 +15,8 @@ LABELS = {
     EmailCategory.REWARD_PAID: "A reward of mine was paid",
     EmailCategory.REWARD_REJECTED: "A reward of mine was rejected (with the reason)",
     EmailCategory.MILESTONE_REACHED: "I reached a milestone",
-    EmailCategory.ADMIN_DIGEST: "Digest of rewards awaiting review and new fraud "
-    "flags (admins)",
+    EmailCategory.ADMIN_DIGEST: "Admin notices: a daily digest of rewards awaiting "
+    "review and new fraud flags, and webhooks turned off",
 }
 #: The categories every user sees on /referrals (admins also see the digest).
 REFERRER_CATEGORIES = tuple(c for c in EmailCategory if c != EmailCategory.ADMIN_DIGEST)

@@ -80,8 +80,8 @@ class Rendered:
     html: str
 
 
-def render_email(name: str, **context) -> Rendered:
-    """Render referrals/emails/<name>.txt (with its ``subject`` block) and .html.
+def render_email(template: str, /, **context) -> Rendered:
+    """Render referrals/emails/<template>.txt (its ``subject`` block too) and .html.
 
     Rendered where url_for(..., _external=True) gives the site's public address
     (REFERRALS_EMAIL_BASE_URL, else the current request's), also in a job.
@@ -90,12 +90,12 @@ def render_email(name: str, **context) -> Rendered:
         env = current_app.jinja_env
         values = dict(context)
         current_app.update_template_context(values)
-        text_template = env.get_template(f"referrals/emails/{name}.txt")
+        text_template = env.get_template(f"referrals/emails/{template}.txt")
         subject = "".join(
             text_template.blocks["subject"](text_template.new_context(values))
         )
         text = text_template.render(values)
-        html = env.get_template(f"referrals/emails/{name}.html").render(values)
+        html = env.get_template(f"referrals/emails/{template}.html").render(values)
     return Rendered(subject=" ".join(subject.split()), text=text, html=html)
 
 

@@ -54,9 +54,10 @@ def unsubscribe(token: str):
     try:
         user_id, category = tokens.read_unsubscribe_token(token)
     except tokens.InvalidLink as error:
+        # Forbidden: the signature is this route's authentication.
         return render_template(
             "referrals/unsubscribe.html", error=str(error), done=False
-        ), 404
+        ), 403
     done = request.method == "POST"
     if done:
         preferences.unsubscribe(user_id, category)

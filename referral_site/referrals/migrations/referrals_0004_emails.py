@@ -1,7 +1,7 @@
 """Emails: sent once per event (referral_emails), opt-outs, account links.
 
 Revision ID: referrals_0004_emails
-Revises: referrals_0001
+Revises: referrals_0003_outbox
 Create Date: 2026-12-02 18:00:00.000000
 
 The user key's table, column and type are the host's (its user model as
@@ -14,7 +14,8 @@ from flask import current_app
 
 # revision identifiers, used by Alembic.
 revision = "referrals_0004_emails"
-down_revision = "referrals_0001"
+# After the outbox's revision: one head for the branch, as every host needs.
+down_revision = "referrals_0003_outbox"
 branch_labels = None
 depends_on = None
 

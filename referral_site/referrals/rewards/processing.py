@@ -12,16 +12,16 @@ from referral_site.referrals.rewards.lifecycle import (
     move,
     rule_named,
 )
+from referral_site.referrals.rewards.verification import (
+    UNVERIFIED_REASON,
+    needs_verification,
+)
 from referral_site.referrals.storage.models import (
     Referral,
     ReviewStatus,
     Reward,
     RewardStatus,
     utcnow,
-)
-from referral_site.referrals.rewards.verification import (
-    UNVERIFIED_REASON,
-    needs_verification,
 )
 from referral_site.referrals.storage.transactions import write_transaction
 

@@ -1,0 +1,22 @@
+"""follow the referrals branch: its emails tables
+
+Revision ID: shop_0003
+Revises: shop_0002, referrals_0004_emails
+Create Date: 2026-12-02 18:10:00.000000
+
+"""
+
+
+# revision identifiers, used by Alembic.
+revision = 'shop_0003'
+down_revision = ('shop_0002', 'referrals_0004_emails')
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

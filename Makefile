@@ -31,10 +31,13 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed
 
 ## run: set up, migrate the SQLite database under instance/, serve on http://$(HOST):$(PORT)
+## and run the background jobs (outbox, webhooks, periodic commands) beside it
 run: $(VENV)/.installed
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) \
-	  --access-logfile - wsgi:app
+	$(BIN)/flask --app wsgi referrals worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	  $(BIN)/gunicorn --config gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT) \
+	    --access-logfile - wsgi:app
 
 ## test: set up with the test extra and run the whole suite (browser tests included)
 test: $(VENV)/.installed-test node_modules/.installed

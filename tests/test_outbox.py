@@ -63,7 +63,7 @@ def test_conversions_refunds_and_rewards_are_written(api_app, make_user):
     client = api_app.test_client()
     assert post_conversion(client, **conversion_body()).status_code == 201
     assert post_conversion(client, **conversion_body()).status_code == 200  # replay
-    (_, recorded), = events(api_app, "conversion.recorded")
+    ((_, recorded),) = events(api_app, "conversion.recorded")
     assert recorded == {
         "conversion_id": recorded["conversion_id"],
         "user_id": bob_id,
@@ -80,7 +80,7 @@ def test_conversions_refunds_and_rewards_are_written(api_app, make_user):
     }
     client.post("/api/conversions/ch_1/refund", headers=AUTH)
     client.post("/api/conversions/ch_1/refund", headers=AUTH)
-    (_, refunded), = events(api_app, "conversion.refunded")
+    ((_, refunded),) = events(api_app, "conversion.refunded")
     assert refunded["referrer_id"] == ann_id and refunded["amount_minor"] == 4999
     moves = {
         (p["old_status"], p["new_status"])
@@ -107,14 +107,14 @@ def test_processing_and_reviews_write_status_changes(api_app, make_user, admin):
         ("review", "rejected"),
         ("review", "rejected"),
     ]
-    (_, flagged), = events(api_app, "referral.flagged")
+    ((_, flagged),) = events(api_app, "referral.flagged")
     assert flagged == {
         "referral_id": referral_id,
         "referrer_id": ann_id,
         "referred_id": bob_id,
         "signals": ["same_ip"],
     }
-    (_, decided), = events(api_app, "referral.review_decided")
+    ((_, decided),) = events(api_app, "referral.review_decided")
     assert decided == {
         "referral_id": referral_id,
         "referrer_id": ann_id,

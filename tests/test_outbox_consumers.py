@@ -13,16 +13,16 @@ from referral_site.referrals.storage.models import utcnow
 
 @pytest.fixture
 def register():
-    """Register consumers for one test; unregistered afterwards."""
-    names = []
-
-    def add(name, handler, **options):
-        names.append(name)
-        consumers.register(name, handler, **options)
-
-    yield add
-    for name in names:
+    """Only the consumers a test registers, for that test (the webhooks' is put
+    back afterwards)."""
+    before = consumers.registered()
+    for name in before:
         consumers.unregister(name)
+    yield consumers.register
+    for name in consumers.registered():
+        consumers.unregister(name)
+    for consumer in before.values():
+        consumers.register(consumer.name, consumer.handler, types=consumer.types)
 
 
 def progress(app, consumer):
@@ -70,7 +70,9 @@ def test_a_failing_consumer_holds_back_no_other(app, make_user, register):
     assert progress(app, "test-flaky") == [(2, True)]
 
 
-def test_a_run_cut_short_is_run_again_once_its_lease_ends(make_app, make_user, register):
+def test_a_run_cut_short_is_run_again_once_its_lease_ends(
+    make_app, make_user, register
+):
     app = make_app(REFERRALS_OUTBOX_LEASE_SECONDS=60)
     runs = []
     register("test-lease", lambda event: runs.append(event.id))

@@ -142,6 +142,24 @@ DEFAULTS: dict[str, object] = {
     "OUTBOX_LEASE_SECONDS": 300,
     #: Runs of a failing outbox consumer on one event before it is given up.
     "OUTBOX_MAX_ATTEMPTS": 20,
+    #: Where background jobs are queued (jobs/queue.py): empty for a SQLite file
+    #: in the instance folder (no server; `flask referrals worker` runs them),
+    #: sqlite:///<file>, redis://host:6379/0 or postgresql://... to share them
+    #: between hosts, "memory" (one process; the default when TESTING) or
+    #: "immediate" (run on enqueue).
+    "JOBS_URL": "",
+    #: Webhook request timeouts, in seconds.
+    "WEBHOOK_CONNECT_TIMEOUT": 5.0,
+    "WEBHOOK_READ_TIMEOUT": 10.0,
+    #: Internal networks webhooks may call anyway (CIDRs, comma or space
+    #: separated): private, loopback and link-local addresses are refused otherwise.
+    "WEBHOOK_ALLOWED_NETWORKS": "",
+    #: Deliveries sent at once by one dispatch job.
+    "WEBHOOK_CONCURRENCY": 4,
+    #: Hours the previous secret still signs deliveries after a rotation.
+    "WEBHOOK_ROTATION_HOURS": 24,
+    #: An endpoint whose every delivery failed for this long is turned off.
+    "WEBHOOK_DISABLE_AFTER_HOURS": 72,
 }
 
 
@@ -238,6 +256,7 @@ def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
     from referral_site.referrals.storage.db import declare_on_host, use_host_key_type
+    from referral_site.referrals.webhooks import models as webhook_models  # noqa: F401
 
     declare_on_host(db.metadata, user_model.__table__)
     with app.app_context():
@@ -258,14 +277,18 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.emails import sending
     from referral_site.referrals.emails import views as email_views
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
+    from referral_site.referrals.jobs import queue as jobs
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
     from referral_site.referrals.rewards import engine as rewards
     from referral_site.referrals.rewards import grants, totals  # noqa: F401
     from referral_site.referrals.rewards import views as review_views  # noqa: F401
+    from referral_site.referrals.webhooks import consumer as webhooks  # noqa: F401
+    from referral_site.referrals.webhooks import views as webhook_views  # noqa: F401
 
     rollups.track_users(user_model)
     rewards.init_app(app)
+    jobs.init_app(app)
     app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     sending.init_app(app, app.extensions["referrals"].send_mail)

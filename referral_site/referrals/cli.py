@@ -83,6 +83,42 @@ def refresh_leaderboards_command() -> None:
         )
 
 
+@referrals_cli.command("dispatch")
+def dispatch_command() -> None:
+    """Hand new outbox events to their consumers and send the webhooks that are due
+    (what the worker's dispatch job does; for cron when no worker runs)."""
+    from referral_site.referrals.outbox.dispatch import dispatch
+    from referral_site.referrals.webhooks.delivery import deliver_due
+
+    handed = dispatch()
+    sent = deliver_due()
+    click.echo(
+        f"handed out {handed.fanned_out} events; consumers done {handed.done}, "
+        f"failed {handed.failed}; webhooks delivered {sent.delivered}, "
+        f"failed {sent.failed}"
+    )
+
+
+@referrals_cli.command("worker")
+@click.option(
+    "--workers", default=2, show_default=True, help="Threads running jobs at once."
+)
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Also schedule the periodic jobs (one host among several is enough).",
+)
+def worker_command(workers: int, periodic: bool) -> None:
+    """Run the background jobs: outbox dispatch, webhooks, the periodic commands.
+
+    Runs until stopped (SIGINT or SIGTERM finish the jobs in progress first).
+    """
+    from referral_site.referrals.jobs.worker import run
+
+    run(current_app._get_current_object(), workers=workers, periodic=periodic)
+
+
 @referrals_cli.command("seed-demo")
 @click.option("--users", type=click.IntRange(min=2), default=1_000, show_default=True)
 @click.option("--referrals", type=click.IntRange(min=0), default=800, show_default=True)

@@ -19,6 +19,7 @@ from flask import current_app
 
 from referral_site.referrals.outbox import consumers
 from referral_site.referrals.outbox.models import OutboxEvent, OutboxProgress
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -57,6 +58,11 @@ def fan_out(batch_size: int = 200) -> int:
     """Write the progress rows of up to ``batch_size`` new events; returns how many."""
     wanted = list(consumers.registered().values())
     now = utcnow()
+    # A read first: an idle outbox takes no write lock (SQLite has only one).
+    new = sa.select(OutboxEvent.id).where(OutboxEvent.fanned_out_at.is_(None))
+    if not db.session.scalar(sa.select(new.exists())):
+        db.session.rollback()
+        return 0
     with write_transaction() as session:
         rows = session.execute(
             sa.select(OutboxEvent.id, OutboxEvent.type)
@@ -112,6 +118,12 @@ def _claim_due(batch_size: int, now: datetime) -> list[_Claim]:
     """Lease due rows of registered consumers: due again only if the lease runs out."""
     registered = consumers.registered()
     if not registered:
+        return []
+    due = sa.select(OutboxProgress.id).where(
+        OutboxProgress.due_at <= now, OutboxProgress.consumer.in_(list(registered))
+    )
+    if not db.session.scalar(sa.select(due.exists())):
+        db.session.rollback()
         return []
     lease = timedelta(seconds=current_app.config["REFERRALS_OUTBOX_LEASE_SECONDS"])
     with write_transaction() as session:
@@ -176,7 +188,16 @@ def _finish(claim: _Claim, error: Exception | None) -> None:
         )
 
 
+def next_due() -> datetime | None:
+    """When the earliest run of a registered consumer is due (a retry, a lease)."""
+    return db.session.scalar(
+        sa.select(sa.func.min(OutboxProgress.due_at)).where(
+            OutboxProgress.consumer.in_(list(consumers.registered()))
+        )
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """Wait before a failed handler runs again: doubling from 10 s, jittered."""
     base = min(10 * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311  # nosec B311

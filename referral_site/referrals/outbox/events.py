@@ -23,7 +23,7 @@ ISO 4217 currency. The types and their payloads (version 1):
     ``referral_id``, ``referrer_id``, ``referred_id``, ``code``.
 ``referral.flagged``
     ``referral_id``, ``referrer_id``, ``referred_id``, ``signals`` (new signal
-    names: "same_ip", "velocity_ip"...).
+    names: "same_ip", "ip_velocity"...).
 ``referral.review_decided``
     ``referral_id``, ``referrer_id``, ``decision`` ("cleared" or "confirmed"),
     ``reason``.

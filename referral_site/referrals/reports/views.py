@@ -21,6 +21,7 @@ from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.reports import charts, leaderboard
 from referral_site.referrals.reports import exports as report_exports
 from referral_site.referrals.reports import figures as reports
+from referral_site.referrals.webhooks import endpoints as webhook_endpoints
 
 #: Leading characters that make a spreadsheet treat a cell as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,6 +52,7 @@ def admin_report():
         leaders=leaderboard.leaderboard_page(
             period, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        turned_off=webhook_endpoints.turned_off(),
     )
 
 

@@ -1,0 +1,1 @@
+"""Background jobs on Huey: outbox dispatch, webhook deliveries, periodic commands."""

@@ -1,0 +1,143 @@
+"""The jobs themselves: outbox dispatch (on each commit that wrote events, and each
+minute), and the periodic commands that cron used to run.
+
+Every job is safe to run twice at once, on one host or several: dispatch leases
+its rows, process-rewards skips locked rows, the leaderboards replace a snapshot.
+Huey's locks keep two runs of the same periodic job from overlapping all the same.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+
+from flask import Flask
+from huey import Huey, crontab
+
+from referral_site.referrals.storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+#: When a retry or a lease falls due sooner than the next periodic sweep, a
+#: dispatch is scheduled for it; later ones wait for a sweep.
+SWEEP = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An app's tasks, as a host or a test may call them."""
+
+    dispatch: object
+    wake_up: object
+
+
+def register(huey: Huey, app: Flask) -> Registered:
+    """Declare the app's tasks on its queue (each runs in the app's context)."""
+
+    def in_app(func):
+        @wraps(func)
+        def run(*args, **kwargs):
+            with app.app_context():
+                return func(*args, **kwargs)
+
+        return run
+
+    follow_up = _FollowUp()
+
+    @huey.task(name="dispatch")
+    @in_app
+    def dispatch():
+        _dispatch()
+        follow_up.schedule(dispatch)
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep")
+    @huey.lock_task("referrals.sweep")
+    @in_app
+    def sweep():
+        _dispatch()
+        follow_up.schedule(dispatch)
+
+    _periodic(huey, in_app)
+
+    def wake_up():
+        try:
+            dispatch()
+        except Exception:  # a queue that is down must not fail a committed request
+            log.exception("could not enqueue the outbox dispatch; the sweep will")
+
+    return Registered(dispatch=dispatch, wake_up=wake_up)
+
+
+class _FollowUp:
+    """Schedules a dispatch for the earliest retry or lease end due before the next
+    sweep, once per due time in this process (many dispatches may ask at once)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._scheduled: set = set()
+
+    def schedule(self, dispatch) -> None:
+        eta = _next_due()
+        if eta is None:
+            return
+        now = utcnow()
+        # Whole seconds, and never sooner than a second from now: what stays due
+        # cannot make dispatches chase each other.
+        eta = max(eta, now).replace(microsecond=0) + timedelta(seconds=1)
+        with self._lock:
+            if eta in self._scheduled:
+                return
+            self._scheduled = {due for due in self._scheduled if due > now}
+            self._scheduled.add(eta)
+        dispatch.schedule(eta=eta)
+
+
+def _dispatch() -> None:
+    """Hand new events to consumers, then make the webhook deliveries that are due."""
+    from referral_site.referrals.outbox.dispatch import dispatch
+    from referral_site.referrals.webhooks.delivery import deliver_due
+
+    dispatch()
+    deliver_due()
+
+
+def _next_due():
+    """When the earliest retry or lease ends, if sooner than the next sweep."""
+    from referral_site.referrals.outbox.dispatch import next_due
+    from referral_site.referrals.webhooks.delivery import next_delivery_due
+
+    dues = [due for due in (next_due(), next_delivery_due()) if due is not None]
+    if not dues or min(dues) > utcnow() + SWEEP:
+        return None
+    return min(dues)
+
+
+def _periodic(huey: Huey, in_app) -> None:
+    """process-rewards each minute, the leaderboards each 15, visits purged daily."""
+
+    @huey.periodic_task(crontab(minute="*"), name="process_rewards")
+    @huey.lock_task("referrals.process_rewards")
+    @in_app
+    def process_rewards():
+        from referral_site.referrals.rewards.engine import process_rewards
+
+        process_rewards()
+
+    @huey.periodic_task(crontab(minute="*/15"), name="refresh_leaderboards")
+    @huey.lock_task("referrals.refresh_leaderboards")
+    @in_app
+    def refresh_leaderboards():
+        from referral_site.referrals.reports.rankings import refresh_all
+
+        refresh_all()
+
+    @huey.periodic_task(crontab(minute="30", hour="3"), name="purge_visits")
+    @huey.lock_task("referrals.purge_visits")
+    @in_app
+    def purge_visits():
+        from flask import current_app
+
+        from referral_site.referrals.reports.retention import purge_visits
+
+        purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])

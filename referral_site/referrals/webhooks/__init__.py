@@ -1,0 +1,1 @@
+"""Signed webhooks (Standard Webhooks) from the outbox: endpoints, deliveries."""

@@ -156,3 +156,54 @@ def _code_of(app, username):
             sa.select(Reader).where(Reader.username == username)
         )
         return code_of(reader.uid)
+
+
+def test_admins_are_emailed_when_a_webhook_endpoint_is_turned_off(
+    mail_app, smtp, make_user
+):
+    from referral_site.referrals.outbox import events as outbox
+    from referral_site.referrals.storage.transactions import write_transaction
+
+    make_user("boss@example.com", "Boss", admin=True)
+    make_user("ann@example.com", "Ann")
+    with mail_app.app_context(), write_transaction() as session:
+        outbox.record(
+            session,
+            outbox.WEBHOOK_ENDPOINT_DISABLED,
+            {"endpoint_id": 7, "url": "https://hooks.example.com/in",
+             "reason": "Every delivery failed since 2026-12-01 10:00 UTC."},
+        )  # fmt: skip
+    run_jobs(mail_app)
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "boss@example.com"
+    text, html = parts(message)
+    assert "https://hooks.example.com/in" in text and "failed since" in html
+    assert "http://referrals.test/admin/webhooks/7" in text
+
+
+def test_the_task_queue_runs_the_digest_daily_at_its_hour(make_app):
+    app = make_app(REFERRALS_EMAIL_DIGEST_HOUR=6)
+    from referral_site.referrals.jobs.queue import queue_of
+
+    def due(hour, minute) -> set[str]:
+        return {task.name for task in queue_of(app).read_periodic(_at(hour, minute))}
+
+    assert "email_digest" in due(6, 0)
+    assert "email_digest" not in due(7, 0) | due(6, 1)
+
+
+def _at(hour, minute):
+    from datetime import datetime
+
+    return datetime(2026, 12, 3, hour, minute)
+
+
+def test_password_reset_emails_are_rate_limited_per_ip(mail_app, smtp, make_user):
+    make_user("ann@example.com", "Ann")
+    client = mail_app.test_client()
+    statuses = [
+        client.post("/password/forgot", data={"email": "ann@example.com"}).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [200] * 5 + [429]
+    assert len(smtp.wait_for(5)) == 5

@@ -137,6 +137,8 @@ DEFAULTS: dict[str, object] = {
     #: Minutes after which an email whose send never finished (its process died)
     #: is sent again by the next delivery of its event.
     "EMAIL_CLAIM_MINUTES": 10,
+    #: Hour of the day (UTC) the task queue emails admins their digest.
+    "EMAIL_DIGEST_HOUR": 8,
     #: Seconds an outbox consumer (or a webhook delivery) holds a claimed event:
     #: a worker that dies mid-way leaves it to be run again after this long.
     "OUTBOX_LEASE_SECONDS": 300,

@@ -59,6 +59,7 @@ def register(huey: Huey, app: Flask) -> Registered:
         follow_up.schedule(dispatch)
 
     _periodic(huey, in_app)
+    _email_digest(huey, in_app, app.config["REFERRALS_EMAIL_DIGEST_HOUR"])
 
     def wake_up():
         try:
@@ -141,3 +142,16 @@ def _periodic(huey: Huey, in_app) -> None:
         from referral_site.referrals.reports.retention import purge_visits
 
         purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])
+
+
+def _email_digest(huey: Huey, in_app, hour: int) -> None:
+    """The admins' email digest, daily at ``hour`` (UTC): once per admin per day,
+    however many workers run it (emails/digest.py)."""
+
+    @huey.periodic_task(crontab(minute="0", hour=str(hour)), name="email_digest")
+    @huey.lock_task("referrals.email_digest")
+    @in_app
+    def email_digest():
+        from referral_site.referrals.emails.digest import send_admin_digest
+
+        send_admin_digest()

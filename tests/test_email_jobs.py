@@ -207,3 +207,53 @@ def test_password_reset_emails_are_rate_limited_per_ip(mail_app, smtp, make_user
     ]
     assert statuses == [200] * 5 + [429]
     assert len(smtp.wait_for(5)) == 5
+
+
+def test_a_sender_registered_with_the_decorator_gets_every_email(tmp_path):
+    from flask import Flask
+    from flask_login import LoginManager
+
+    from referral_site.referrals import Referrals, attribute_signup
+    from tests.host_apps import Reader, own_database, shelf
+
+    app = Flask("decorated")
+    sent = []
+    with own_database(tmp_path) as database:
+        app.config.update(
+            database,
+            SECRET_KEY="decorated-secret",
+            REFERRALS_AUTH_VIEWS=False,
+            REFERRALS_LANDING_ENDPOINT="referrals.mine",
+        )
+        shelf.init_app(app)
+        LoginManager(app)
+        referrals = Referrals()
+        referrals.init_app(app, db=shelf, user_model=Reader)
+
+        @referrals.mail_sender  # after init_app: the app's sender changes too
+        def record(message):
+            sent.append(message)
+
+        with app.app_context():
+            shelf.create_all()
+        with app.test_request_context():
+            ann = Reader(username="ann", email="ann@example.com", secret="")
+            shelf.session.add(ann)
+            shelf.session.flush()
+            code = attribute_signup(ann).code
+            shelf.session.commit()
+            bob = Reader(username="bob", email="bob@example.com", secret="")
+            shelf.session.add(bob)
+            shelf.session.flush()
+            attribute_signup(bob, typed_code=code)
+            shelf.session.commit()
+        run_jobs(app)
+        with app.app_context():
+            shelf.session.remove()
+            shelf.engine.dispose()
+    (message,) = sent
+    assert (message.to, message.subject) == (
+        "ann@example.com",
+        "bob joined through your link",
+    )
+    assert message.text and message.html and "List-Unsubscribe" in message.headers

@@ -166,7 +166,15 @@ def test_each_reward_category_reaches_its_owner(program, smtp, make_user, admin)
     text, html = parts(rejected)
     assert "The reason given: Duplicate account" in text
     assert "<em>Duplicate account</em>" in html
-    assert all(m["List-Unsubscribe"] for m in ann)
+    reader = program.test_client()
+    login(reader, "ann@example.com")
+    for message in ann:
+        text, html = parts(message)
+        assert "Hello Ann," in text and "Hello Ann," in html, message["Subject"]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert unsubscribe_url(message) in text and unsubscribe_url(message) in html
+        for link in links(message):
+            assert reader.get(path_of(link)).status_code == 200, link
 
 
 def test_a_category_turned_off_on_the_referrals_page_sends_nothing(

@@ -88,8 +88,9 @@ def render_email(template: str, /, **context) -> Rendered:
     """
     with links_context():
         env = current_app.jinja_env
+        # No context processors: an email is for its recipient, and the request's
+        # user (current_user), session or CSRF token have no place in it.
         values = dict(context)
-        current_app.update_template_context(values)
         text_template = env.get_template(f"referrals/emails/{template}.txt")
         subject = "".join(
             text_template.blocks["subject"](text_template.new_context(values))

@@ -184,3 +184,28 @@ def test_account_links_carry_no_password_or_address(mail_app, smtp):
     (link,) = links(message)
     assert "bob" not in link.lower() and PASSWORD.split()[0] not in link
     assert re.fullmatch(r"http://referrals\.test/verify/[\w.-]+", link)
+
+
+@pytest.mark.parametrize(
+    ("setting", "ask"),
+    [
+        ("REFERRALS_PASSWORD_RESET_MINUTES", "reset"),
+        ("REFERRALS_VERIFY_EMAIL_HOURS", "verify"),
+    ],
+)
+def test_an_expired_account_link_is_refused(make_app, smtp, make_user, setting, ask):
+    import time
+
+    app = make_app(**{setting: 0}, **mail_settings(smtp))
+    make_user("ann@example.com", "Ann")
+    client = app.test_client()
+    if ask == "reset":
+        client.post("/password/forgot", data={"email": "ann@example.com"})
+    else:
+        login(client, "ann@example.com")
+        client.post("/referrals/verify")
+    (message,) = smtp.wait_for(1)
+    time.sleep(1.1)  # links are dated to the second; 0 allows none
+    response = client.post(path_of(links(message)[0]))
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)

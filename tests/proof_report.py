@@ -80,6 +80,11 @@ ROWS = [
         "state_machine_invariant_failures",
         True,
     ),
+    ("Outbox events written (webhook tests)", "outbox_events_written", False),
+    ("Webhook deliveries made to the test receiver", "webhook_deliveries_made", False),
+    ("Webhook workers killed mid-delivery", "webhook_worker_kills", False),
+    ("Webhook deliveries lost", "webhook_deliveries_lost", True),
+    ("Webhook duplicates with a new id", "webhook_duplicates_new_id", True),
     ("Migration round trips (up, down, up, no drift)", "migration_round_trips", False),
     (
         "Rows carried through a data migration, up and down",

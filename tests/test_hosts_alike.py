@@ -20,6 +20,7 @@ from referral_site.models import User
 from referral_site.referrals import code_of, record_conversion, refund_conversion
 from referral_site.referrals.attribution.services import Referrer, find_referrer
 from referral_site.referrals.fraud.models import FraudSignal, ReferralSignalRecord
+from referral_site.referrals.outbox.models import OutboxEvent
 from referral_site.referrals.storage.models import (
     Referral,
     ReferralAccount,
@@ -148,6 +149,28 @@ def test_a_link_then_a_signup_is_attributed_once(host):
         host.user_id("bob"),
     )
     assert host.scalar(sa.select(sa.func.count(Visit.id))) == 1
+
+
+def test_the_outbox_names_users_by_the_hosts_keys(host):
+    host.join(host.app.test_client(), "ann")
+    _referred(host, "ann", "bob")
+    written = host.scalars(
+        sa.select(OutboxEvent.payload)
+        .where(OutboxEvent.type.in_(["user.signed_up", "referral.created"]))
+        .order_by(OutboxEvent.created_at, OutboxEvent.id)
+    )
+    ann, bob = host.user_id("ann"), host.user_id("bob")
+    referral_id = host.scalar(sa.select(Referral.id))
+    assert written == [
+        {"user_id": ann, "referral_id": None},
+        {"user_id": bob, "referral_id": referral_id},
+        {
+            "referral_id": referral_id,
+            "referrer_id": ann,
+            "referred_id": bob,
+            "code": host.code("ann"),
+        },
+    ]
 
 
 def test_first_touch_keeps_the_first_code(host):

@@ -8,11 +8,14 @@ reason, as public by design.
 import pytest
 import sqlalchemy as sa
 
+from referral_site.referrals.outbox import dispatch
 from referral_site.referrals.rewards.conversions import record_conversion
 from referral_site.referrals.storage.models import Referral, Reward
+from referral_site.referrals.webhooks.models import WebhookDelivery
 from tests import proof
 from tests.conftest import get_user, login, scalar
 from tests.routes import object_routes
+from tests.webhook_helpers import add_endpoint
 
 #: Routes meant to be opened by anyone, and why.
 PUBLIC_BY_DESIGN = {
@@ -29,7 +32,9 @@ REFUSED = {401, 403, 404}
 
 @pytest.fixture
 def someone_elses_objects(app, make_user):
-    """Ann refers Carl, Carl buys: the referral, rewards and conversion are theirs."""
+    """Ann refers Carl, Carl buys: the referral, rewards and conversion are theirs;
+    the admins' webhook endpoint has a delivery of Carl's signup."""
+    endpoint_id, _ = add_endpoint(app, "https://hooks.example.com/")
     ann_id, code = make_user("ann@example.com", "Ann")
     make_user("carl@example.com", "Carl", code=code)
     carl_id = get_user(app, "carl@example.com").id
@@ -37,12 +42,15 @@ def someone_elses_objects(app, make_user):
         record_conversion(
             carl_id, kind="purchase", amount=4999, currency="USD", external_id="ch_1"
         )
+        dispatch.dispatch()
     return {
         "user_id": ann_id,
         "referral_id": scalar(app, sa.select(Referral.id)),
         "reward_id": scalar(app, sa.select(sa.func.min(Reward.id))),
         "external_id": "ch_1",
         "kind": "referrals",
+        "endpoint_id": endpoint_id,
+        "delivery_id": scalar(app, sa.select(sa.func.min(WebhookDelivery.id))),
     }
 
 

@@ -68,7 +68,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(app, make_user, jobs_url, ru
         worker.send_signal(signal.SIGKILL)  # it waits for the receiver's answer
         worker.wait()
         receiver.hold_seconds = 0
-        proof.record("faults_injected", 1)
+        proof.record("webhook_worker_kills", 1)
         make_user("bob@example.com", code=code)  # written while no worker runs
         worker = start_worker(app, jobs_url)
         events = {event_id for event_id, _, _ in written(app)}

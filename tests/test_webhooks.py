@@ -84,6 +84,8 @@ def test_each_event_type_arrives_once_per_subscribed_endpoint(app, make_user, re
     proof.record(
         "webhook_deliveries_lost", len(events) + len(reward_events) - delivered
     )
+    known = {event_id for event_id, _, _ in events}
+    proof.record("webhook_duplicates_new_id", len(set(receiver.ids()) - known))
 
 
 def test_a_receiver_down_for_a_while_gets_everything_when_back(

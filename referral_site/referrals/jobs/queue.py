@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.storage import SqliteStorage
 
-#: app.extensions key of the app's Huey instance.
+#: app.extensions keys of the app's Huey instance and of its tasks.
 EXTENSION = "referrals_jobs"
+TASKS = "referrals_jobs_tasks"
 
 
 def init_app(app: Flask) -> Huey:
@@ -26,6 +28,7 @@ def init_app(app: Flask) -> Huey:
     huey = make_huey(url, app.instance_path)
     app.extensions[EXTENSION] = huey
     registered = tasks.register(huey, app)
+    app.extensions[TASKS] = registered
     app.extensions[WAKE_UP] = registered.wake_up
     return huey
 
@@ -43,7 +46,12 @@ def make_huey(url: str, instance_path: str, name: str = "referrals") -> Huey:
     scheme = urlsplit(url).scheme
     base = scheme.split("+")[0]  # postgresql+psycopg:// is PostgreSQL too
     if base == "sqlite":
-        return SqliteHuey(name, filename=url.removeprefix("sqlite:///"), **options)
+        return SqliteHuey(
+            name,
+            filename=url.removeprefix("sqlite:///"),
+            storage_class=_WalStorage,
+            **options,
+        )
     if base in {"redis", "rediss", "unix"}:
         return RedisHuey(name, url=url, **options)
     if base in {"postgres", "postgresql"}:
@@ -58,6 +66,25 @@ def make_huey(url: str, instance_path: str, name: str = "referrals") -> Huey:
     )
 
 
+class _WalStorage(SqliteStorage):
+    """Huey's SQLite storage in WAL mode without an fsync per job queued.
+
+    synchronous=NORMAL keeps the file whole through a crash; a power cut may lose
+    the last jobs queued, which the minute's sweep makes up for (the events
+    themselves are in the app's database). Huey's own choice is FULL or OFF.
+    """
+
+    def _create_connection(self):
+        connection = super()._create_connection()
+        connection.execute("pragma synchronous=1")
+        return connection
+
+
 def queue_of(app: Flask) -> Huey:
     """The app's Huey instance."""
     return app.extensions[EXTENSION]
+
+
+def tasks_of(app: Flask):
+    """The app's tasks (jobs.tasks.Registered)."""
+    return app.extensions[TASKS]

@@ -26,10 +26,13 @@ SWEEP = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Registered:
-    """An app's tasks, as a host or a test may call them."""
+    """An app's tasks, as a host or a test may call them (calling one queues it)."""
 
     dispatch: object
     wake_up: object
+    #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
+    #: purge_visits, email_digest.
+    periodic: dict
 
 
 def register(huey: Huey, app: Flask) -> Registered:
@@ -58,8 +61,10 @@ def register(huey: Huey, app: Flask) -> Registered:
         _dispatch()
         follow_up.schedule(dispatch)
 
-    _periodic(huey, in_app)
-    _email_digest(huey, in_app, app.config["REFERRALS_EMAIL_DIGEST_HOUR"])
+    periodic = {"sweep": sweep, **_periodic(huey, in_app)}
+    periodic["email_digest"] = _email_digest(
+        huey, in_app, app.config["REFERRALS_EMAIL_DIGEST_HOUR"]
+    )
 
     def wake_up():
         try:
@@ -67,7 +72,7 @@ def register(huey: Huey, app: Flask) -> Registered:
         except Exception:  # a queue that is down must not fail a committed request
             log.exception("could not enqueue the outbox dispatch; the sweep will")
 
-    return Registered(dispatch=dispatch, wake_up=wake_up)
+    return Registered(dispatch=dispatch, wake_up=wake_up, periodic=periodic)
 
 
 class _FollowUp:
@@ -114,7 +119,7 @@ def _next_due():
     return min(dues)
 
 
-def _periodic(huey: Huey, in_app) -> None:
+def _periodic(huey: Huey, in_app) -> dict:
     """process-rewards each minute, the leaderboards each 15, visits purged daily."""
 
     @huey.periodic_task(crontab(minute="*"), name="process_rewards")
@@ -143,8 +148,14 @@ def _periodic(huey: Huey, in_app) -> None:
 
         purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])
 
+    return {
+        "process_rewards": process_rewards,
+        "refresh_leaderboards": refresh_leaderboards,
+        "purge_visits": purge_visits,
+    }
 
-def _email_digest(huey: Huey, in_app, hour: int) -> None:
+
+def _email_digest(huey: Huey, in_app, hour: int):
     """The admins' email digest, daily at ``hour`` (UTC): once per admin per day,
     however many workers run it (emails/digest.py)."""
 
@@ -155,3 +166,5 @@ def _email_digest(huey: Huey, in_app, hour: int) -> None:
         from referral_site.referrals.emails.digest import send_admin_digest
 
         send_admin_digest()
+
+    return email_digest

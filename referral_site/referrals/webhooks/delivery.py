@@ -76,8 +76,11 @@ def deliver_due(batch_size: int = 100, now: datetime | None = None) -> Delivered
     workers = current_app.config["REFERRALS_WEBHOOK_CONCURRENCY"]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(claims)))) as pool:
         answers = list(pool.map(lambda claim: _send(claim, limits), claims))
-    for claim, (started, answer) in zip(claims, answers, strict=True):
-        _finish(claim, started, answer)
+    # One transaction for the batch: a crash before it commits sends the batch
+    # again, with the same ids, which at least once allows.
+    with write_transaction() as session:
+        for claim, (started, answer) in zip(claims, answers, strict=True):
+            _finish(session, claim, started, answer)
     succeeded = sum(answer.succeeded for _, answer in answers)
     return Delivered(delivered=succeeded, failed=len(answers) - succeeded)
 
@@ -169,31 +172,30 @@ def _send(claim: _Claim, limits: http.Limits) -> tuple[datetime, http.Answer]:
     return started, answer
 
 
-def _finish(claim: _Claim, started: datetime, answer: http.Answer) -> None:
+def _finish(session, claim: _Claim, started: datetime, answer: http.Answer) -> None:
     """Log the attempt; the delivery is done, due again, or failed for good."""
     now = utcnow()
     wait = None if answer.succeeded else retry_wait(claim.attempts)
-    with write_transaction() as session:
-        session.add(
-            WebhookAttempt(
-                delivery_id=claim.delivery_id,
-                started_at=started,
-                status_code=answer.status_code,
-                latency_ms=answer.latency_ms,
-                response_start=answer.response_start[: http.KEEP_BYTES],
-                succeeded=answer.succeeded,
-            )
+    session.add(
+        WebhookAttempt(
+            delivery_id=claim.delivery_id,
+            started_at=started,
+            status_code=answer.status_code,
+            latency_ms=answer.latency_ms,
+            response_start=answer.response_start[: http.KEEP_BYTES],
+            succeeded=answer.succeeded,
         )
-        session.execute(
-            sa.update(WebhookDelivery)
-            # Only while the lease is ours (see outbox/dispatch.py).
-            .where(
-                WebhookDelivery.id == claim.delivery_id,
-                WebhookDelivery.attempts == claim.attempts,
-            )
-            .values(**_outcome(answer, wait, now))
+    )
+    session.execute(
+        sa.update(WebhookDelivery)
+        # Only while the lease is ours (see outbox/dispatch.py).
+        .where(
+            WebhookDelivery.id == claim.delivery_id,
+            WebhookDelivery.attempts == claim.attempts,
         )
-        _track_endpoint(session, claim.endpoint_id, answer.succeeded, now)
+        .values(**_outcome(answer, wait, now))
+    )
+    _track_endpoint(session, claim.endpoint_id, answer.succeeded, now)
 
 
 def _outcome(answer: http.Answer, wait: timedelta | None, now: datetime) -> dict:
@@ -210,7 +212,8 @@ def _track_endpoint(session, endpoint_id: int, succeeded: bool, now: datetime):
     if endpoint is None:
         return
     if succeeded:
-        endpoint.failing_since = None
+        if endpoint.failing_since is not None:
+            endpoint.failing_since = None
         return
     endpoint.failing_since = endpoint.failing_since or now
     hours = current_app.config["REFERRALS_WEBHOOK_DISABLE_AFTER_HOURS"]

@@ -1,0 +1,24 @@
+"""join the referrals plugin's outbox and webhooks revision
+
+Revision ID: shop_0003
+Revises: shop_0002, referrals_0003_outbox
+Create Date: 2026-12-02 18:00:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'shop_0003'
+down_revision = ('shop_0002', 'referrals_0003_outbox')
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -18,6 +18,9 @@ def mail_settings(smtp: SMTPServer) -> dict:
         "MAIL_BACKEND": "smtp",
         "MAIL_DEFAULT_SENDER": SENDER,
         "REFERRALS_EMAIL_BASE_URL": "http://referrals.test",
+        # Jobs run where they are queued: account emails and, after each commit,
+        # the outbox's dispatch (run_jobs then finds what a test wrote elsewhere).
+        "REFERRALS_JOBS_URL": "immediate",
     }
 
 

@@ -18,7 +18,7 @@ from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.emails import accounts as account_mail
 from referral_site.referrals.forms import DeleteAccountForm, SignupForm
 from referral_site.referrals.limits import rate_limited
-from referral_site.referrals.users import current_user_id
+from referral_site.referrals.users import current_user_id, user_fields
 
 
 @rate_limited("SIGNUP")
@@ -48,12 +48,14 @@ def signup():
             )
         except services.EmailTaken:
             # Answered like a new account: only the address's owner is told.
-            account_mail.send_signup_attempt_notice(form.email.data)
+            account_mail.queue_account_email(account_mail.TAKEN, form.email.data)
         except (services.UnknownCode, services.ReferralLoop) as error:
             form.referral_code.errors.append(str(error))
             return render_template("referrals/signup.html", form=form), 400
         else:
-            account_mail.send_verification(user)
+            account_mail.queue_account_email(
+                account_mail.VERIFY, user_fields().email(user)
+            )
         capture.forget()
         return redirect(url_for("referrals.signup_sent"))
     return render_template("referrals/signup.html", form=form), (

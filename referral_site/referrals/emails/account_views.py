@@ -54,7 +54,7 @@ def forgot_password():
     """Send a reset link if the address has an account; answer alike either way."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        account_mail.send_password_reset(form.email.data)
+        account_mail.queue_account_email(account_mail.RESET, form.email.data)
         return render_template("referrals/forgot_password.html", form=None)
     return render_template("referrals/forgot_password.html", form=form), (
         400 if form.errors else 200
@@ -86,7 +86,12 @@ def reset_password(token: str):
 def resend_verification():
     """Send the signed-in user a new verification link."""
     if ConfirmForm().validate_on_submit() and not email_is_verified(current_user):
-        if account_mail.send_verification(current_user._get_current_object()):
+        # Sent now, not queued: the user is signed in, so there is nothing to hide,
+        # and they are told whether it left.
+        user = current_user._get_current_object()
+        if account_mail.send_now(
+            account_mail.VERIFY, user_fields().email(user), quiet=True
+        ):
             flash("We sent you a new link: check your email.", "success")
         else:
             flash("We could not send the email. Try again later.", "error")

@@ -1,10 +1,13 @@
 """Account emails of the plugin's own pages: verification, password reset, and the
 note to an address's owner when someone signs up with it again.
 
-They are sent in the request that asks for them and are never optional. A send
-that fails is logged, not shown: the page answers alike either way, so that it
-tells nobody whether an address has an account.
+They are never optional. The signup and the forgotten-password pages hand them to
+the task queue (:func:`queue_account_email`): the page then does the same work,
+in the same time, whether or not the address has an account, and a failed send is
+retried by the queue rather than shown.
 """
+
+import logging
 
 import sqlalchemy as sa
 from flask import current_app, url_for
@@ -22,6 +25,47 @@ from referral_site.referrals.emails.sending import (
 from referral_site.referrals.storage.db import db, user_pk_value
 from referral_site.referrals.users import user_fields, user_sql
 
+log = logging.getLogger(__name__)
+
+#: What a queued account email is: a new account's verification, a password reset,
+#: or the note to the owner of an address someone tried to sign up with.
+VERIFY, RESET, TAKEN = "verify", "reset", "taken"
+
+
+def queue_account_email(kind: str, address: str) -> None:
+    """Send an account email from the task queue (inline if the queue is down)."""
+    if not mail_enabled():
+        return
+    from referral_site.referrals.jobs.queue import TASKS
+
+    try:
+        current_app.extensions[TASKS].account_email(kind, address)
+    except Exception:  # the queue's storage is down: send it now instead
+        log.exception("could not queue the %s email; sending it now", kind)
+        send_now(kind, address, quiet=True)
+
+
+def send_now(kind: str, address: str, *, quiet: bool = False) -> bool:
+    """Send an account email for an address (nothing if it has no account).
+
+    Raises on a failed send, for the queue to retry, unless ``quiet``.
+    """
+    user = user_by_email(address)
+    if user is None:
+        return False
+    send = {
+        VERIFY: send_verification,
+        RESET: send_password_reset,
+        TAKEN: send_signup_attempt_notice,
+    }[kind]
+    try:
+        return send(user)
+    except Exception:
+        if not quiet:
+            raise
+        log.exception("could not send the %s email", kind)
+        return False
+
 
 def user_by_email(email: str):
     """The host's user with this address (as stored: trimmed, lower-cased)."""
@@ -34,17 +78,14 @@ def user_by_email(email: str):
 def _send(user, template: str, **context) -> bool:
     fields = user_fields()
     rendered = render_email(template, name=fields.name(user), **context)
-    message = OutgoingEmail(
-        to=fields.email(user),
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
+    return send_email(
+        OutgoingEmail(
+            to=fields.email(user),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
     )
-    try:
-        return send_email(message)
-    except Exception:  # SMTP down: logged; the page must answer the same anyway
-        current_app.logger.exception("could not send the %s email", template)
-        return False
 
 
 def _link(endpoint: str, purpose: TokenPurpose, user) -> str:
@@ -62,20 +103,18 @@ def send_verification(user) -> bool:
     return _send(user, "verify_email", link=link, hours=hours)
 
 
-def send_password_reset(email: str) -> bool:
-    """Email the owner of an address a reset link; nothing if it has no account."""
-    user = user_by_email(email)
-    if user is None or not mail_enabled():
+def send_password_reset(user) -> bool:
+    """Email a user a link to choose a new password."""
+    if not mail_enabled():
         return False
     link = _link("referrals.reset_password", TokenPurpose.PASSWORD_RESET, user)
     minutes = current_app.config["REFERRALS_PASSWORD_RESET_MINUTES"]
     return _send(user, "password_reset", link=link, minutes=minutes)
 
 
-def send_signup_attempt_notice(email: str) -> bool:
+def send_signup_attempt_notice(user) -> bool:
     """Tell an address's owner that someone tried to sign up with it."""
-    user = user_by_email(email)
-    if user is None or not mail_enabled():
+    if not mail_enabled():
         return False
     manager = getattr(current_app, "login_manager", None)
     login_view = getattr(manager, "login_view", None)

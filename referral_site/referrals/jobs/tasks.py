@@ -33,6 +33,8 @@ class Registered:
     #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
     #: purge_visits, email_digest.
     periodic: dict
+    #: Sends one account email (emails/accounts.py): (kind, address).
+    account_email: object = None
 
 
 def register(huey: Huey, app: Flask) -> Registered:
@@ -66,13 +68,25 @@ def register(huey: Huey, app: Flask) -> Registered:
         huey, in_app, app.config["REFERRALS_EMAIL_DIGEST_HOUR"]
     )
 
+    @huey.task(name="account_email", retries=3, retry_delay=60)
+    @in_app
+    def account_email(kind: str, address: str):
+        from referral_site.referrals.emails.accounts import send_now
+
+        send_now(kind, address)
+
     def wake_up():
         try:
             dispatch()
         except Exception:  # a queue that is down must not fail a committed request
             log.exception("could not enqueue the outbox dispatch; the sweep will")
 
-    return Registered(dispatch=dispatch, wake_up=wake_up, periodic=periodic)
+    return Registered(
+        dispatch=dispatch,
+        wake_up=wake_up,
+        periodic=periodic,
+        account_email=account_email,
+    )
 
 
 class _FollowUp:

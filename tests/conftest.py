@@ -70,6 +70,11 @@ def make_app(tmp_path, _postgres_schema):
             db.session.remove()
             if POSTGRES_URL:
                 _empty_tables()
+    for app in apps:
+        # Each app has its own pool: a test's second app must not keep its
+        # connections open either (PostgreSQL counts them).
+        with app.app_context():
+            db.session.remove()
             for engine in db.engines.values():
                 engine.dispose()
 

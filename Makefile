@@ -61,13 +61,15 @@ proof: $(VENV)/.installed-test
 e2e: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-## bench: seed a database, load the site and a bare Flask baseline, write bench/RESULTS.md
+## bench: seed a database, load the site and a bare Flask baseline, then the outbox and
+## webhook figures (bench/outbox.py); write bench/RESULTS.md
 BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || \
 	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)) || \
 	  echo "wrk unavailable: using the Python load generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.outbox $(OUTBOX_BENCH_ARGS)
 
 ## bench-scale: /admin at 10k and at 1M referrals / 10M clicks (slow: large seed)
 bench-scale: $(VENV)/.installed

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 from referral_site.referrals.attribution import services
 from referral_site.referrals.jobs.queue import make_huey, queue_of, tasks_of
+from referral_site.referrals.jobs.wake import WakeUp
 from referral_site.referrals.jobs.worker import running
 from referral_site.referrals.storage.models import Reward, RewardStatus
 from tests.reward_helpers import conversion_body, post_conversion, referred_pair
@@ -123,3 +124,27 @@ def test_two_hosts_share_their_jobs_through_redis(make_app):
     finally:
         receiver.stop()
         queue_of(web).storage.flush_all()
+
+
+def test_commits_close_together_queue_one_job_each_window_and_none_is_missed():
+    queued = []
+    wake_up = WakeUp(lambda: queued.append(time.monotonic()), window=0.2)
+    asked = []
+    for _ in range(5):  # five commits within 50 ms
+        asked.append(time.monotonic())
+        wake_up()
+        time.sleep(0.01)
+    assert len(queued) == 1  # the first, at once; the others are owed one job
+    time.sleep(0.3)
+    assert len(queued) == 2 and queued[1] > asked[-1]  # after the last commit
+    time.sleep(0.25)
+    wake_up()  # after a quiet window: at once again
+    assert len(queued) == 3
+
+
+def test_a_queue_that_is_down_does_not_fail_the_commit(caplog):
+    def broken():
+        raise ConnectionError("redis is down")
+
+    WakeUp(broken, window=0)()  # logged, not raised
+    assert "the sweep will" in caplog.text

@@ -7,13 +7,17 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.outbox import dispatch
-from referral_site.referrals.outbox.models import OutboxEvent
+from referral_site.referrals.outbox import dispatch, events
+from referral_site.referrals.outbox.models import OutboxEvent, OutboxProgress
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 from referral_site.referrals.webhooks import http
 from referral_site.referrals.webhooks.delivery import deliver_due
-from referral_site.referrals.webhooks.models import WebhookDelivery, WebhookEndpoint
+from referral_site.referrals.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.conftest import login
 from tests.webhook_helpers import HOOK_SETTINGS, add_endpoint
 from tests.webhook_receiver import Receiver
@@ -210,3 +214,25 @@ def test_the_allowlist_lets_an_intranet_through():
 def test_a_name_that_does_not_resolve_is_refused():
     with pytest.raises(http.Refused, match="does not resolve"):
         http.resolve("no-such-host.invalid", 80, http.Limits(1.0, 1.0, ()))
+
+
+def test_old_events_are_purged_once_delivered_and_kept_while_pending(
+    app, runner, receiver
+):
+    add_endpoint(app, receiver.url)
+    for user_id in (1, 2):
+        with app.app_context(), write_transaction() as session:
+            events.record(session, "user.signed_up", {"user_id": user_id})
+        deliver_now(app)  # the first delivered; the second pending (a 500)
+        receiver.status = 500
+    with app.app_context(), write_transaction() as session:
+        session.execute(
+            sa.update(OutboxEvent).values(created_at=utcnow() - timedelta(days=31))
+        )
+    result = runner.invoke(args=["referrals", "purge-outbox"])
+    assert "Purged 1 events older than 30 days." in result.output
+    with app.app_context():
+        left = db.session.scalars(sa.select(OutboxEvent.payload)).all()
+        assert left == [{"user_id": 2}]
+        assert db.session.scalar(sa.select(sa.func.count(OutboxProgress.id))) == 1
+        assert db.session.scalar(sa.select(sa.func.count(WebhookAttempt.id))) == 1

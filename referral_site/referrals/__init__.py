@@ -144,12 +144,18 @@ DEFAULTS: dict[str, object] = {
     "OUTBOX_LEASE_SECONDS": 300,
     #: Runs of a failing outbox consumer on one event before it is given up.
     "OUTBOX_MAX_ATTEMPTS": 20,
+    #: Days an event (with its deliveries and their log) is kept once every
+    #: consumer and webhook is done with it (the daily purge job; 0 keeps all).
+    "OUTBOX_RETENTION_DAYS": 30,
     #: Where background jobs are queued (jobs/queue.py): empty for a SQLite file
     #: in the instance folder (no server; `flask referrals worker` runs them),
     #: sqlite:///<file>, redis://host:6379/0 or postgresql://... to share them
     #: between hosts, "memory" (one process; the default when TESTING) or
     #: "immediate" (run on enqueue).
     "JOBS_URL": "",
+    #: A process queues at most one dispatch job per this many seconds after
+    #: commits that wrote events (jobs/wake.py); 0 queues one per commit.
+    "JOBS_WAKE_UP_SECONDS": 0.25,
     #: Webhook request timeouts, in seconds.
     "WEBHOOK_CONNECT_TIMEOUT": 5.0,
     "WEBHOOK_READ_TIMEOUT": 10.0,
@@ -376,6 +382,7 @@ _PUBLIC = {
     "rate_limited": "referral_site.referrals.limits",
     "record_conversion": "referral_site.referrals.rewards.conversions",
     "refund_conversion": "referral_site.referrals.rewards.conversions",
+    "register_consumer": "referral_site.referrals.outbox.consumers",
     "sign_up": "referral_site.referrals.attribution.services",
     "skip_referrals_tables": "referral_site.referrals.storage.branch",
     "utcnow": "referral_site.referrals.storage.models",

@@ -83,6 +83,21 @@ def refresh_leaderboards_command() -> None:
         )
 
 
+@referrals_cli.command("purge-outbox")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Retention in days (default: REFERRALS_OUTBOX_RETENTION_DAYS).",
+)
+def purge_outbox_command(days: int | None) -> None:
+    """Delete old events every consumer and webhook is done with, and their log."""
+    from referral_site.referrals.outbox.retention import purge_events
+
+    days = days or current_app.config["REFERRALS_OUTBOX_RETENTION_DAYS"]
+    click.echo(f"Purged {purge_events(days)} events older than {days} days.")
+
+
 @referrals_cli.command("dispatch")
 def dispatch_command() -> None:
     """Hand new outbox events to their consumers and send the webhooks that are due

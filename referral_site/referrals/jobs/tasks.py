@@ -6,7 +6,6 @@ its rows, process-rewards skips locked rows, the leaderboards replace a snapshot
 Huey's locks keep two runs of the same periodic job from overlapping all the same.
 """
 
-import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,9 +14,8 @@ from functools import wraps
 from flask import Flask
 from huey import Huey, crontab
 
+from referral_site.referrals.jobs.wake import WakeUp
 from referral_site.referrals.storage.models import utcnow
-
-log = logging.getLogger(__name__)
 
 #: When a retry or a lease falls due sooner than the next periodic sweep, a
 #: dispatch is scheduled for it; later ones wait for a sweep.
@@ -31,7 +29,7 @@ class Registered:
     dispatch: object
     wake_up: object
     #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
-    #: purge_visits, email_digest.
+    #: purge_visits, purge_outbox, email_digest.
     periodic: dict
     #: Sends one account email (emails/accounts.py): (kind, address).
     account_email: object = None
@@ -75,12 +73,8 @@ def register(huey: Huey, app: Flask) -> Registered:
 
         send_now(kind, address)
 
-    def wake_up():
-        try:
-            dispatch()
-        except Exception:  # a queue that is down must not fail a committed request
-            log.exception("could not enqueue the outbox dispatch; the sweep will")
-
+    window = 0.0 if huey.immediate else app.config["REFERRALS_JOBS_WAKE_UP_SECONDS"]
+    wake_up = WakeUp(dispatch, window)
     return Registered(
         dispatch=dispatch,
         wake_up=wake_up,
@@ -134,7 +128,7 @@ def _next_due():
 
 
 def _periodic(huey: Huey, in_app) -> dict:
-    """process-rewards each minute, the leaderboards each 15, visits purged daily."""
+    """process-rewards each minute, the leaderboards each 15, daily purges."""
 
     @huey.periodic_task(crontab(minute="*"), name="process_rewards")
     @huey.lock_task("referrals.process_rewards")
@@ -162,10 +156,23 @@ def _periodic(huey: Huey, in_app) -> dict:
 
         purge_visits(current_app.config["REFERRALS_VISIT_RETENTION_DAYS"])
 
+    @huey.periodic_task(crontab(minute="45", hour="3"), name="purge_outbox")
+    @huey.lock_task("referrals.purge_outbox")
+    @in_app
+    def purge_outbox():
+        from flask import current_app
+
+        from referral_site.referrals.outbox.retention import purge_events
+
+        days = current_app.config["REFERRALS_OUTBOX_RETENTION_DAYS"]
+        if days > 0:
+            purge_events(days)
+
     return {
         "process_rewards": process_rewards,
         "refresh_leaderboards": refresh_leaderboards,
         "purge_visits": purge_visits,
+        "purge_outbox": purge_outbox,
     }
 
 

@@ -85,6 +85,10 @@ def register(
     return handler
 
 
+#: What a host imports: ``from referral_site.referrals import register_consumer``.
+register_consumer = register
+
+
 def unregister(name: str) -> None:
     """Stop handing events to a consumer (its unfinished progress stays put)."""
     _registry.pop(name, None)

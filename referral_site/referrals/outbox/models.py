@@ -1,6 +1,7 @@
 """The outbox's tables: the events, and each consumer's progress through them."""
 
 import secrets
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,8 +12,14 @@ from referral_site.referrals.storage.models import BigId, UTCDateTime, utcnow
 
 
 def new_event_id() -> str:
-    """A unique, unguessable event id: the ``webhook-id`` of its deliveries."""
-    return "evt_" + secrets.token_hex(12)
+    """A unique event id, the ``webhook-id`` of its deliveries: "evt_", the time
+    in milliseconds (12 hex digits) and 12 random hex digits.
+
+    Time first, so that new ids land at the end of the primary key's index, as
+    the table's own rows do, rather than on a random page of it each time (on a
+    large outbox that was most of what writing an event cost a signup).
+    """
+    return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
 
 
 class OutboxEvent(Base):

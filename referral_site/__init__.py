@@ -61,11 +61,20 @@ INT_SETTINGS_FROM_ENV = (
     "PROXY_FIX_X_FOR",
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "MAIL_PORT",
+)
+#: Flask-Mailman's text settings, read from environment variables of the same name.
+MAIL_SETTINGS_FROM_ENV = (
+    "MAIL_SERVER",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
 )
 
 
 def _settings_from_environment() -> dict:
-    """DATABASE_URL, SECRET_KEY, integer and RATELIMIT_* settings, every REFERRALS_*."""
+    """DATABASE_URL, SECRET_KEY, integer, MAIL_* and RATELIMIT_* settings, every
+    REFERRALS_*."""
     settings = {
         name: value
         for name, value in os.environ.items()
@@ -78,7 +87,10 @@ def _settings_from_environment() -> dict:
     for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
         if value := os.environ.get(name):
             settings[name] = value
-    for name in ("RATELIMIT_ENABLED", "MIGRATIONS_CLI"):
+    for name in MAIL_SETTINGS_FROM_ENV:
+        if (value := os.environ.get(name)) is not None:
+            settings[name] = value
+    for name in ("RATELIMIT_ENABLED", "MIGRATIONS_CLI", "MAIL_USE_TLS", "MAIL_USE_SSL"):
         if (enabled := os.environ.get(name)) is not None:
             settings[name] = enabled.strip().lower() in TRUE_WORDS
     if url := os.environ.get("DATABASE_URL"):

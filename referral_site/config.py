@@ -55,6 +55,17 @@ class Config:
     #: Send X-RateLimit-* and Retry-After headers.
     RATELIMIT_HEADERS_ENABLED = True
 
+    #: Outgoing mail (Flask-Mailman, used by the plugin). Empty MAIL_SERVER: no
+    #: email is sent, and the admin pages say so.
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    #: The From address, e.g. "Referrals <referrals@example.com>".
+    MAIL_DEFAULT_SENDER: str | None = None
+
     #: argon2id parameters; defaults are OWASP's first choice (19 MiB, t=2, p=1).
     PASSWORD_HASH_TIME_COST = 2
     PASSWORD_HASH_MEMORY_KIB = 19 * 1024

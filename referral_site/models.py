@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, index=True
     )
+    #: When the owner confirmed the address by its emailed link (None: not yet).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Set by an admin (`flask disable-user`): the account cannot sign in.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

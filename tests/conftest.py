@@ -70,6 +70,11 @@ def make_app(tmp_path, _postgres_schema):
             db.session.remove()
             if POSTGRES_URL:
                 _empty_tables()
+    for app in apps:
+        # Each app has its own pool: a test's second app must not keep its
+        # connections open either (PostgreSQL counts them).
+        with app.app_context():
+            db.session.remove()
             for engine in db.engines.values():
                 engine.dispose()
 
@@ -83,6 +88,24 @@ def _empty_tables() -> None:
 @pytest.fixture
 def app(make_app):
     return make_app()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1 and a free port, for the email tests."""
+    from tests.smtp import SMTPServer
+
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """The site, sending its emails to the ``smtp`` server."""
+    from tests.email_helpers import mail_settings
+
+    return make_app(**mail_settings(smtp))
 
 
 @pytest.fixture

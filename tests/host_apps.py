@@ -150,8 +150,9 @@ def _register_views(app: Flask) -> None:
 
 
 @contextlib.contextmanager
-def bookshop_app(tmp_path, **settings):
-    """The bookshop, a host with its own accounts (tests/test_own_signup_host.py)."""
+def bookshop_app(tmp_path, send_mail=None, **settings):
+    """The bookshop, a host with its own accounts (tests/test_own_signup_host.py);
+    ``send_mail`` is its own way of sending email, if any."""
     app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
     with own_database(tmp_path) as database:
         app.config.update(
@@ -167,7 +168,9 @@ def bookshop_app(tmp_path, **settings):
         shelf.init_app(app)
         LoginManager(app).user_loader(lambda uid: shelf.session.get(Reader, uid))
         limiter = Limiter(key_func=get_remote_address, app=app)
-        Referrals(app, db=shelf, user_model=Reader, limiter=limiter)
+        Referrals(
+            app, db=shelf, user_model=Reader, limiter=limiter, send_mail=send_mail
+        )
         _register_views(app)
         with app.app_context():
             shelf.create_all()

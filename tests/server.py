@@ -122,6 +122,11 @@ class Browser:
         self.cookies.add_cookie_header(request)  # the jar then adds nothing more
         return request
 
+    def sign_in(self, email: str, password: str) -> int:
+        """Sign in through the login form (a signup leaves the browser signed out)."""
+        self.get("/login")
+        return self.post("/login", {"email": email, "password": password})[0]
+
     def send(self, request: urllib.request.Request) -> tuple[int, str]:
         return self._open(request)
 

@@ -139,6 +139,7 @@ def bob_referred_by_ann(app, make_user):
     bob = app.test_client()
     bob.get(f"/r/{code}")
     signup(bob)
+    login(bob, "bob@example.com")
     bob.get("/referrals")  # signed in: a sighting is stored
     bob_id = get_user(app, "bob@example.com").id
     with app.app_context():

@@ -179,5 +179,6 @@ def _signed_up_code(base: str) -> str:
             "password": "correct horse battery",
         },
     )
+    browser.sign_in("ann@example.com", "correct horse battery")
     _, page = browser.get("/referrals")
     return re.search(r'id="referral-link"[^>]*value="[^"]*/r/(\w+)"', page).group(1)

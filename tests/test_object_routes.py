@@ -20,6 +20,11 @@ from tests.webhook_helpers import add_endpoint
 #: Routes meant to be opened by anyone, and why.
 PUBLIC_BY_DESIGN = {
     "referrals.follow": "a referral link: the code is shared on purpose",
+    # Links sent to a user's own address: holding the signed token is the right
+    # (tests/test_emails.py and test_email_accounts.py refuse forged ones).
+    "referrals.unsubscribe": "a signed one-click unsubscribe link from an email",
+    "referrals.verify_email": "a signed, single-use verification link",
+    "referrals.reset_password": "a signed, single-use password reset link",
 }
 #: Denials a wrong user may get: 401/403 for no right, 404 for "not yours" or none.
 REFUSED = {401, 403, 404}

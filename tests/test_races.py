@@ -49,20 +49,24 @@ def _count(url: str, sql: str, **params) -> int:
         engine.dispose()
 
 
-def _sign_up(base: str, email: str, code: str = "", via_link: bool = False):
+def _sign_up(
+    base: str, email: str, code: str = "", via_link: bool = False, sign_in=False
+):
     browser = Browser(base)
     if via_link:
         browser.get(f"/r/{code}")
     browser.get("/signup")
     form = {"name": email.split("@")[0], "email": email, "password": PASSWORD}
     status, _ = browser.post("/signup", form | {"referral_code": code})
+    if sign_in:
+        assert browser.sign_in(email, PASSWORD) == 302
     return status, browser
 
 
 @pytest.mark.parametrize("run", range(REPEATS))
 def test_fifty_concurrent_signups_with_one_code_are_all_attributed(server, run):
     base, url, log = server
-    status, referrer = _sign_up(base, f"referrer{run}@example.com")
+    status, referrer = _sign_up(base, f"referrer{run}@example.com", sign_in=True)
     assert status == 302
     page = referrer.get("/referrals")[1]
     code = re.search(r'id="referral-link"[^>]*value="[^"]*/r/(\w+)"', page).group(1)
@@ -110,7 +114,7 @@ def test_a_double_submitted_signup_form_creates_one_account(server, run):
     proof.record("double_submits", 1)
     proof.record("double_submit_duplicates", accounts - 1)
     assert accounts == 1
-    assert sorted(statuses) == [302, 400]
+    assert statuses == [302, 302]  # a taken address answers like a new one
     assert log_problems(log) == []
 
 
@@ -123,7 +127,7 @@ POSTS = 8
 
 def _referrer_and_friends(base: str, prefix: str, friends: int) -> list[str]:
     """Sign up a referrer and friends with their code; returns the friends' emails."""
-    _, referrer = _sign_up(base, f"{prefix}-ann@example.com")
+    _, referrer = _sign_up(base, f"{prefix}-ann@example.com", sign_in=True)
     page = referrer.get("/referrals")[1]
     code = re.search(r'id="referral-link"[^>]*value="[^"]*/r/(\w+)"', page).group(1)
     emails = [f"{prefix}-friend{n}@example.com" for n in range(friends)]

@@ -1,8 +1,7 @@
-"""Join the plugin's branch at its head: program settings, the outbox and webhooks,
-emails, billing, the admin console, held codes (referrals_0002 onwards).
+"""Join the plugin's branch at its head (its revisions after referrals_0001).
 
 Revision ID: 0010_referrals_head
-Revises: 0009_referrals_branch, referrals_0003_outbox
+Revises: 0009_referrals_branch, referrals_0004_emails
 Create Date: 2026-12-02 18:00:00.000000
 
 """
@@ -10,7 +9,7 @@ Create Date: 2026-12-02 18:00:00.000000
 
 # revision identifiers, used by Alembic.
 revision = "0010_referrals_head"
-down_revision = ("0009_referrals_branch", "referrals_0003_outbox")
+down_revision = ("0009_referrals_branch", "referrals_0004_emails")
 branch_labels = None
 depends_on = None
 

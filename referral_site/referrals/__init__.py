@@ -13,6 +13,7 @@ This module is the plugin's public API: a host imports from here (and from
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,23 @@ DEFAULTS: dict[str, object] = {
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
+    #: Whether a user's email address is verified: an attribute (a time or a
+    #: boolean) or a callable. Empty: email_verified_at, email_verified or
+    #: confirmed_at if the model has one. Rules with verified_email need it.
+    "USER_EMAIL_VERIFIED": "",
+    #: The site's public address for links in emails (https://example.com); empty:
+    #: the address of the request sending the email (a job needs it set).
+    "EMAIL_BASE_URL": "",
+    #: Minutes a password reset link stays valid; hours for a verification link.
+    "PASSWORD_RESET_MINUTES": 60,
+    "VERIFY_EMAIL_HOURS": 72,
+    #: Password reset and verification emails asked for per client IP.
+    "RATELIMIT_EMAIL_LINKS": "5 per hour;20 per day",
+    #: Minutes after which an email whose send never finished (its process died)
+    #: is sent again by the next delivery of its event.
+    "EMAIL_CLAIM_MINUTES": 10,
+    #: Hour of the day (UTC) the task queue emails admins their digest.
+    "EMAIL_DIGEST_HOUR": 8,
     #: Seconds an outbox consumer (or a webhook delivery) holds a claimed event:
     #: a worker that dies mid-way leaves it to be run again after this long.
     "OUTBOX_LEASE_SECONDS": 300,
@@ -183,6 +201,8 @@ class _State:
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
+    #: The host's email sender (emails/sending.py); None: Flask-Mailman.
+    send_mail: "Callable | None" = None
 
 
 class Referrals:
@@ -191,13 +211,24 @@ class Referrals:
     ``db`` is the host's ``SQLAlchemy()`` instance: the plugin's tables are
     declared on its metadata, with foreign keys to ``user_model``'s primary key.
     ``limiter`` is the host's Flask-Limiter instance, if it has one; otherwise the
-    plugin counts its rate limits with a limiter of its own.
+    plugin counts its rate limits with a limiter of its own. ``send_mail`` is a
+    callable taking an ``OutgoingEmail``, for a host that sends mail its own way
+    (also registered with ``@referrals.mail_sender``); without one the plugin
+    sends with Flask-Mailman (the host's, or its own) from the MAIL_* settings.
     """
 
     def __init__(self, app: Flask | None = None, **options) -> None:
         self._options = options
+        self._states: list[_State] = []
         if app is not None:
             self.init_app(app, **options)
+
+    def mail_sender(self, send: Callable) -> Callable:
+        """Decorator: send the plugin's emails with this callable (OutgoingEmail)."""
+        self._options["send_mail"] = send
+        for state in self._states:
+            state.send_mail = send
+        return send
 
     def init_app(self, app: Flask, **options) -> None:
         """Register the blueprint, hooks and settings on an app."""
@@ -221,7 +252,9 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
+            send_mail=options.get("send_mail"),
         )
+        self._states.append(app.extensions["referrals"])
         if app.config["REFERRALS_TUNE_SQLITE"]:
             _tune_sqlite_engines(app, db)
         _register(app, user_model)
@@ -229,6 +262,7 @@ class Referrals:
 
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.outbox import models as outbox_models  # noqa: F401
     from referral_site.referrals.program import models as program_models  # noqa: F401
@@ -251,6 +285,10 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
+    from referral_site.referrals.emails import account_views as email_accounts
+    from referral_site.referrals.emails import events as email_events
+    from referral_site.referrals.emails import sending
+    from referral_site.referrals.emails import views as email_views
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.jobs import queue as jobs
     from referral_site.referrals.program import views as program_views  # noqa: F401
@@ -267,8 +305,11 @@ def _register(app: Flask, user_model: type) -> None:
     jobs.init_app(app)
     app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    sending.init_app(app, app.extensions["referrals"].send_mail)
+    email_events.register_consumer()
     if app.config["REFERRALS_AUTH_VIEWS"]:
         signup.register(app)
+        email_accounts.register(app)
     elif app.config["REFERRALS_LANDING_ENDPOINT"] == DEFAULTS["LANDING_ENDPOINT"]:
         raise RuntimeError(
             "REFERRALS_AUTH_VIEWS is off, so there is no referrals.signup page: set "
@@ -279,6 +320,9 @@ def _register(app: Flask, user_model: type) -> None:
     # host's app-wide CSRFProtect must not ask it for a form token.
     if "csrf" in app.extensions:
         app.extensions["csrf"].exempt(api_bp)
+        # RFC 8058: mail clients post to the unsubscribe link without a session;
+        # its signature is the proof.
+        app.extensions["csrf"].exempt(email_views.unsubscribe)
     app.cli.add_command(referrals_cli)
     # With host matching the landing page's URL depends on the request's host,
     # which only the full request cycle resolves.
@@ -327,6 +371,10 @@ def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
 _PUBLIC = {
     "BrowserForm": "referral_site.referrals.forms",
     "EmailTaken": "referral_site.referrals.attribution.services",
+    "OutgoingEmail": "referral_site.referrals.emails.sending",
+    "deliver_event": "referral_site.referrals.emails.events",
+    "email_verified": "referral_site.referrals.rewards.verification",
+    "send_admin_digest": "referral_site.referrals.emails.digest",
     "Attribution": "referral_site.referrals.attribution.host_signup",
     "ReferralError": "referral_site.referrals.attribution.services",
     "ReferralLoop": "referral_site.referrals.attribution.services",

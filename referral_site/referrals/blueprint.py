@@ -71,3 +71,11 @@ def referrals_assets() -> Markup:
 def qr_code_svg(text: str, title: str = "QR code"):
     """Inline SVG QR code of text, for templates."""
     return qr.qr_inline(text, title=title)
+
+
+@bp.app_template_global("referrals_mail_enabled")
+def referrals_mail_enabled() -> bool:
+    """Whether the plugin's emails leave (MAIL_SERVER set, or a host sender)."""
+    from referral_site.referrals.emails.sending import mail_enabled
+
+    return mail_enabled()

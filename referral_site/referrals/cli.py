@@ -189,3 +189,15 @@ def seed_demo_command(
         f"Seeded {plan.users} users, {plan.referrals} referrals, "
         f"{plan.conversions} conversions and {plan.clicks} clicks."
     )
+
+
+@referrals_cli.command("email-digest")
+def email_digest_command() -> None:
+    """Email today's digest (rewards awaiting review, new fraud flags) to admins."""
+    from referral_site.referrals.emails.digest import send_admin_digest
+    from referral_site.referrals.emails.sending import mail_enabled
+
+    if not mail_enabled():
+        click.echo("Email is off (MAIL_SERVER is not set): no digest sent.")
+        return
+    click.echo(f"Sent the digest to {send_admin_digest()} admins.")

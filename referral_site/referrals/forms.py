@@ -32,6 +32,18 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def check_new_password(password: str, email: str) -> None:
+    """ValidationError if a new password is too short, repetitive or the email."""
+    minimum = current_app.config["REFERRALS_PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise ValidationError(f"Use at least {minimum} characters.")
+    if len(set(password)) < 4:
+        raise ValidationError("Use a less repetitive password.")
+    local_part = email.split("@")[0].lower()
+    if len(local_part) >= 4 and local_part in password.lower():
+        raise ValidationError("Your password must not contain your email address.")
+
+
 class SignupForm(BrowserForm):
     """Name, email, password and an optional referral code."""
 
@@ -51,15 +63,7 @@ class SignupForm(BrowserForm):
     )
 
     def validate_password(self, field) -> None:
-        minimum = current_app.config["REFERRALS_PASSWORD_MIN_LENGTH"]
-        password = field.data or ""
-        if len(password) < minimum:
-            raise ValidationError(f"Use at least {minimum} characters.")
-        if len(set(password)) < 4:
-            raise ValidationError("Use a less repetitive password.")
-        local_part = (self.email.data or "").split("@")[0].lower()
-        if len(local_part) >= 4 and local_part in password.lower():
-            raise ValidationError("Your password must not contain your email address.")
+        check_new_password(field.data or "", self.email.data or "")
 
     def validate_referral_code(self, field) -> None:
         if field.data and normalize_code(field.data) is None:
@@ -125,3 +129,36 @@ class RewardDecisionForm(BrowserForm):
             self.form_errors.append("Choose approve, reject or mark paid.")
             return False
         return valid
+
+
+class ForgotPasswordForm(BrowserForm):
+    """The address to send a password reset link to."""
+
+    email = EmailField(
+        "Email",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
+    )
+
+
+class NewPasswordForm(BrowserForm):
+    """A new password, typed twice; the email is only for the strength check."""
+
+    password = PasswordField(
+        "New password", validators=[DataRequired(), Length(max=128)]
+    )
+    confirm = PasswordField(
+        "New password again", validators=[DataRequired(), Length(max=128)]
+    )
+    email = ""
+
+    def validate_password(self, field) -> None:
+        check_new_password(field.data or "", self.email)
+
+    def validate_confirm(self, field) -> None:
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords differ.")
+
+
+class ConfirmForm(BrowserForm):
+    """A button, with its CSRF token: links in emails act only on a POST."""

@@ -1,9 +1,10 @@
-"""How the plugin reads the host's users: display name, email and admin flag.
+"""How the plugin reads the host's users: name, email, admin flag, verified email.
 
 Each is a callable that takes the user model (giving a SQL expression, for
 queries) or a user (giving the value). They come from ``REFERRALS_USER_NAME``,
-``REFERRALS_USER_EMAIL`` and ``REFERRALS_USER_IS_ADMIN``: an attribute name or a
-callable; empty picks a default from the attributes the model has.
+``REFERRALS_USER_EMAIL``, ``REFERRALS_USER_IS_ADMIN`` and
+``REFERRALS_USER_EMAIL_VERIFIED``: an attribute name or a callable; empty picks a
+default from the attributes the model has.
 """
 
 import operator
@@ -17,6 +18,9 @@ from referral_site.referrals.storage.db import user_pk, user_pk_value
 
 #: Attributes tried, in order, for a user's display name.
 NAME_ATTRIBUTES = ("name", "username", "display_name", "email")
+#: Attributes tried, in order, for whether a user's email address is verified: a
+#: time (set means verified) or a boolean.
+VERIFIED_ATTRIBUTES = ("email_verified_at", "email_verified", "confirmed_at")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,10 @@ class UserFields:
     name: Callable
     email: Callable
     is_admin: Callable
+    #: Whether a user's email is verified; None when the host has no such state.
+    email_verified: Callable | None = None
+    #: The attribute the plugin's verification page sets (None: it cannot).
+    email_verified_attribute: str | None = None
 
 
 def _never(_user) -> bool:
@@ -49,10 +57,15 @@ def fields_for(app: Flask, user_model: type) -> UserFields:
             "REFERRALS_USER_NAME to the attribute (or a callable) naming a user."
         )
     admin = "is_admin" if hasattr(user_model, "is_admin") else None
+    verified = config["REFERRALS_USER_EMAIL_VERIFIED"]
+    if not verified:
+        verified = next((a for a in VERIFIED_ATTRIBUTES if hasattr(user_model, a)), "")
     return UserFields(
         name=_accessor(config["REFERRALS_USER_NAME"], name),
         email=_accessor(config["REFERRALS_USER_EMAIL"], "email"),
         is_admin=_accessor(config["REFERRALS_USER_IS_ADMIN"], admin),
+        email_verified=_accessor(verified, None) if verified else None,
+        email_verified_attribute=verified if isinstance(verified, str) else None,
     )
 
 
@@ -99,6 +112,32 @@ def is_admin(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and bool(
         user_fields().is_admin(user)
     )
+
+
+def email_is_verified(user) -> bool:
+    """Whether this user's email address is verified (False if the host cannot say)."""
+    accessor = user_fields().email_verified
+    return accessor is not None and bool(accessor(user))
+
+
+def mark_email_verified(user) -> bool:
+    """Set the user's verified state, if the host's model has an attribute for it."""
+    attribute = user_fields().email_verified_attribute
+    if attribute is None:
+        return False
+    if not getattr(user, attribute, None):
+        from referral_site.referrals.storage.models import utcnow
+
+        setattr(user, attribute, True if _is_flag(type(user), attribute) else utcnow())
+    return True
+
+
+def _is_flag(user_model: type, attribute: str) -> bool:
+    """Whether the model's attribute is a boolean column (else a time is stored)."""
+    try:
+        return getattr(user_model, attribute).type.python_type is bool
+    except (AttributeError, NotImplementedError):
+        return False
 
 
 def integer_keys(user_model: type) -> bool:

@@ -18,6 +18,7 @@ from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import accounts, services
 from referral_site.referrals.blueprint import bp
 from referral_site.referrals.capture.cookies import visitor_id
+from referral_site.referrals.emails.views import email_context
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
 from referral_site.referrals.program import offer
@@ -104,6 +105,7 @@ def mine():
             user_id, request.args.get("rewards_page", 1, type=int), per_page
         ),
         **my_account_context(),
+        **email_context(),
     )
 
 

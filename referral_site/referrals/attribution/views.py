@@ -3,18 +3,22 @@
 They need a user model with ``set_password``/``check_password`` and writable
 name and email; a host with its own registration turns them off and calls
 ``attribute_signup``/``forget_user`` from its own views instead.
+
+A signup answers the same whether the address is new or has an account (OWASP):
+the new account gets a verification link, the existing one's owner a note.
 """
 
 from flask import Flask, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.host_signup import signup_capture
 from referral_site.referrals.capture import cookies as capture
+from referral_site.referrals.emails import accounts as account_mail
 from referral_site.referrals.forms import DeleteAccountForm, SignupForm
 from referral_site.referrals.limits import rate_limited
-from referral_site.referrals.users import current_user_id
+from referral_site.referrals.users import current_user_id, user_fields
 
 
 @rate_limited("SIGNUP")
@@ -42,15 +46,18 @@ def signup():
                 ip=request.remote_addr,
                 visitor_id=capture.visitor_id(),
             )
-        except services.EmailTaken as error:
-            form.email.errors.append(str(error))
+        except services.EmailTaken:
+            # Answered like a new account: only the address's owner is told.
+            account_mail.queue_account_email(account_mail.TAKEN, form.email.data)
         except (services.UnknownCode, services.ReferralLoop) as error:
             form.referral_code.errors.append(str(error))
+            return render_template("referrals/signup.html", form=form), 400
         else:
-            capture.forget()
-            login_user(user)
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(url_for("referrals.mine"))
+            account_mail.queue_account_email(
+                account_mail.VERIFY, user_fields().email(user)
+            )
+        capture.forget()
+        return redirect(url_for("referrals.signup_sent"))
     return render_template("referrals/signup.html", form=form), (
         400 if form.errors else 200
     )

@@ -29,8 +29,10 @@ class Registered:
     dispatch: object
     wake_up: object
     #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
-    #: purge_visits.
+    #: purge_visits, purge_outbox, email_digest.
     periodic: dict
+    #: Sends one account email (emails/accounts.py): (kind, address).
+    account_email: object = None
 
 
 def register(huey: Huey, app: Flask) -> Registered:
@@ -60,10 +62,25 @@ def register(huey: Huey, app: Flask) -> Registered:
         follow_up.schedule(dispatch)
 
     periodic = {"sweep": sweep, **_periodic(huey, in_app)}
+    periodic["email_digest"] = _email_digest(
+        huey, in_app, app.config["REFERRALS_EMAIL_DIGEST_HOUR"]
+    )
+
+    @huey.task(name="account_email", retries=3, retry_delay=60)
+    @in_app
+    def account_email(kind: str, address: str):
+        from referral_site.referrals.emails.accounts import send_now
+
+        send_now(kind, address)
 
     window = 0.0 if huey.immediate else app.config["REFERRALS_JOBS_WAKE_UP_SECONDS"]
     wake_up = WakeUp(dispatch, window)
-    return Registered(dispatch=dispatch, wake_up=wake_up, periodic=periodic)
+    return Registered(
+        dispatch=dispatch,
+        wake_up=wake_up,
+        periodic=periodic,
+        account_email=account_email,
+    )
 
 
 class _FollowUp:
@@ -157,3 +174,18 @@ def _periodic(huey: Huey, in_app) -> dict:
         "purge_visits": purge_visits,
         "purge_outbox": purge_outbox,
     }
+
+
+def _email_digest(huey: Huey, in_app, hour: int):
+    """The admins' email digest, daily at ``hour`` (UTC): once per admin per day,
+    however many workers run it (emails/digest.py)."""
+
+    @huey.periodic_task(crontab(minute="0", hour=str(hour)), name="email_digest")
+    @huey.lock_task("referrals.email_digest")
+    @in_app
+    def email_digest():
+        from referral_site.referrals.emails.digest import send_admin_digest
+
+        send_admin_digest()
+
+    return email_digest

@@ -18,6 +18,7 @@ from referral_site.referrals.program import settings
 from referral_site.referrals.program.cache import program_cache
 from referral_site.referrals.program.models import ProgramVersion
 from referral_site.referrals.program.settings import Program, ProgramInvalid
+from referral_site.referrals.rewards.lifecycle import unverifiable_message
 from referral_site.referrals.rewards.money import format_money
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.transactions import write_transaction
@@ -43,6 +44,15 @@ class NothingChanged(Exception):
     """The submitted program is the one in force."""
 
 
+def _refuse_unverifiable_rules(program: Program) -> None:
+    """A rule requiring a verified email needs the host to tell who is verified."""
+    if current_app.extensions["referrals"].users.email_verified is not None:
+        return
+    for rule in program.rules:
+        if rule.verified_email:
+            raise ProgramInvalid({"rules": unverifiable_message(rule.name)})
+
+
 def save_program(data: dict, *, based_on: int | None, actor_id) -> Program:
     """Check and save a new version of the program; raises ProgramInvalid,
     ProgramConflict or NothingChanged (nothing written in each case)."""
@@ -57,6 +67,7 @@ def save_program(data: dict, *, based_on: int | None, actor_id) -> Program:
         version=based_on + 1,
         default_currency=current_app.config["REFERRALS_DEFAULT_CURRENCY"],
     )
+    _refuse_unverifiable_rules(program)
     changes = describe_changes(current, program)
     if not changes:
         raise NothingChanged("Nothing changed: the program in force is the same.")

@@ -6,6 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from referral_site.referrals.rewards.lifecycle import OPEN, Notices, RewardError, move
+from referral_site.referrals.rewards.verification import unverified_problem
 from referral_site.referrals.storage.models import Reward, RewardStatus, utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -44,7 +45,11 @@ def decide(
     with write_transaction() as session:
         # A fixed order, so two bulk decisions lock rows without deadlocking.
         for reward_id in sorted(set(reward_ids)):
-            problem = _held(session, reward_id, now) if action == "approve" else None
+            problem = (
+                _held(session, reward_id, now) or unverified_problem(session, reward_id)
+                if action == "approve"
+                else None
+            )
             problem = problem or move(
                 session,
                 reward_id,

@@ -10,7 +10,7 @@ from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.program import cache as program_cache
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.rewards.currencies import is_currency
-from referral_site.referrals.rewards.rules import Rule
+from referral_site.referrals.rewards.rules import Rule, RuleConfigError
 from referral_site.referrals.storage.models import Reward, RewardEvent, RewardStatus
 from referral_site.referrals.users import user_sql
 
@@ -32,6 +32,20 @@ def init_app(app: Flask) -> None:
     if not is_currency(currency):
         raise ValueError(f"REFERRALS_DEFAULT_CURRENCY {currency!r} is not ISO 4217.")
     program_cache.init_app(app)
+    program = program_cache.program_cache(app).peek()
+    unverifiable = app.extensions["referrals"].users.email_verified is None
+    if unverifiable and (names := [r.name for r in program.rules if r.verified_email]):
+        raise RuleConfigError(unverifiable_message(names[0]))
+
+
+def unverifiable_message(rule_name: str) -> str:
+    """Why a rule with verified_email cannot work on a host that has no verified
+    state for its users."""
+    return (
+        f"Reward rule {rule_name!r}, verified_email: the user model has no "
+        "email_verified_at (or email_verified) attribute; set "
+        "REFERRALS_USER_EMAIL_VERIFIED to the attribute or a callable telling it."
+    )
 
 
 def active_rules() -> list[Rule]:

@@ -12,6 +12,10 @@ from referral_site.referrals.rewards.lifecycle import (
     move,
     rule_of,
 )
+from referral_site.referrals.rewards.verification import (
+    UNVERIFIED_REASON,
+    needs_verification,
+)
 from referral_site.referrals.storage.models import (
     Referral,
     ReviewStatus,
@@ -50,6 +54,7 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
                     Reward.id,
                     Reward.rule,
                     Reward.program_version,
+                    Reward.user_id,
                     Referral.review_status,
                 )
                 .outerjoin(Referral, Referral.id == Reward.referral_id)
@@ -60,6 +65,10 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
             ).all()
             for row in rows:
                 target, reason = _release(row)
+                if target == RewardStatus.APPROVED and needs_verification(
+                    session, row.rule, row.user_id, row.program_version
+                ):
+                    target, reason = RewardStatus.REVIEW, UNVERIFIED_REASON
                 problem = move(
                     session,
                     row.id,

@@ -19,7 +19,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FIELDS = {
     "name", "trigger", "recipient", "kind", "amount", "percent", "referred_amount",
     "referred_percent", "currency", "conversion_kinds", "milestones", "monthly_cap",
-    "lifetime_cap", "hold_days", "review",
+    "lifetime_cap", "hold_days", "review", "verified_email",
 }  # fmt: skip
 
 #: The program in force when REFERRALS_REWARD_RULES is empty: on the referred user's
@@ -82,6 +82,8 @@ class Rule:
     milestones: tuple[int, ...] = ()
     monthly_cap: int | None = None
     lifetime_cap: int | None = None
+    #: Approved only once the recipient's email address is verified.
+    verified_email: bool = False
 
     def matches(self, conversion_kind: str) -> bool:
         """Whether a conversion of this kind can fire the rule."""
@@ -171,6 +173,9 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
     review = item.get("review", False)
     if not isinstance(review, bool):
         fail("review", "true or false")
+    verified_email = item.get("verified_email", False)
+    if not isinstance(verified_email, bool):
+        fail("verified_email", "true or false")
     return Rule(
         name=name,
         trigger=trigger,
@@ -184,6 +189,7 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
         milestones=milestones,
         monthly_cap=item.get("monthly_cap"),
         lifetime_cap=item.get("lifetime_cap"),
+        verified_email=verified_email,
     )
 
 

@@ -13,6 +13,7 @@ from referral_site.referrals.rewards.lifecycle import (
     rule_named,
 )
 from referral_site.referrals.storage.models import (
+    Conversion,
     Referral,
     ReviewStatus,
     Reward,
@@ -48,7 +49,10 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
             rows = session.execute(
                 sa.select(Reward.id, Reward.rule, Referral.review_status)
                 .outerjoin(Referral, Referral.id == Reward.referral_id)
+                .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
                 .where(Reward.status == RewardStatus.PENDING, Reward.hold_until <= now)
+                # A disputed payment's rewards wait for the dispute's outcome.
+                .where(Conversion.held_reason.is_(None))
                 .order_by(Reward.id)
                 .limit(batch_size)
                 .with_for_update(skip_locked=True, of=Reward)

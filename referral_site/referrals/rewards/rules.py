@@ -19,8 +19,9 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FIELDS = {
     "name", "trigger", "recipient", "kind", "amount", "percent", "referred_amount",
     "referred_percent", "currency", "conversion_kinds", "milestones", "monthly_cap",
-    "lifetime_cap", "hold_days", "review",
+    "lifetime_cap", "hold_days", "review", "months", "customer_cap", "fixed_clawback",
 }  # fmt: skip
+CLAWBACKS = ("none", "full")
 
 #: The program in force when REFERRALS_REWARD_RULES is empty: on the referred user's
 #: first conversion, 10.00 credit to the referrer and 5.00 to the referred user.
@@ -73,6 +74,14 @@ class Rule:
     milestones: tuple[int, ...] = ()
     monthly_cap: int | None = None
     lifetime_cap: int | None = None
+    #: Fires only within this many months of the referred user's first conversion
+    #: (renewals "for the first N months"); None: for as long as they pay.
+    months: int | None = None
+    #: Most this rule pays one referrer for one referred customer, in minor units.
+    customer_cap: int | None = None
+    #: What a partial refund does to a fixed reward: "none" keeps it, "full"
+    #: takes it all back (percentage rewards lose the refunded share).
+    fixed_clawback: str = "none"
 
     def matches(self, conversion_kind: str) -> bool:
         """Whether a conversion of this kind can fire the rule."""
@@ -149,15 +158,21 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
         not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)
     ):
         fail("conversion_kinds", "a list of conversion kinds")
-    for cap in ("monthly_cap", "lifetime_cap"):
+    for cap in ("monthly_cap", "lifetime_cap", "customer_cap"):
         if item.get(cap) is not None and not _positive_int(item[cap]):
             fail(cap, "a positive amount in minor units")
+    if item.get("months") is not None and not _positive_int(item["months"]):
+        fail("months", "a positive whole number of months")
     rule_hold = item.get("hold_days", hold_days)
     if not isinstance(rule_hold, int) or isinstance(rule_hold, bool) or rule_hold < 0:
         fail("hold_days", "a whole number of days, 0 or more")
     review = item.get("review", False)
     if not isinstance(review, bool):
         fail("review", "true or false")
+    if item.get("fixed_clawback", "none") not in CLAWBACKS:
+        fail("fixed_clawback", "none or full")
+    if trigger not in ("every_conversion", "first_conversion") and "months" in item:
+        fail("months", "only conversion rules count months")
     return Rule(
         name=name,
         trigger=trigger,
@@ -171,6 +186,9 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
         milestones=milestones,
         monthly_cap=item.get("monthly_cap"),
         lifetime_cap=item.get("lifetime_cap"),
+        months=item.get("months"),
+        customer_cap=item.get("customer_cap"),
+        fixed_clawback=item.get("fixed_clawback", "none"),
     )
 
 

@@ -31,7 +31,7 @@ def charge_refunded(obj: dict, event: dict, linked_user=None) -> Result:
     """A charge refunded in part or in full (amount_refunded is the total)."""
     if obj.get("object") != "charge":
         raise Malformed("data.object is not a charge.")
-    keys = links.ids(obj.get("id"), obj.get("payment_intent"), obj.get("invoice"))
+    keys = links.ids(obj.get("payment_intent"), obj.get("id"), obj.get("invoice"))
     conversion = links.conversion_for(keys)
     if conversion is None:
         return _waiting(keys)
@@ -57,7 +57,7 @@ def refund_changed(obj: dict, event: dict, linked_user=None) -> Result:
     if not links.ids(obj.get("id")):
         raise Malformed("the refund has no id.")
     amount_of(obj, "amount")
-    keys = links.ids(obj.get("charge"), obj.get("payment_intent"))
+    keys = links.ids(obj.get("payment_intent"), obj.get("charge"))
     conversion = links.conversion_for(keys)
     if conversion is None:
         return _waiting(keys)
@@ -118,6 +118,7 @@ def subscription_deleted(obj: dict, event: dict, linked_user=None) -> Result:
 
 
 def _waiting(keys: list[str]) -> Result:
+    """Wait for the payment (its payment intent first: every payment has one)."""
     if not keys:
         raise Malformed("no payment id (charge or payment_intent) to apply it to.")
     return Result(
@@ -173,7 +174,7 @@ def _refunds_total(conversion_id: int) -> int:
 def _dispute_parts(obj: dict):
     if obj.get("object") != "dispute" or not links.ids(obj.get("id")):
         raise Malformed("data.object is not a dispute.")
-    keys = links.ids(obj.get("charge"), obj.get("payment_intent"))
+    keys = links.ids(obj.get("payment_intent"), obj.get("charge"))
     return links.conversion_for(keys), obj["id"], keys
 
 

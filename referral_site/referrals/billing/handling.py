@@ -10,7 +10,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from referral_site.referrals.billing import payments, reversals, store
+from referral_site.referrals.billing import links, payers, payments, reversals, store
 from referral_site.referrals.billing.models import BillingEvent, Outcome
 from referral_site.referrals.billing.results import Malformed, Result, text
 from referral_site.referrals.rewards.conversions import ConversionError
@@ -70,6 +70,13 @@ def handle(event_id: int) -> Result:
         payment_key=result.payment_key,
         customer_id=result.customer_id,
     )
+    if result.outcome == Outcome.WAITING and links.conversion_for([result.payment_key]):
+        # The payment landed while this was handled: its look for waiting events
+        # may have run before this one was recorded as waiting.
+        return handle_again(event_id) or result
+    if result.outcome == Outcome.UNATTRIBUTED and result.customer_id:
+        if payers.customer_user(result.customer_id) is not None:  # learnt meanwhile
+            return handle_again(event_id) or result
     if result.outcome == Outcome.APPLIED and result.conversion_id is not None:
         _handle_waiting(result.conversion_id)
     if result.outcome == Outcome.APPLIED and result.customer_id is not None:

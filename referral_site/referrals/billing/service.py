@@ -10,7 +10,8 @@ from referral_site.referrals.billing.models import Outcome
 
 @dataclass(frozen=True)
 class Received:
-    """What the endpoint answers: the event, whether it was new, its outcome."""
+    """What the endpoint answers: the event, whether another delivery has it
+    (handled, or being handled), and the outcome."""
 
     stripe_id: str
     duplicate: bool
@@ -31,5 +32,7 @@ def receive(payload: bytes, header: str | None) -> Received:
     stored = store.store(event, payload.decode("utf-8"))
     if not store.claim(stored.id):
         return Received(event["id"], True, stored.outcome)
+    # Whichever delivery claimed it handles it (the first one, or a retry of an
+    # event whose handler died): it is the one that answers duplicate=False.
     result = handling.handle(stored.id)
-    return Received(event["id"], not stored.created, result.outcome, result.reason)
+    return Received(event["id"], False, result.outcome, result.reason)

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from referral_site.extensions import db
+from referral_site.referrals.rewards.grants import add_months
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
@@ -34,10 +35,15 @@ PAID, REJECTED, REVERSED = (
 OPEN = {PENDING, REVIEW, APPROVED}
 #: A hold that never ends within a test: signup rewards are held from the real now.
 FAR = datetime.max.replace(tzinfo=UTC)
-HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14}
+HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14, "renewal": 14}
 #: REFERRALS_REFUND_SUSPICIOUS_DAYS: a refund this soon after the purchase flags.
 REFUND_SUSPICIOUS = timedelta(days=14)
 SHARE_PERCENT, SHARE_CAP, MILESTONE = Decimal("12.5"), 2500, 2
+#: Renewals earn this share for this many months from the first conversion, up to
+#: the cap per referred customer.
+RENEWAL_PERCENT, RENEWAL_MONTHS, RENEWAL_CAP = Decimal(20), 2, 3000
+#: Rules whose rewards are a percentage (a partial refund takes back its share).
+PERCENT_RULES = ("share", "renewal")
 _DECISIONS = {
     "approve": ({PENDING, REVIEW}, APPROVED),
     "reject": (OPEN, REJECTED),
@@ -56,6 +62,8 @@ class ModelReward:
     conversion: str | None
     referral: int | None = None  # the referral it is paid for (None: adjustments)
     id: int | None = None  # known once the database shows it
+    granted: int = 0  # the amount it was granted with (partial refunds reduce it)
+    adjusts: "Key | None" = None  # for a clawback: the paid reward's key
 
 
 @dataclass
@@ -65,7 +73,10 @@ class ModelConversion:
     amount: int
     currency: str
     occurred_at: datetime
+    kind: str = "purchase"
     refunded: bool = False
+    refunded_minor: int = 0
+    held: bool = False
 
 
 @dataclass
@@ -76,6 +87,7 @@ class Model:
     referrals: dict[int, tuple[int, int]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
     converted_users: set[int] = field(default_factory=set)
+    converted_at: dict[int, datetime] = field(default_factory=dict)
     conversions: dict[str, ModelConversion] = field(default_factory=dict)
     rewards: dict[Key, ModelReward] = field(default_factory=dict)
 
@@ -85,15 +97,18 @@ class Model:
             key = ("welcome", f"referral:{referral_id}", referrer)
             self._grant(key, 200, "EUR", referral=referral_id)
 
-    def converted(self, external_id, conversion_id, user_id, amount, currency) -> None:
+    def converted(
+        self, external_id, conversion_id, user_id, amount, currency, kind="purchase"
+    ) -> None:
         self.conversions[external_id] = ModelConversion(
-            conversion_id, user_id, amount, currency, occurred_at=self.clock
+            conversion_id, user_id, amount, currency, occurred_at=self.clock, kind=kind
         )
         if user_id not in self.referrals:
             return
         referral_id, referrer = self.referrals[user_id]
         first = user_id not in self.converted_users
         self.converted_users.add(user_id)
+        self.converted_at.setdefault(user_id, self.clock)
         grant = lambda key, amount, currency: self._grant(  # noqa: E731
             key, amount, currency, external_id, referral=referral_id
         )
@@ -108,23 +123,90 @@ class Model:
         )
         if first and self._qualified(referrer) == MILESTONE:
             grant(("milestone", f"milestone:{MILESTONE}", referrer), 700, "USD")
+        window = add_months(self.converted_at[user_id], RENEWAL_MONTHS)
+        if kind == "renewal" and self.clock < window:
+            left = RENEWAL_CAP - self._earned(
+                "renewal", referrer, currency, referral=referral_id
+            )
+            grant(
+                ("renewal", f"conversion:{conversion_id}", referrer),
+                min(_percent(amount, RENEWAL_PERCENT), left),
+                currency,
+            )
 
     def refunded(self, external_id: str) -> None:
+        """A full refund through the API (or a partial one reaching the whole)."""
         conversion = self.conversions[external_id]
         if conversion.refunded:
             return
         conversion.refunded = True
-        for (rule, _, user_id), reward in list(self.rewards.items()):
-            if reward.conversion != external_id or rule == "adjustment":
-                continue
-            if reward.status in OPEN:
-                reward.status = REVERSED
-            elif reward.status == PAID:
-                key = ("adjustment", f"adjustment:{reward.id}", user_id)
-                self.rewards[key] = ModelReward(
-                    -reward.amount, reward.currency, APPROVED, self.clock, external_id
-                )
+        conversion.refunded_minor = conversion.amount
+        total = max(conversion.amount, 1)
+        for key, reward in self._originals(external_id):
+            self._bring_to(key, reward, 0, total)
         self._flag_if_refunded_soon(conversion)
+
+    def partially_refunded(self, external_id: str, total: int) -> bool:
+        """A refunded total (cumulative); whether anything changed."""
+        conversion = self.conversions[external_id]
+        total = min(total, conversion.amount)
+        if conversion.refunded or total <= conversion.refunded_minor:
+            return False
+        if total >= conversion.amount:
+            self.refunded(external_id)
+            return True
+        conversion.refunded_minor = total
+        kept_part = Decimal(conversion.amount - total) / conversion.amount
+        for key, reward in self._originals(external_id):
+            if key[0] in PERCENT_RULES:
+                kept = int(
+                    (reward.granted * kept_part).quantize(
+                        Decimal(1), rounding=ROUND_HALF_UP
+                    )
+                )
+                self._bring_to(key, reward, kept, total)
+        return True
+
+    def disputed(self, external_id: str, *, open_: bool) -> None:
+        self.conversions[external_id].held = open_
+
+    def _originals(self, external_id: str):
+        return [
+            (key, reward)
+            for key, reward in list(self.rewards.items())
+            if reward.conversion == external_id and key[0] != "adjustment"
+        ]
+
+    def _bring_to(self, key: Key, reward: ModelReward, kept: int, total: int) -> None:
+        """An unpaid reward is reduced (or reversed), a paid one clawed back."""
+        if reward.status in OPEN:
+            if kept <= 0:
+                reward.status = REVERSED
+            elif kept < reward.amount:
+                reward.amount = kept
+        elif reward.status == PAID:
+            taken = self._taken(key)
+            owed = reward.amount - kept - taken
+            if owed <= 0:
+                return
+            suffix = "" if kept == 0 and taken == 0 else f":{total}"
+            adjustment = ("adjustment", f"adjustment:{reward.id}{suffix}", key[2])
+            self.rewards[adjustment] = ModelReward(
+                -owed,
+                reward.currency,
+                APPROVED,
+                self.clock,
+                reward.conversion,
+                adjusts=key,
+            )
+
+    def _taken(self, paid_key: Key) -> int:
+        """What clawbacks took back of a paid reward so far."""
+        return -sum(
+            r.amount
+            for r in self.rewards.values()
+            if r.adjusts == paid_key and r.status not in (REJECTED, REVERSED)
+        )
 
     def _flag_if_refunded_soon(self, conversion: ModelConversion) -> None:
         """A quick refund flags the referral: its approved rewards go back to review.
@@ -148,6 +230,8 @@ class Model:
         """Release pending rewards whose hold is over; (approved, review, rejected)."""
         moved = Counter()
         for (rule, _, _), reward in self.rewards.items():
+            if self._held(reward):
+                continue  # a disputed payment's rewards wait for its outcome
             if reward.status == PENDING and reward.hold_until <= self.clock:
                 review = rule == "share" or reward.referral in self.flagged
                 reward.status = REVIEW if review else APPROVED
@@ -161,8 +245,14 @@ class Model:
         on_hold = reward.status == PENDING and reward.hold_until > now
         if reward.status not in allowed or (action == "approve" and on_hold):
             return False
+        if action != "reject" and self._held(reward):
+            return False
         reward.status = target
         return True
+
+    def _held(self, reward: ModelReward) -> bool:
+        conversion = self.conversions.get(reward.conversion or "")
+        return conversion is not None and conversion.held
 
     def differences(self, state: "State") -> list[str]:
         """Where the database differs from the model (and learn the reward ids)."""
@@ -194,12 +284,24 @@ class Model:
                 c.user_id,
                 c.amount_minor,
                 c.currency,
+                c.kind,
                 bool(c.refunded_at),
+                c.refunded_minor,
+                c.held_reason is not None,
             )
             for c in state.conversions
         }
         modelled = {
-            e: (c.id, c.user_id, c.amount, c.currency, c.refunded)
+            e: (
+                c.id,
+                c.user_id,
+                c.amount,
+                c.currency,
+                c.kind,
+                c.refunded,
+                c.refunded_minor,
+                c.held,
+            )
             for e, c in self.conversions.items()
         }
         if conversions != modelled:
@@ -221,21 +323,18 @@ class Model:
                 self.clock + hold if hold else FAR,
                 conversion,
                 referral,
+                granted=amount,
             )
 
-    def _earned(self, rule: str, user_id: int, currency: str) -> int:
-        """What counts toward a cap: kept rewards, not those clawed back."""
+    def _earned(self, rule: str, user_id: int, currency: str, referral=None) -> int:
+        """What counts toward a cap: what is kept of rewards, less clawbacks."""
         return sum(
-            r.amount
-            for (name, _, recipient), r in self.rewards.items()
-            if (name, recipient, r.currency) == (rule, user_id, currency)
+            r.amount - self._taken(key)
+            for key, r in self.rewards.items()
+            if (key[0], key[2], r.currency) == (rule, user_id, currency)
             and r.status not in (REJECTED, REVERSED)
-            and not self._clawed_back(r, recipient)
+            and (referral is None or r.referral == referral)
         )
-
-    def _clawed_back(self, reward: ModelReward, user_id: int) -> bool:
-        clawback = self.rewards.get(("adjustment", f"adjustment:{reward.id}", user_id))
-        return clawback is not None and clawback.status not in (REJECTED, REVERSED)
 
     def _qualified(self, referrer: int) -> int:
         return sum(
@@ -319,11 +418,18 @@ def _has_source(r, rewards: dict, conversions: set) -> bool:
         return r.conversion_id in conversions
     if kind == "adjustment":
         paid = rewards.get(r.adjusts_reward_id)
+        clawed = sum(
+            a.amount_minor
+            for a in rewards.values()
+            if a.adjusts_reward_id == r.adjusts_reward_id
+            and a.status not in (REJECTED, REVERSED)
+        )
         return (
             paid is not None
-            and paid.id == int(value)
+            and value.split(":")[0] == str(paid.id)
             and paid.status == PAID
-            and paid.amount_minor == -r.amount_minor
+            and 0 < -r.amount_minor <= paid.amount_minor
+            and -clawed <= paid.amount_minor  # never more back than was paid
         )
     return False
 
@@ -341,12 +447,23 @@ def _history_breaks(state: State) -> list[str]:
             problems.append(f"reward {r.id}: history does not chain: {chain}")
         elif chain[-1].to_status != r.status:
             problems.append(f"reward {r.id} is {r.status}, history says otherwise")
-        if {(e.amount_minor, e.currency) for e in chain} - {
-            (r.amount_minor, r.currency)
-        }:
+        elif _amount_of(chain) != r.amount_minor or chain[-1].currency != r.currency:
             problems.append(f"reward {r.id}: history amounts differ")
-    problems += [f"events of a missing reward {rid}" for rid in history]
-    return problems
+    return problems + [f"events of a missing reward {rid}" for rid in history]
+
+
+def _amount_of(chain) -> int | None:
+    """The amount a reward's history comes to: set at creation, changed by events
+    whose from and to statuses are equal; every move carries the amount it moves."""
+    amount = None
+    for event in chain:
+        if event.from_status is None:
+            amount = event.amount_minor
+        elif event.from_status == event.to_status:
+            amount += event.amount_minor
+        elif event.amount_minor != amount:
+            return None
+    return amount
 
 
 def balances_from_history(state: State, user_id: int) -> dict:
@@ -361,7 +478,12 @@ def balances_from_history(state: State, user_id: int) -> dict:
         for e in mine
         for move in (
             (e.currency, e.to_status, e.amount_minor),
-            (e.currency, e.from_status, -e.amount_minor),
+            # An amount change (from == to) adds its difference only once.
+            (
+                e.currency,
+                e.from_status,
+                0 if e.from_status == e.to_status else -e.amount_minor,
+            ),
         )
     )
 

@@ -22,6 +22,7 @@ from referral_site.referrals.rewards.lifecycle import (
     rule_named,
 )
 from referral_site.referrals.storage.models import (
+    Conversion,
     Referral,
     Reward,
     RewardEvent,
@@ -32,11 +33,14 @@ from referral_site.referrals.storage.models import (
 
 def reverse_for_refund(session, conversion_id: int, *, actor_id, reason, notices):
     """Reverse a refunded conversion's unpaid rewards; claw back the paid ones."""
+    amount = session.scalar(
+        sa.select(Conversion.amount_minor).where(Conversion.id == conversion_id)
+    )
     claw_back_share(
         session,
         conversion_id,
-        refunded=1,
-        amount=1,
+        refunded=max(amount, 1),
+        amount=max(amount, 1),
         actor_id=actor_id,
         reason=reason,
         notices=notices,

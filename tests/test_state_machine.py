@@ -31,21 +31,20 @@ from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
-from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import conversions, settlement
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
-from referral_site.referrals.rewards import settlement
 from referral_site.referrals.storage.models import Referral
 from referral_site.referrals.storage.transactions import write_transaction
 from tests import proof
 from tests.conftest import PASSWORD
-from tests.state_model import (
-    Model,
+from tests.state_invariants import (
     balances_from_history,
     balances_from_rows,
     invariant_problems,
     load,
 )
+from tests.state_model import Model
 
 RULES = [
     {

@@ -81,7 +81,7 @@ def test_bad_or_missing_signatures_are_refused_and_nothing_is_written(
     response = app.test_client().post(
         "/api/billing/stripe", data=raw, headers=sent, content_type="application/json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert message in response.get_json()["error"]
     assert (_count(app), _count(app, Conversion)) == (0, 0)
 

@@ -38,6 +38,8 @@ def someone_elses_objects(app, make_user):
         "reward_id": scalar(app, sa.select(sa.func.min(Reward.id))),
         "external_id": "ch_1",
         "kind": "referrals",
+        # The admin's billing events: refused to non-admins before any lookup.
+        "event_id": 1,
     }
 
 

@@ -226,6 +226,7 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.account import views as account_views  # noqa: F401
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
+    from referral_site.referrals.billing import admin_views  # noqa: F401
     from referral_site.referrals.billing.views import billing_bp
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401

@@ -42,7 +42,8 @@ def handle(event_id: int) -> Result:
     anything else wrong with it is recorded as failed, with the reason.
     """
     event, row = store.load(db.session, event_id)
-    linked_user = row.user_id
+    # Only an admin's link sets the user of an unattributed event.
+    linked_user = row.user_id if row.outcome == Outcome.UNATTRIBUTED else None
     db.session.rollback()  # nothing held open while the handler writes
     handler = HANDLERS.get(event["type"])
     try:

@@ -31,7 +31,7 @@ def verified_event(payload: bytes, header: str | None, secrets: list[str]) -> di
     if not secrets:
         raise WebhookRefused(OFF_MESSAGE, 404)
     if not header:
-        raise WebhookRefused("Missing Stripe-Signature header.")
+        raise WebhookRefused("Missing Stripe-Signature header.", 401)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -46,7 +46,7 @@ def verified_event(payload: bytes, header: str | None, secrets: list[str]) -> di
         except stripe.SignatureVerificationError as error:
             problem = _message(error)
     else:
-        raise WebhookRefused(f"Bad Stripe-Signature: {problem}")
+        raise WebhookRefused(f"Bad Stripe-Signature: {problem}", 401)
     try:
         event = json.loads(text)
     except ValueError:

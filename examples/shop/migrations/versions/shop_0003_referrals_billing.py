@@ -1,0 +1,22 @@
+"""take the referrals branch's billing revision
+
+Revision ID: shop_0003
+Revises: shop_0002, referrals_0002_billing
+Create Date: 2026-12-02 18:00:00.000000
+
+"""
+
+
+# revision identifiers, used by Alembic.
+revision = 'shop_0003'
+down_revision = ('shop_0002', 'referrals_0002_billing')
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

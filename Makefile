@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test e2e proof lint install clean bench bench-scale
+.PHONY: run test e2e proof lint install clean bench bench-scale api-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ proof: $(VENV)/.installed-test
 	    $(BIN)/pytest -q -m "slow or proof"; \
 	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
 	$(BIN)/python -m tests.proof_report
+
+## api-check: schemathesis against the running app with /api/openapi.json
+## (API_CHECK_DATABASE_URL: a PostgreSQL database besides SQLite)
+API_CHECK_DATABASE_URL ?=
+api-check: $(VENV)/.installed-test
+	$(BIN)/python -m tests.api_check
+	@if [ -n "$(API_CHECK_DATABASE_URL)" ]; then \
+	  $(BIN)/python -m tests.api_check --database-url "$(API_CHECK_DATABASE_URL)"; \
+	else echo "API_CHECK_DATABASE_URL not set: PostgreSQL run skipped"; fi
 
 ## e2e: only the browser tests (headless Chromium against gunicorn)
 e2e: $(VENV)/.installed-test node_modules/.installed

@@ -224,6 +224,7 @@ def _register(app: Flask, user_model: type) -> None:
     """Blueprints, listeners, commands and the fast path for links."""
     # Imported for their routes and listeners.
     from referral_site.referrals.account import views as account_views  # noqa: F401
+    from referral_site.referrals.api.openapi import docs_bp
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
     from referral_site.referrals.billing import admin_views  # noqa: F401
@@ -251,6 +252,7 @@ def _register(app: Flask, user_model: type) -> None:
         )
     app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     app.register_blueprint(billing_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    app.register_blueprint(docs_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     # The APIs authenticate by bearer key or Stripe's signature and never read the
     # session cookie: a host's app-wide CSRFProtect must not ask for a form token.
     if "csrf" in app.extensions:

@@ -6,6 +6,7 @@ are JSON with a message Stripe's dashboard shows.
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
 
 from referral_site.referrals.billing.service import receive
 from referral_site.referrals.billing.signature import WebhookRefused
@@ -36,6 +37,12 @@ def stripe_webhook():
         outcome=received.outcome.value,
         reason=received.reason,
     )
+
+
+@billing_bp.errorhandler(HTTPException)
+def json_error(error: HTTPException):
+    """Answer the endpoint's HTTP errors in JSON, as the rest of /api/."""
+    return _error(error.code or 500, error.description or error.name)
 
 
 def _error(status: int, message: str):

@@ -68,12 +68,15 @@ e2e: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 ## bench: seed a database, load the site and a bare Flask baseline, write bench/RESULTS.md
+## (then Stripe webhook events beside /api/conversions: bench/webhooks.py)
 BENCH_ARGS ?=
+WEBHOOK_BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || \
 	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)) || \
 	  echo "wrk unavailable: using the Python load generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.webhooks $(WEBHOOK_BENCH_ARGS)
 
 ## bench-scale: /admin at 10k and at 1M referrals / 10M clicks (slow: large seed)
 bench-scale: $(VENV)/.installed

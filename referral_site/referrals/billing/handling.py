@@ -70,6 +70,7 @@ def handle(event_id: int) -> Result:
         conversion_id=result.conversion_id,
         payment_key=result.payment_key,
         customer_id=result.customer_id,
+        payment_keys=result.payment_keys,
     )
     if result.outcome == Outcome.WAITING and links.conversion_for([result.payment_key]):
         # The payment landed while this was handled: its look for waiting events

@@ -49,8 +49,8 @@ def customer_id(obj: dict) -> str | None:
 
 def remember_customer(customer: str | None, user_id) -> None:
     """Tie a Stripe customer to a user, the first time only."""
-    if not customer or len(customer) > 255:
-        return
+    if not customer or len(customer) > 255 or customer_user(customer) is not None:
+        return  # a read first: most payments are of customers known already
     with write_transaction() as session:
         if session.get(BillingCustomer, customer) is not None:
             return

@@ -115,7 +115,6 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
             conversion_id=stored.id if stored else None,
             customer_id=customer,
         )
-    links.remember_payment(recorded.id, keys)
     what = "recorded" if recorded.created else "recorded before"
     return Result(
         Outcome.APPLIED,
@@ -123,6 +122,7 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
         user_id=user_id,
         conversion_id=recorded.id,
         customer_id=customer,
+        payment_keys=tuple(keys),
     )
 
 
@@ -173,7 +173,9 @@ def invoice_payment_paid(obj: dict, event: dict, linked_user=None) -> Result:
         return Result(
             Outcome.WAITING, "its invoice has not arrived yet", payment_key=invoice[0]
         )
-    links.remember_payment(conversion.id, keys)
     return Result(
-        Outcome.APPLIED, "payment tied to its invoice", conversion_id=conversion.id
+        Outcome.APPLIED,
+        "payment tied to its invoice",
+        conversion_id=conversion.id,
+        payment_keys=tuple(keys),
     )

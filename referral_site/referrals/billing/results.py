@@ -16,6 +16,8 @@ class Result:
     #: The payment a waiting refund or dispute needs (pi_... or ch_...).
     payment_key: str | None = None
     customer_id: str | None = None
+    #: Stripe ids that paid for conversion_id, recorded with the outcome.
+    payment_keys: tuple[str, ...] = ()
 
 
 class Malformed(ValueError):

@@ -30,7 +30,7 @@ def receive(payload: bytes, header: str | None) -> Received:
     event = signature.verified_event(payload, header, secrets)
     store.check_shape(event, livemode=config["REFERRALS_STRIPE_LIVEMODE"])
     stored = store.store(event, payload.decode("utf-8"))
-    if not store.claim(stored.id):
+    if not stored.created and not store.claim(stored.id):
         return Received(event["id"], True, stored.outcome)
     # Whichever delivery claimed it handles it (the first one, or a retry of an
     # event whose handler died): it is the one that answers duplicate=False.

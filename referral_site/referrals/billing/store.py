@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from referral_site.referrals.billing.models import BillingEvent, Outcome
+from referral_site.referrals.billing.models import (
+    BillingEvent,
+    BillingPayment,
+    Outcome,
+)
 from referral_site.referrals.billing.signature import WebhookRefused
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
@@ -60,7 +64,11 @@ def check_shape(event: dict, *, livemode: bool) -> dict:
 
 
 def store(event: dict, payload: str) -> Stored:
-    """Store the event unless its id is stored already (a racing copy included)."""
+    """Store the event unless its id is stored already (a racing copy included).
+
+    A new row is claimed by this delivery (``created``); a stored one must be
+    claimed with :func:`claim`.
+    """
     obj = event["data"]["object"]
     row = BillingEvent(
         stripe_id=event["id"],
@@ -71,6 +79,8 @@ def store(event: dict, payload: str) -> Stored:
         payload=payload,
         outcome=Outcome.RECEIVED,
         reason="",
+        # The delivery that stores it handles it: claimed in the same insert.
+        claimed_at=utcnow(),
     )
     with write_transaction() as session:
         existing = _existing(session, event["id"])
@@ -123,9 +133,13 @@ def claim(event_id: int, *, again: bool = False) -> bool:
 
 
 def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
-    """Record what handling came to and let the event go."""
+    """Record what handling came to and let the event go, in one transaction
+    with the Stripe ids found to have paid for its conversion."""
+    keys = found.pop("payment_keys", ())
     values = {k: v for k, v in found.items() if v is not None}
     with write_transaction() as session:
+        if keys and found.get("conversion_id") is not None:
+            _add_payment_keys(session, found["conversion_id"], keys)
         session.execute(
             sa.update(BillingEvent)
             .where(BillingEvent.id == event_id)
@@ -138,6 +152,22 @@ def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def _add_payment_keys(session, conversion_id: int, keys) -> None:
+    known = set(
+        session.scalars(
+            sa.select(BillingPayment.key).where(BillingPayment.key.in_(keys))
+        )
+    )
+    for key in keys:
+        if key in known:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(BillingPayment(key=key, conversion_id=conversion_id))
+        except IntegrityError:
+            pass  # tied by a racing delivery
 
 
 def release(event_id: int) -> None:

@@ -167,3 +167,17 @@ def test_signed_objects_missing_their_fields_are_recorded_as_failed(app):
     assert response.status_code == 200
     ((_, _, outcome, reason),) = events(app)
     assert outcome == Outcome.FAILED and reason
+
+
+def test_amounts_beyond_any_sale_are_recorded_as_failed(app, make_user):
+    from tests.stripe_events import refund
+
+    _, bob = referred_pair(make_user)
+    session = checkout(bob)
+    client = app.test_client()
+    post(client, event("checkout.session.completed", session))
+    huge = refund(session["payment_intent"], 2**70)
+    response = post(client, event("refund.created", huge))
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "failed"
+    assert conversions(app)[0][4] == 0

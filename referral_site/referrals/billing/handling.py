@@ -8,7 +8,7 @@ whose payment arrived) changes nothing that was done.
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from referral_site.referrals.billing import links, payers, payments, reversals, store
 from referral_site.referrals.billing.models import BillingEvent, Outcome
@@ -58,7 +58,16 @@ def handle(event_id: int) -> Result:
     except (Malformed, ConversionError) as error:
         db.session.rollback()
         result = Result(Outcome.FAILED, text(error, 300))
-    except (AttributeError, KeyError, TypeError, ValueError) as error:
+    except (
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        DataError,
+    ) as error:
+        # A field of a shape or size its type does not allow (DataError: one the
+        # database refused): the event is kept as failed, with why.
         db.session.rollback()
         log.info("Stripe event %s is malformed: %r", row.stripe_id, error)
         result = Result(Outcome.FAILED, "malformed object: " + text(error, 200))

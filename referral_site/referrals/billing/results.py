@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from referral_site.referrals.billing.models import Outcome
+from referral_site.referrals.rewards.conversions import MAX_AMOUNT
 
 
 @dataclass(frozen=True)
@@ -35,4 +36,6 @@ def amount_of(obj: dict, field: str) -> int:
     value = obj.get(field)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise Malformed(f"{field} must be a whole amount in minor units.")
+    if value > MAX_AMOUNT:
+        raise Malformed(f"{field} is above {MAX_AMOUNT} minor units.")
     return value

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test e2e proof lint install clean bench bench-scale
+.PHONY: run test e2e proof lint install clean bench bench-scale api-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,19 +57,31 @@ proof: $(VENV)/.installed-test
 	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
 	$(BIN)/python -m tests.proof_report
 
+## api-check: schemathesis against the running app with /api/openapi.json
+## (API_CHECK_DATABASE_URL: a PostgreSQL database besides SQLite)
+API_CHECK_DATABASE_URL ?=
+api-check: $(VENV)/.installed-test
+	$(BIN)/python -m tests.api_check
+	@if [ -n "$(API_CHECK_DATABASE_URL)" ]; then \
+	  $(BIN)/python -m tests.api_check --database-url "$(API_CHECK_DATABASE_URL)"; \
+	else echo "API_CHECK_DATABASE_URL not set: PostgreSQL run skipped"; fi
+
 ## e2e: only the browser tests (headless Chromium against gunicorn)
 e2e: $(VENV)/.installed-test node_modules/.installed
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 ## bench: seed a database, load the site and a bare Flask baseline, then the outbox and
-## webhook figures (bench/outbox.py); write bench/RESULTS.md
+## webhook figures (bench/outbox.py) and Stripe webhook events beside /api/conversions
+## (bench/webhooks.py); write bench/RESULTS.md
 BENCH_ARGS ?=
+WEBHOOK_BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || \
 	  (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)) || \
 	  echo "wrk unavailable: using the Python load generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.outbox $(OUTBOX_BENCH_ARGS)
+	$(BIN)/python -m bench.webhooks $(WEBHOOK_BENCH_ARGS)
 
 ## bench-scale: /admin at 10k and at 1M referrals / 10M clicks (slow: large seed)
 bench-scale: $(VENV)/.installed

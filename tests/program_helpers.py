@@ -26,7 +26,7 @@ def program_form(rules, *, based_on=0, **settings) -> dict:
     for index, rule in enumerate(rules):
         row = {"trigger": "first_conversion", "recipient": "referrer", "kind": "credit"}
         for key, value in (row | rule).items():
-            if key in ("review", "remove"):
+            if key in ("review", "remove", "verified_email"):
                 if value:
                     data[f"rules-{index}-{key}"] = "y"
             else:

@@ -1,25 +1,23 @@
-"""The model the reward state machine is checked against, and its invariants.
+"""The model the reward state machine is checked against (invariants: state_invariants).
 
 The model is what the README promises, written as plainly as possible: which rule
 grants what to whom, and how statuses move. It knows the rules of
 tests/test_state_machine.py (RULES) and nothing of the implementation.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from referral_site.extensions import db
+from referral_site.referrals.rewards.grants import add_months
 from referral_site.referrals.storage.models import (
-    Conversion,
-    Referral,
-    Reward,
-    RewardEvent,
     RewardStatus,
 )
+
+if TYPE_CHECKING:
+    from tests.state_invariants import State
 
 PENDING, REVIEW, APPROVED = (
     RewardStatus.PENDING,
@@ -34,10 +32,15 @@ PAID, REJECTED, REVERSED = (
 OPEN = {PENDING, REVIEW, APPROVED}
 #: A hold that never ends within a test: signup rewards are held from the real now.
 FAR = datetime.max.replace(tzinfo=UTC)
-HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14}
+HOLD_DAYS = {"first": 14, "share": 7, "milestone": 14, "renewal": 14}
 #: REFERRALS_REFUND_SUSPICIOUS_DAYS: a refund this soon after the purchase flags.
 REFUND_SUSPICIOUS = timedelta(days=14)
 SHARE_PERCENT, SHARE_CAP, MILESTONE = Decimal("12.5"), 2500, 2
+#: Renewals earn this share for this many months from the first conversion, up to
+#: the cap per referred customer.
+RENEWAL_PERCENT, RENEWAL_MONTHS, RENEWAL_CAP = Decimal(20), 2, 3000
+#: Rules whose rewards are a percentage (a partial refund takes back its share).
+PERCENT_RULES = ("share", "renewal")
 _DECISIONS = {
     "approve": ({PENDING, REVIEW}, APPROVED),
     "reject": (OPEN, REJECTED),
@@ -56,6 +59,8 @@ class ModelReward:
     conversion: str | None
     referral: int | None = None  # the referral it is paid for (None: adjustments)
     id: int | None = None  # known once the database shows it
+    granted: int = 0  # the amount it was granted with (partial refunds reduce it)
+    adjusts: "Key | None" = None  # for a clawback: the paid reward's key
 
 
 @dataclass
@@ -65,7 +70,10 @@ class ModelConversion:
     amount: int
     currency: str
     occurred_at: datetime
+    kind: str = "purchase"
     refunded: bool = False
+    refunded_minor: int = 0
+    held: bool = False
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Model:
     referrals: dict[int, tuple[int, int]] = field(default_factory=dict)
     flagged: set[int] = field(default_factory=set)
     converted_users: set[int] = field(default_factory=set)
+    converted_at: dict[int, datetime] = field(default_factory=dict)
     conversions: dict[str, ModelConversion] = field(default_factory=dict)
     rewards: dict[Key, ModelReward] = field(default_factory=dict)
 
@@ -85,15 +94,18 @@ class Model:
             key = ("welcome", f"referral:{referral_id}", referrer)
             self._grant(key, 200, "EUR", referral=referral_id)
 
-    def converted(self, external_id, conversion_id, user_id, amount, currency) -> None:
+    def converted(
+        self, external_id, conversion_id, user_id, amount, currency, kind="purchase"
+    ) -> None:
         self.conversions[external_id] = ModelConversion(
-            conversion_id, user_id, amount, currency, occurred_at=self.clock
+            conversion_id, user_id, amount, currency, occurred_at=self.clock, kind=kind
         )
         if user_id not in self.referrals:
             return
         referral_id, referrer = self.referrals[user_id]
         first = user_id not in self.converted_users
         self.converted_users.add(user_id)
+        self.converted_at.setdefault(user_id, self.clock)
         grant = lambda key, amount, currency: self._grant(  # noqa: E731
             key, amount, currency, external_id, referral=referral_id
         )
@@ -108,23 +120,90 @@ class Model:
         )
         if first and self._qualified(referrer) == MILESTONE:
             grant(("milestone", f"milestone:{MILESTONE}", referrer), 700, "USD")
+        window = add_months(self.converted_at[user_id], RENEWAL_MONTHS)
+        if kind == "renewal" and self.clock < window:
+            left = RENEWAL_CAP - self._earned(
+                "renewal", referrer, currency, referral=referral_id
+            )
+            grant(
+                ("renewal", f"conversion:{conversion_id}", referrer),
+                min(_percent(amount, RENEWAL_PERCENT), left),
+                currency,
+            )
 
     def refunded(self, external_id: str) -> None:
+        """A full refund through the API (or a partial one reaching the whole)."""
         conversion = self.conversions[external_id]
         if conversion.refunded:
             return
         conversion.refunded = True
-        for (rule, _, user_id), reward in list(self.rewards.items()):
-            if reward.conversion != external_id or rule == "adjustment":
-                continue
-            if reward.status in OPEN:
-                reward.status = REVERSED
-            elif reward.status == PAID:
-                key = ("adjustment", f"adjustment:{reward.id}", user_id)
-                self.rewards[key] = ModelReward(
-                    -reward.amount, reward.currency, APPROVED, self.clock, external_id
-                )
+        conversion.refunded_minor = conversion.amount
+        total = max(conversion.amount, 1)
+        for key, reward in self._originals(external_id):
+            self._bring_to(key, reward, 0, total)
         self._flag_if_refunded_soon(conversion)
+
+    def partially_refunded(self, external_id: str, total: int) -> bool:
+        """A refunded total (cumulative); whether anything changed."""
+        conversion = self.conversions[external_id]
+        total = min(total, conversion.amount)
+        if conversion.refunded or total <= conversion.refunded_minor:
+            return False
+        if total >= conversion.amount:
+            self.refunded(external_id)
+            return True
+        conversion.refunded_minor = total
+        kept_part = Decimal(conversion.amount - total) / conversion.amount
+        for key, reward in self._originals(external_id):
+            if key[0] in PERCENT_RULES:
+                kept = int(
+                    (reward.granted * kept_part).quantize(
+                        Decimal(1), rounding=ROUND_HALF_UP
+                    )
+                )
+                self._bring_to(key, reward, kept, total)
+        return True
+
+    def disputed(self, external_id: str, *, open_: bool) -> None:
+        self.conversions[external_id].held = open_
+
+    def _originals(self, external_id: str):
+        return [
+            (key, reward)
+            for key, reward in list(self.rewards.items())
+            if reward.conversion == external_id and key[0] != "adjustment"
+        ]
+
+    def _bring_to(self, key: Key, reward: ModelReward, kept: int, total: int) -> None:
+        """An unpaid reward is reduced (or reversed), a paid one clawed back."""
+        if reward.status in OPEN:
+            if kept <= 0:
+                reward.status = REVERSED
+            elif kept < reward.amount:
+                reward.amount = kept
+        elif reward.status == PAID:
+            taken = self._taken(key)
+            owed = reward.amount - kept - taken
+            if owed <= 0:
+                return
+            suffix = "" if kept == 0 and taken == 0 else f":{total}"
+            adjustment = ("adjustment", f"adjustment:{reward.id}{suffix}", key[2])
+            self.rewards[adjustment] = ModelReward(
+                -owed,
+                reward.currency,
+                APPROVED,
+                self.clock,
+                reward.conversion,
+                adjusts=key,
+            )
+
+    def _taken(self, paid_key: Key) -> int:
+        """What clawbacks took back of a paid reward so far."""
+        return -sum(
+            r.amount
+            for r in self.rewards.values()
+            if r.adjusts == paid_key and r.status not in (REJECTED, REVERSED)
+        )
 
     def _flag_if_refunded_soon(self, conversion: ModelConversion) -> None:
         """A quick refund flags the referral: its approved rewards go back to review.
@@ -148,6 +227,8 @@ class Model:
         """Release pending rewards whose hold is over; (approved, review, rejected)."""
         moved = Counter()
         for (rule, _, _), reward in self.rewards.items():
+            if self._held(reward):
+                continue  # a disputed payment's rewards wait for its outcome
             if reward.status == PENDING and reward.hold_until <= self.clock:
                 review = rule == "share" or reward.referral in self.flagged
                 reward.status = REVIEW if review else APPROVED
@@ -161,8 +242,14 @@ class Model:
         on_hold = reward.status == PENDING and reward.hold_until > now
         if reward.status not in allowed or (action == "approve" and on_hold):
             return False
+        if action != "reject" and self._held(reward):
+            return False
         reward.status = target
         return True
+
+    def _held(self, reward: ModelReward) -> bool:
+        conversion = self.conversions.get(reward.conversion or "")
+        return conversion is not None and conversion.held
 
     def differences(self, state: "State") -> list[str]:
         """Where the database differs from the model (and learn the reward ids)."""
@@ -194,12 +281,24 @@ class Model:
                 c.user_id,
                 c.amount_minor,
                 c.currency,
+                c.kind,
                 bool(c.refunded_at),
+                c.refunded_minor,
+                c.held_reason is not None,
             )
             for c in state.conversions
         }
         modelled = {
-            e: (c.id, c.user_id, c.amount, c.currency, c.refunded)
+            e: (
+                c.id,
+                c.user_id,
+                c.amount,
+                c.currency,
+                c.kind,
+                c.refunded,
+                c.refunded_minor,
+                c.held,
+            )
             for e, c in self.conversions.items()
         }
         if conversions != modelled:
@@ -221,21 +320,18 @@ class Model:
                 self.clock + hold if hold else FAR,
                 conversion,
                 referral,
+                granted=amount,
             )
 
-    def _earned(self, rule: str, user_id: int, currency: str) -> int:
-        """What counts toward a cap: kept rewards, not those clawed back."""
+    def _earned(self, rule: str, user_id: int, currency: str, referral=None) -> int:
+        """What counts toward a cap: what is kept of rewards, less clawbacks."""
         return sum(
-            r.amount
-            for (name, _, recipient), r in self.rewards.items()
-            if (name, recipient, r.currency) == (rule, user_id, currency)
+            r.amount - self._taken(key)
+            for key, r in self.rewards.items()
+            if (key[0], key[2], r.currency) == (rule, user_id, currency)
             and r.status not in (REJECTED, REVERSED)
-            and not self._clawed_back(r, recipient)
+            and (referral is None or r.referral == referral)
         )
-
-    def _clawed_back(self, reward: ModelReward, user_id: int) -> bool:
-        clawback = self.rewards.get(("adjustment", f"adjustment:{reward.id}", user_id))
-        return clawback is not None and clawback.status not in (REJECTED, REVERSED)
 
     def _qualified(self, referrer: int) -> int:
         return sum(
@@ -248,145 +344,3 @@ class Model:
 def _percent(amount: int, percent: Decimal) -> int:
     exact = Decimal(amount) * percent / 100
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-# -- the database's state and the invariants -----------------------------------------
-
-
-@dataclass(frozen=True)
-class State:
-    rewards: list
-    events: list
-    conversions: list
-    referrals: list
-
-
-def load() -> State:
-    """Every row the invariants look at, read in one go."""
-
-    def everything(model, order):
-        return db.session.execute(sa.select(model.__table__).order_by(order)).all()
-
-    return State(
-        rewards=everything(Reward, Reward.id),
-        events=everything(RewardEvent, RewardEvent.id),
-        conversions=everything(Conversion, Conversion.id),
-        referrals=everything(Referral, Referral.id),
-    )
-
-
-def invariant_problems(state: State, before: State | None) -> list[str]:
-    """What breaks the reward invariants now, or since the state ``before``."""
-    problems = _sourceless(state) + _history_breaks(state)
-    grants = Counter((r.rule, r.source_key, r.user_id) for r in state.rewards)
-    problems += [f"{key} granted {n} times" for key, n in grants.items() if n > 1]
-    if before is not None:
-        now = {r.id: r for r in state.rewards}
-        problems += [
-            f"paid reward {r.id} changed: {r} -> {now.get(r.id)}"
-            for r in before.rewards
-            if r.status == PAID and now.get(r.id) != r
-        ]
-        events = set(state.events)
-        problems += [f"event {e.id} changed" for e in before.events if e not in events]
-    return problems
-
-
-def _sourceless(state: State) -> list[str]:
-    conversions = {c.id for c in state.conversions}
-    referrals = {r.id for r in state.referrals}
-    rewards = {r.id: r for r in state.rewards}
-    problems = []
-    for r in state.rewards:
-        if not _has_source(r, rewards, conversions) or (
-            r.referral_id and r.referral_id not in referrals
-        ):
-            problems.append(f"reward {r.id} ({r.rule}, {r.source_key}) has no source")
-        if r.conversion_id is not None and r.conversion_id not in conversions:
-            problems.append(f"reward {r.id} points to a missing conversion")
-        if r.source_key.startswith("referral:") and r.referral_id not in referrals:
-            problems.append(f"reward {r.id} points to a missing referral")
-    return problems
-
-
-def _has_source(r, rewards: dict, conversions: set) -> bool:
-    kind, _, value = r.source_key.partition(":")
-    if kind == "referral":
-        return r.referral_id == int(value)
-    if kind == "conversion":
-        return r.conversion_id == int(value) and r.conversion_id in conversions
-    if kind == "milestone":
-        return r.conversion_id in conversions
-    if kind == "adjustment":
-        paid = rewards.get(r.adjusts_reward_id)
-        return (
-            paid is not None
-            and paid.id == int(value)
-            and paid.status == PAID
-            and paid.amount_minor == -r.amount_minor
-        )
-    return False
-
-
-def _history_breaks(state: State) -> list[str]:
-    """Each reward's events must chain from creation to its current status."""
-    history = defaultdict(list)
-    for event in state.events:
-        history[event.reward_id].append(event)
-    problems = []
-    for r in state.rewards:
-        chain = history.pop(r.id, [])
-        statuses = [None] + [e.to_status for e in chain]
-        if not chain or [e.from_status for e in chain] != statuses[:-1]:
-            problems.append(f"reward {r.id}: history does not chain: {chain}")
-        elif chain[-1].to_status != r.status:
-            problems.append(f"reward {r.id} is {r.status}, history says otherwise")
-        if {(e.amount_minor, e.currency) for e in chain} - {
-            (r.amount_minor, r.currency)
-        }:
-            problems.append(f"reward {r.id}: history amounts differ")
-    problems += [f"events of a missing reward {rid}" for rid in history]
-    return problems
-
-
-def balances_from_history(state: State, user_id: int) -> dict:
-    """A user's (pending incl. review, approved, paid) per currency, from the events.
-
-    Each event moves its amount out of its from_status and into its to_status.
-    """
-    owner = {r.id: r.user_id for r in state.rewards}
-    mine = [e for e in state.events if owner.get(e.reward_id) == user_id]
-    return _balances(
-        move
-        for e in mine
-        for move in (
-            (e.currency, e.to_status, e.amount_minor),
-            (e.currency, e.from_status, -e.amount_minor),
-        )
-    )
-
-
-def balances_from_rows(rewards: list, user_id: int) -> dict:
-    """A user's (pending incl. review, approved, paid) per currency, from rewards."""
-    return _balances(
-        (r.currency, r.status, r.amount_minor) for r in rewards if r.user_id == user_id
-    )
-
-
-#: The balance column each status's amount counts in: pending (review too),
-#: approved, paid. Other statuses count in none.
-_BALANCE_COLUMN = {PENDING: 0, REVIEW: 0, APPROVED: 1, PAID: 2}
-
-
-def _balances(moves) -> dict:
-    """Sum (currency, status, amount) moves into each currency's balance columns.
-
-    A currency appears even when all its amounts are in no column (zeros), as on
-    the page.
-    """
-    totals = defaultdict(lambda: [0, 0, 0])
-    for currency, status, amount in moves:
-        cell = totals[currency]
-        if status in _BALANCE_COLUMN:
-            cell[_BALANCE_COLUMN[status]] += amount
-    return {currency: tuple(cell) for currency, cell in totals.items()}

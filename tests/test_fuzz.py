@@ -11,6 +11,7 @@ from referral_site.extensions import db
 from tests import proof
 from tests.conftest import login
 from tests.routes import routes
+from tests.stripe_events import SECRET, event, post, stripe_object
 
 NASTY = [
     "' OR 1=1 --",
@@ -94,7 +95,10 @@ def _row_counts() -> dict[str, int]:
 
 @pytest.fixture
 def fuzz_app(make_app, make_user):
-    app = make_app(REFERRALS_API_KEY="fuzz-key-" + "x" * 24)
+    app = make_app(
+        REFERRALS_API_KEY="fuzz-key-" + "x" * 24,
+        REFERRALS_STRIPE_WEBHOOK_SECRET=SECRET,
+    )
     make_user("boss@example.com", "Boss", admin=True)
     make_user("ann@example.com", "Ann")
     return app
@@ -141,6 +145,88 @@ def test_no_route_answers_5xx_or_half_writes_to_hostile_input(fuzz_app, who):
             if response.status_code >= 400:
                 with fuzz_app.app_context():
                     assert _row_counts() == before, (endpoint, method)
+
+    try:
+        attempt()
+    finally:
+        proof.record("hostile_inputs_tried", len(tried))
+        proof.record("hostile_inputs_5xx", len(server_errors))
+
+
+#: The types the webhook handles, and some it does not.
+STRIPE_TYPES = st.sampled_from(
+    [
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "invoice.paid",
+        "invoice_payment.paid",
+        "customer.created",
+        "charge.refunded",
+        "refund.created",
+        "refund.updated",
+        "charge.dispute.created",
+        "charge.dispute.closed",
+        "customer.subscription.deleted",
+        "price.created",
+    ]
+)
+STRIPE_RESOURCES = st.sampled_from(
+    ["checkout.session", "invoice", "charge", "refund", "dispute", "subscription"]
+)
+STRIPE_FIELDS = st.sampled_from(
+    [
+        "id", "object", "amount", "amount_total", "amount_paid", "amount_refunded",
+        "currency", "mode", "payment_status", "payment_intent", "charge", "invoice",
+        "customer", "client_reference_id", "metadata", "billing_reason", "status",
+        "reason", "parent", "refunds", "subscription", "created", "customer_details",
+        "status_transitions", "payment", "ended_at",
+    ]
+)  # fmt: skip
+
+
+@pytest.mark.proof
+def test_signed_junk_on_the_stripe_webhook_never_answers_5xx(fuzz_app, make_user):
+    """Signed events of Stripe's shapes with hostile values in their fields."""
+    make_user("bob@example.com", "Bob")
+    client = fuzz_app.test_client()
+    tried, server_errors = [], []
+
+    @settings(
+        max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+        ],
+        database=None,
+    )
+    @given(
+        event_type=STRIPE_TYPES,
+        resource=STRIPE_RESOURCES,
+        changes=st.dictionaries(
+            STRIPE_FIELDS,
+            st.one_of(JSON_BODIES, VALUES, st.integers(-(2**70), 2**70)),
+            max_size=8,
+        ),
+        top=st.dictionaries(
+            st.sampled_from(["id", "livemode", "created", "type", "data"]),
+            JSON_BODIES,
+            max_size=1,
+        ),
+    )
+    def attempt(event_type, resource, changes, top):
+        body = event(event_type, stripe_object(resource, **changes)) | top
+        with fuzz_app.app_context():
+            before = _row_counts()
+        response = post(client, body)
+        tried.append(1)
+        if response.status_code >= 500:
+            server_errors.append(event_type)
+        assert response.status_code < 500, (event_type, response.get_json())
+        assert response.is_json
+        if response.status_code >= 400:
+            with fuzz_app.app_context():
+                assert _row_counts() == before, event_type
 
     try:
         attempt()

@@ -51,6 +51,8 @@ def someone_elses_objects(app, make_user):
         "kind": "referrals",
         "endpoint_id": endpoint_id,
         "delivery_id": scalar(app, sa.select(sa.func.min(WebhookDelivery.id))),
+        # The admin's billing events: refused to non-admins before any lookup.
+        "event_id": 1,
     }
 
 

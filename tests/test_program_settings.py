@@ -288,3 +288,31 @@ def test_a_rules_error_is_marked_on_its_field(app, admin):
     assert "a signup has no amount to take a percentage of" in page
     assert 'value="welcome"' in page  # what was typed stays in the form
     assert versions(app) == []
+
+
+def test_renewal_refund_and_verification_options_survive_the_form(app, admin):
+    """Every rule option can be set in the browser and is kept by each later save
+    (a field the form did not know would be dropped on the next save)."""
+    renewals = {
+        "name": "renewals",
+        "trigger": "every_conversion",
+        "amount": "20%",
+        "conversion_kinds": "renewal",
+        "months": "12",
+        "customer_cap": "100.00",
+        "fixed_clawback": "full",
+        "verified_email": True,
+    }
+    assert save(admin, [DEFAULT_RULE, renewals]).status_code == 302
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert (
+        save(admin, [DEFAULT_RULE, renewals], based_on=1, hold_days=7).status_code
+        == 302
+    )
+    document = json.loads(
+        admin.get("/admin/settings/export.json").get_data(as_text=True)
+    )
+    (rule,) = [rule for rule in document["rules"] if rule["name"] == "renewals"]
+    assert rule["months"] == 12 and rule["customer_cap"] == 10_000
+    assert rule["fixed_clawback"] == "full" and rule["verified_email"] is True
+    assert 'value="100.00"' in page and 'value="12"' in page

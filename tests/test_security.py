@@ -105,7 +105,11 @@ def test_every_state_changing_route_requires_a_csrf_token(make_app, make_user):
 
 @pytest.mark.proof
 def test_csrf_exempt_routes_require_other_authentication(make_app):
-    app = make_app(WTF_CSRF_ENABLED=True, REFERRALS_API_KEY="k" * 32)
+    app = make_app(
+        WTF_CSRF_ENABLED=True,
+        REFERRALS_API_KEY="k" * 32,
+        REFERRALS_STRIPE_WEBHOOK_SECRET="whsec_" + "k" * 32,
+    )
     open_routes = []
     for endpoint, path, method in state_changing(app):
         if endpoint in _csrf_exempt_endpoints(app):

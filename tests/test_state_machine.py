@@ -1,6 +1,7 @@
 """Random sequences of the reward program's use cases, checked against a small model.
 
-Signups (referred or not), conversions, replays, refunds, time passing with
+Signups (referred or not), conversions and renewals, replays, full and partial
+refunds, disputes opened and closed (won or lost), time passing with
 process-rewards, and admin decisions run through the service layer on the test
 database. After every step the database must match the model, and the invariants
 hold: every reward has its source, one reward per rule, source and recipient, the
@@ -30,20 +31,20 @@ from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
-from referral_site.referrals.rewards import conversions
+from referral_site.referrals.rewards import conversions, settlement
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.storage.models import Referral
 from referral_site.referrals.storage.transactions import write_transaction
 from tests import proof
 from tests.conftest import PASSWORD
-from tests.state_model import (
-    Model,
+from tests.state_invariants import (
     balances_from_history,
     balances_from_rows,
     invariant_problems,
     load,
 )
+from tests.state_model import Model
 
 RULES = [
     {
@@ -63,6 +64,14 @@ RULES = [
     },
     {"name": "milestone", "trigger": "milestone", "milestones": [2], "amount": 700},
     {"name": "welcome", "trigger": "signup", "amount": 200, "currency": "EUR"},
+    {
+        "name": "renewal",
+        "trigger": "every_conversion",
+        "conversion_kinds": ["renewal"],
+        "percent": 20,
+        "months": 2,
+        "customer_cap": 3000,
+    },
 ]
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "8"))
 STEPS = int(os.environ.get("STATE_MACHINE_STEPS", "30"))
@@ -153,20 +162,21 @@ class RewardProgram(RuleBasedStateMachine):
         user=users,
         amount=st.integers(0, 40_000),
         currency=st.sampled_from(["USD", "EUR"]),
+        kind=st.sampled_from(["purchase", "renewal"]),
     )
-    def convert(self, user, amount, currency):
+    def convert(self, user, amount, currency, kind):
         self.tally.steps += 1
         external_id = f"ch_{len(self.model.conversions) + 1}"
         result = conversions.record_conversion(
             user,
-            kind="purchase",
+            kind=kind,
             amount=amount,
             currency=currency,
             external_id=external_id,
             occurred_at=self.model.clock,
         )
         assert result.created
-        self.model.converted(external_id, result.id, user, amount, currency)
+        self.model.converted(external_id, result.id, user, amount, currency, kind)
         return external_id
 
     @rule(external_id=conversions, same=st.booleans())
@@ -175,7 +185,7 @@ class RewardProgram(RuleBasedStateMachine):
         stored = self.model.conversions[external_id]
         deliver = lambda: conversions.record_conversion(  # noqa: E731
             stored.user_id,
-            kind="purchase",
+            kind=stored.kind,
             amount=stored.amount + (0 if same else 1),
             currency=stored.currency,
             external_id=external_id,
@@ -192,6 +202,31 @@ class RewardProgram(RuleBasedStateMachine):
         result = conversions.refund_conversion(external_id)
         assert result.created == (not self.model.conversions[external_id].refunded)
         self.model.refunded(external_id)
+
+    @rule(external_id=conversions, part=st.integers(1, 40_000))
+    def refund_part(self, external_id, part):
+        """A partial refund: the refunded total grows by part (Stripe's view)."""
+        self.tally.steps += 1
+        stored = self.model.conversions[external_id]
+        total = stored.refunded_minor + part
+        changed = settlement.refund_share(stored.id, total, reason="partial refund")
+        assert changed == self.model.partially_refunded(external_id, total)
+
+    @rule(external_id=conversions)
+    def dispute_opens(self, external_id):
+        self.tally.steps += 1
+        settlement.hold(self.model.conversions[external_id].id, "payment disputed")
+        self.model.disputed(external_id, open_=True)
+
+    @rule(external_id=conversions, won=st.booleans())
+    def dispute_closes(self, external_id, won):
+        self.tally.steps += 1
+        stored = self.model.conversions[external_id]
+        if not won:  # lost: like a full refund
+            settlement.refund_share(stored.id, stored.amount, reason="dispute lost")
+            self.model.partially_refunded(external_id, stored.amount)
+        settlement.release(stored.id)
+        self.model.disputed(external_id, open_=False)
 
     @rule(days=st.integers(0, 40))
     def holds_expire(self, days):

@@ -123,6 +123,19 @@ DEFAULTS: dict[str, object] = {
     #: own history already made the plugin's tables (then they are left as they are).
     "MIGRATIONS_DEPENDS_ON": "",
     "MIGRATIONS_ADOPTED": False,
+    #: Stripe webhook signing secrets (whsec_...), comma-separated: all are valid
+    #: at once, for rotation. Empty turns POST /api/billing/stripe off.
+    "STRIPE_WEBHOOK_SECRET": "",
+    #: Take live-mode events (True) or test-mode events (False), never both.
+    "STRIPE_LIVEMODE": False,
+    #: Largest webhook body accepted, in bytes.
+    "STRIPE_MAX_BYTES": 262144,
+    #: Metadata key (on the Checkout Session, subscription or customer) holding
+    #: the host's user id.
+    "STRIPE_METADATA_KEY": "referral_user_id",
+    #: Tie a payment to the user with the customer's email when nothing else does.
+    #: Off: Stripe does not verify the address a customer types at checkout.
+    "STRIPE_MATCH_EMAIL": False,
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
@@ -262,6 +275,7 @@ class Referrals:
 
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.billing import models as billing_models  # noqa: F401
     from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.outbox import models as outbox_models  # noqa: F401
@@ -280,8 +294,11 @@ def _register(app: Flask, user_model: type) -> None:
     """Blueprints, listeners, commands and the fast path for links."""
     # Imported for their routes and listeners.
     from referral_site.referrals.account import views as account_views  # noqa: F401
+    from referral_site.referrals.api.openapi import docs_bp
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
+    from referral_site.referrals.billing import admin_views  # noqa: F401
+    from referral_site.referrals.billing.views import billing_bp
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
@@ -316,13 +333,16 @@ def _register(app: Flask, user_model: type) -> None:
             "REFERRALS_LANDING_ENDPOINT to the endpoint of your own signup page."
         )
     app.register_blueprint(api_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
-    # The API authenticates by bearer key and never reads the session cookie: a
-    # host's app-wide CSRFProtect must not ask it for a form token.
+    app.register_blueprint(billing_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    app.register_blueprint(docs_bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
+    # The APIs authenticate by bearer key or Stripe's signature and never read the
+    # session cookie: a host's app-wide CSRFProtect must not ask for a form token.
     if "csrf" in app.extensions:
         app.extensions["csrf"].exempt(api_bp)
         # RFC 8058: mail clients post to the unsubscribe link without a session;
         # its signature is the proof.
         app.extensions["csrf"].exempt(email_views.unsubscribe)
+        app.extensions["csrf"].exempt(billing_bp)
     app.cli.add_command(referrals_cli)
     # With host matching the landing page's URL depends on the request's host,
     # which only the full request cycle resolves.

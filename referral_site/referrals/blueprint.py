@@ -51,6 +51,14 @@ def money(amount_minor: int, currency: str) -> str:
     return format_money(amount_minor, currency)
 
 
+@bp.app_template_filter("conversion_source")
+def conversion_source(external_id: str) -> str:
+    """A conversion's external id, naming the Stripe object when it came from one."""
+    from referral_site.referrals.billing.queries import stripe_source
+
+    return stripe_source(external_id) or external_id
+
+
 @bp.app_template_filter("percent")
 def percent(rate: float | None) -> str:
     """A ratio as a percentage with one decimal, or a dash when undefined."""

@@ -135,6 +135,7 @@ PAGES = {
     "my-referrals": ("ann@example.com", "/referrals"),
     "admin-report": ("admin@example.com", "/admin?range=all"),
     "admin-referrer": ("admin@example.com", None),
+    "admin-billing": ("admin@example.com", "/admin/billing"),
     "signup": (None, "/signup"),
     "login": (None, "/login"),
     "forgot-password": (None, "/password/forgot"),
@@ -162,7 +163,9 @@ def test_pages_have_no_serious_accessibility_violations(new_page, site, name):
     assert serious_accessibility_violations(page) == []
 
 
-@pytest.mark.parametrize("name", ["my-referrals", "admin-report", "admin-referrer"])
+@pytest.mark.parametrize(
+    "name", ["my-referrals", "admin-report", "admin-referrer", "admin-billing"]
+)
 def test_pages_fit_a_375px_screen_without_horizontal_scroll(new_page, site, name):
     page = _open(new_page, site, name, 375, 812)
     screenshot(page, f"mobile-{name}")

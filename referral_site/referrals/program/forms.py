@@ -93,7 +93,20 @@ class RuleRow(Form):
         "Hold days (blank: the program's)",
         validators=[Optional(), NumberRange(min=0, max=3650)],
     )
+    months = IntegerField(
+        "For the first months (blank: as long as they pay)",
+        validators=[Optional(), NumberRange(min=1, max=1200)],
+    )
+    customer_cap = StringField(
+        "Cap per referred customer", filters=[_strip], validators=[Length(max=20)]
+    )
+    fixed_clawback = SelectField(
+        "A partial refund of a fixed reward",
+        choices=_choices((("none", "Keeps it"), ("full", "Takes it all back"))),
+        default="none",
+    )
     review = BooleanField("An admin reviews each reward")
+    verified_email = BooleanField("Approved only once the email address is verified")
     remove = BooleanField("Remove this rule")
 
 
@@ -166,8 +179,18 @@ def _row_data(rule: dict, default_currency: str) -> dict:
     currency = rule.get("currency", default_currency)
     row = {
         key: rule.get(key)
-        for key in ("name", "trigger", "recipient", "kind", "hold_days", "review")
+        for key in (
+            "name",
+            "trigger",
+            "recipient",
+            "kind",
+            "hold_days",
+            "review",
+            "verified_email",
+            "months",
+        )
     }
+    row["fixed_clawback"] = rule.get("fixed_clawback", "none")
     row["recipient"] = row["recipient"] or "referrer"
     row["kind"] = row["kind"] or "credit"
     row["currency"] = rule.get("currency", "")
@@ -177,6 +200,7 @@ def _row_data(rule: dict, default_currency: str) -> dict:
     )
     row["monthly_cap"] = _money_text(rule.get("monthly_cap"), currency)
     row["lifetime_cap"] = _money_text(rule.get("lifetime_cap"), currency)
+    row["customer_cap"] = _money_text(rule.get("customer_cap"), currency)
     row["conversion_kinds"] = ", ".join(rule.get("conversion_kinds") or ())
     row["milestones"] = ", ".join(str(n) for n in rule.get("milestones") or ())
     return row
@@ -236,7 +260,7 @@ def _rule_of(row: RuleRow, default_currency: str) -> tuple[dict, bool]:
                 is_percent = field.data.endswith("%")
                 key = percent_key if is_percent else amount_key
                 rule[key] = parsed
-    for field in (row.monthly_cap, row.lifetime_cap):
+    for field in (row.monthly_cap, row.lifetime_cap, row.customer_cap):
         if field.data:
             minor = _minor_units(field.data, money_currency)
             if minor is None:
@@ -257,8 +281,14 @@ def _rule_of(row: RuleRow, default_currency: str) -> tuple[dict, bool]:
             rule["milestones"] = counts
     if row.hold_days.data is not None:
         rule["hold_days"] = row.hold_days.data
+    if row.months.data is not None:
+        rule["months"] = row.months.data
+    if row.fixed_clawback.data == "full":
+        rule["fixed_clawback"] = "full"
     if row.review.data:
         rule["review"] = True
+    if row.verified_email.data:
+        rule["verified_email"] = True
     return rule, valid
 
 

@@ -164,7 +164,13 @@ def _rule_diff(old: dict, new: dict) -> str:
 def _shown(key: str, value, currency: str | None) -> str:
     if value is None:
         return "(none)"
-    if key in ("amount", "referred_amount", "monthly_cap", "lifetime_cap"):
+    if key in (
+        "amount",
+        "referred_amount",
+        "monthly_cap",
+        "lifetime_cap",
+        "customer_cap",
+    ):
         return format_money(value, currency or "")
     if key in ("percent", "referred_percent"):
         return f"{value}%"

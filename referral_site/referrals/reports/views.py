@@ -17,6 +17,7 @@ from flask import (
     stream_with_context,
 )
 
+from referral_site.referrals.billing import queries as billing_queries
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.reports import charts, leaderboard, revenue
 from referral_site.referrals.reports import exports as report_exports
@@ -77,6 +78,7 @@ def admin_referrer(user_id: int):
         referrals=reports.referrals_page(
             period, user_id, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),
+        conversions=billing_queries.referrer_conversions(user_id),
     )
 
 

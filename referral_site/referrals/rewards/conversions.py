@@ -251,7 +251,7 @@ def refund_conversion(
         refunded = session.execute(
             sa.update(Conversion)
             .where(Conversion.id == conversion_id, Conversion.refunded_at.is_(None))
-            .values(refunded_at=utcnow())
+            .values(refunded_at=utcnow(), refunded_minor=Conversion.amount_minor)
             .execution_options(synchronize_session=False)
         ).rowcount
         if refunded:

@@ -7,7 +7,12 @@ import sqlalchemy as sa
 
 from referral_site.referrals.rewards.lifecycle import OPEN, Notices, RewardError, move
 from referral_site.referrals.rewards.verification import unverified_problem
-from referral_site.referrals.storage.models import Reward, RewardStatus, utcnow
+from referral_site.referrals.storage.models import (
+    Conversion,
+    Reward,
+    RewardStatus,
+    utcnow,
+)
 from referral_site.referrals.storage.transactions import write_transaction
 
 _ACTIONS = {
@@ -45,11 +50,13 @@ def decide(
     with write_transaction() as session:
         # A fixed order, so two bulk decisions lock rows without deadlocking.
         for reward_id in sorted(set(reward_ids)):
-            problem = (
-                _held(session, reward_id, now) or unverified_problem(session, reward_id)
-                if action == "approve"
-                else None
-            )
+            problem = _disputed(session, reward_id) if action != "reject" else None
+            if action == "approve":
+                problem = (
+                    problem
+                    or _held(session, reward_id, now)
+                    or unverified_problem(session, reward_id)
+                )
             problem = problem or move(
                 session,
                 reward_id,
@@ -62,6 +69,18 @@ def decide(
             (problems.append(problem) if problem else changed.append(reward_id))
     notices.send()
     return Decision(changed=changed, problems=problems)
+
+
+def _disputed(session, reward_id: int) -> str | None:
+    """Why a reward cannot be approved or paid while its payment is disputed."""
+    reason = session.scalar(
+        sa.select(Conversion.held_reason)
+        .join(Reward, Reward.conversion_id == Conversion.id)
+        .where(Reward.id == reward_id)
+    )
+    if reason:
+        return f"Reward #{reward_id} is held: {reason}."
+    return None
 
 
 def _held(session, reward_id: int, now: datetime) -> str | None:

@@ -5,6 +5,7 @@ a double delivery or a racing worker finds the reward already there and grants
 nothing. Caps and milestones are counted while the referrer's row is locked.
 """
 
+import calendar
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -43,7 +44,9 @@ def grant_for_conversion(
             continue
         if rule.trigger not in ("first_conversion", "every_conversion"):
             continue
-        if not rule.matches(conversion.kind):
+        if not rule.matches(conversion.kind) or _past_months(
+            rule, conversion, referral
+        ):
             continue
         source = (
             f"referral:{referral.id}"
@@ -60,6 +63,22 @@ def grant_for_conversion(
             notices=notices,
             version=program.version,
         )
+
+
+def _past_months(rule: Rule, conversion: Conversion, referral: Referral) -> bool:
+    """Whether the conversion is past the rule's months from the first conversion."""
+    if rule.months is None or referral.converted_at is None:
+        return False
+    return conversion.occurred_at >= add_months(referral.converted_at, rule.months)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months later (clamped to the
+    month's last day: Jan 31 + 1 month is Feb 28 or 29)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 def grant_for_signup(session, referral: Referral, *, notices) -> list[int]:
@@ -194,7 +213,9 @@ def _grant(
 ) -> int | None:
     """Insert one reward unless it exists; the unique (rule, source, user) decides."""
     if capped:
-        amount = _within_caps(session, rule, user_id, currency, amount, earned_at)
+        amount = _within_caps(
+            session, rule, user_id, currency, amount, earned_at, referral.id
+        )
     if amount <= 0 or _granted(session, rule.name, source_key, user_id):
         return None
     reward = Reward(
@@ -244,34 +265,49 @@ def _granted(session, rule_name: str, source_key: str, user_id: int) -> bool:
     )
 
 
-def _within_caps(session, rule, user_id, currency, amount, earned_at) -> int:
+def _within_caps(session, rule, user_id, currency, amount, earned_at, referral_id):
     """Cut an amount to what the rule's caps leave for this referrer.
 
-    Rejected and reversed rewards leave the cap, and so does a paid reward that a
-    refund clawed back: what counts is what the referrer keeps, whether the refund
-    came before or after the payment.
+    Rejected and reversed rewards leave the cap, and so does what a refund clawed
+    back from a paid reward: what counts is what the referrer keeps, whether the
+    refund came before or after the payment.
     """
+
+    def kept(*conditions) -> int:
+        # int(): PostgreSQL sums a BIGINT as NUMERIC, read by the driver as Decimal.
+        return int(session.scalar(_kept_sum(rule.name, user_id, currency, conditions)))
+
+    if rule.lifetime_cap is not None:
+        amount = min(amount, rule.lifetime_cap - kept())
+    if rule.monthly_cap is not None:
+        start, end = month_bounds(earned_at)
+        in_month = kept(Reward.earned_at >= start, Reward.earned_at < end)
+        amount = min(amount, rule.monthly_cap - in_month)
+    if rule.customer_cap is not None:
+        customer = kept(Reward.referral_id == referral_id)
+        amount = min(amount, rule.customer_cap - customer)
+    return amount
+
+
+def _kept_sum(rule_name, user_id, currency, conditions):
+    """The sum a referrer keeps of a rule's rewards: grants less their clawbacks."""
+    dropped = (RewardStatus.REJECTED, RewardStatus.REVERSED)
     clawback = sa.orm.aliased(Reward)
-    clawed_back = sa.exists().where(
-        clawback.adjusts_reward_id == Reward.id,
-        clawback.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
+    clawed = (
+        sa.select(sa.func.coalesce(sa.func.sum(clawback.amount_minor), 0))
+        .where(clawback.adjusts_reward_id == Reward.id, clawback.status.notin_(dropped))
+        .scalar_subquery()
     )
-    earned = sa.select(sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0)).where(
-        Reward.rule == rule.name,
+    return sa.select(
+        sa.func.coalesce(sa.func.sum(Reward.amount_minor + clawed), 0)
+    ).where(
+        Reward.rule == rule_name,
         Reward.user_id == user_id,
         Reward.currency == currency,
         Reward.adjusts_reward_id.is_(None),
-        Reward.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
-        ~clawed_back,
+        Reward.status.notin_(dropped),
+        *conditions,
     )
-    # int(): PostgreSQL sums a BIGINT as NUMERIC, which the driver reads as Decimal.
-    if rule.lifetime_cap is not None:
-        amount = min(amount, rule.lifetime_cap - int(session.scalar(earned)))
-    if rule.monthly_cap is not None:
-        start, end = month_bounds(earned_at)
-        in_month = earned.where(Reward.earned_at >= start, Reward.earned_at < end)
-        amount = min(amount, rule.monthly_cap - int(session.scalar(in_month)))
-    return amount
 
 
 def month_bounds(moment: datetime) -> tuple[datetime, datetime]:

@@ -17,6 +17,7 @@ from referral_site.referrals.rewards.verification import (
     needs_verification,
 )
 from referral_site.referrals.storage.models import (
+    Conversion,
     Referral,
     ReviewStatus,
     Reward,
@@ -58,7 +59,10 @@ def process_rewards(now: datetime | None = None, batch_size: int = 200) -> Proce
                     Referral.review_status,
                 )
                 .outerjoin(Referral, Referral.id == Reward.referral_id)
+                .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
                 .where(Reward.status == RewardStatus.PENDING, Reward.hold_until <= now)
+                # A disputed payment's rewards wait for the dispute's outcome.
+                .where(Conversion.held_reason.is_(None))
                 .order_by(Reward.id)
                 .limit(batch_size)
                 .with_for_update(skip_locked=True, of=Reward)

@@ -140,6 +140,10 @@ def _queue_query():
         referred_cols.email.label("referred_email"),
         Conversion.external_id.label("conversion_external_id"),
         Conversion.kind.label("conversion_kind"),
+        Conversion.held_reason.label("conversion_held_reason"),
+        Conversion.refunded_minor.label("conversion_refunded_minor"),
+        Conversion.amount_minor.label("conversion_amount_minor"),
+        Conversion.currency.label("conversion_currency"),
         Referral.review_status,
     ).select_from(
         sa.join(Reward, recipient, recipient_cols.id == Reward.user_id)

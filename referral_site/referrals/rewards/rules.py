@@ -19,8 +19,10 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FIELDS = {
     "name", "trigger", "recipient", "kind", "amount", "percent", "referred_amount",
     "referred_percent", "currency", "conversion_kinds", "milestones", "monthly_cap",
-    "lifetime_cap", "hold_days", "review", "verified_email",
+    "lifetime_cap", "hold_days", "review", "verified_email", "months", "customer_cap",
+    "fixed_clawback",
 }  # fmt: skip
+CLAWBACKS = ("none", "full")
 
 #: The program in force when REFERRALS_REWARD_RULES is empty: on the referred user's
 #: first conversion, 10.00 credit to the referrer and 5.00 to the referred user.
@@ -84,6 +86,14 @@ class Rule:
     lifetime_cap: int | None = None
     #: Approved only once the recipient's email address is verified.
     verified_email: bool = False
+    #: Fires only within this many months of the referred user's first conversion
+    #: (renewals "for the first N months"); None: for as long as they pay.
+    months: int | None = None
+    #: Most this rule pays one referrer for one referred customer, in minor units.
+    customer_cap: int | None = None
+    #: What a partial refund does to a fixed reward: "none" keeps it, "full"
+    #: takes it all back (percentage rewards lose the refunded share).
+    fixed_clawback: str = "none"
 
     def matches(self, conversion_kind: str) -> bool:
         """Whether a conversion of this kind can fire the rule."""
@@ -164,9 +174,11 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
         not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)
     ):
         fail("conversion_kinds", "a list of conversion kinds")
-    for cap in ("monthly_cap", "lifetime_cap"):
+    for cap in ("monthly_cap", "lifetime_cap", "customer_cap"):
         if item.get(cap) is not None and not _positive_int(item[cap]):
             fail(cap, "a positive amount in minor units")
+    if item.get("months") is not None and not _positive_int(item["months"]):
+        fail("months", "a positive whole number of months")
     rule_hold = item.get("hold_days", hold_days)
     if not isinstance(rule_hold, int) or isinstance(rule_hold, bool) or rule_hold < 0:
         fail("hold_days", "a whole number of days, 0 or more")
@@ -176,6 +188,10 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
     verified_email = item.get("verified_email", False)
     if not isinstance(verified_email, bool):
         fail("verified_email", "true or false")
+    if item.get("fixed_clawback", "none") not in CLAWBACKS:
+        fail("fixed_clawback", "none or full")
+    if trigger not in ("every_conversion", "first_conversion") and "months" in item:
+        fail("months", "only conversion rules count months")
     return Rule(
         name=name,
         trigger=trigger,
@@ -190,6 +206,9 @@ def _parse_rule(item: object, default_currency: str, hold_days: int) -> Rule:
         monthly_cap=item.get("monthly_cap"),
         lifetime_cap=item.get("lifetime_cap"),
         verified_email=verified_email,
+        months=item.get("months"),
+        customer_cap=item.get("customer_cap"),
+        fixed_clawback=item.get("fixed_clawback", "none"),
     )
 
 

@@ -223,6 +223,12 @@ class Conversion(Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: How much of the amount was refunded so far (partial refunds add up to it).
+    refunded_minor: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    #: Why its rewards are held (a payment dispute): not approvable, not payable.
+    held_reason: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

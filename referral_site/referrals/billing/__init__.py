@@ -1,0 +1,1 @@
+"""Conversions, renewals, refunds and disputes taken from Stripe's signed webhooks."""

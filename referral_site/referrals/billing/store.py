@@ -1,0 +1,187 @@
+"""Stripe events stored once by id, claimed by one worker, finished with an outcome."""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from referral_site.referrals.billing.models import (
+    BillingEvent,
+    BillingPayment,
+    Outcome,
+)
+from referral_site.referrals.billing.signature import WebhookRefused
+from referral_site.referrals.storage.models import utcnow
+from referral_site.referrals.storage.transactions import write_transaction
+
+#: A Stripe id: printable ASCII without spaces (evt_..., cs_..., ch_...).
+STRIPE_ID = re.compile(r"^[\x21-\x7e]{1,255}$")
+_TYPE = re.compile(r"^[a-z0-9_.]{1,100}$")
+#: A worker that took an event this long ago and did not finish it has died:
+#: another delivery (Stripe retries) may take it over.
+CLAIM_TIMEOUT = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An event's row: ``created`` is False for a replay of a stored event."""
+
+    id: int
+    created: bool
+    outcome: Outcome
+
+
+def clean_id(value: object) -> str | None:
+    """A Stripe id if the value looks like one, else None."""
+    return value if isinstance(value, str) and STRIPE_ID.match(value) else None
+
+
+def check_shape(event: dict, *, livemode: bool) -> dict:
+    """The event's object, once the event has the fields every Stripe event has."""
+    if not clean_id(event.get("id")) or not _TYPE.match(str(event.get("type", ""))):
+        raise WebhookRefused("Not a Stripe event: it needs an id and a type.")
+    if not isinstance(event.get("livemode"), bool):
+        raise WebhookRefused("Not a Stripe event: livemode must be true or false.")
+    created = event.get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise WebhookRefused("Not a Stripe event: created must be a Unix time.")
+    if not 0 <= created < 2**34:
+        raise WebhookRefused("Not a Stripe event: created is out of range.")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise WebhookRefused("Not a Stripe event: data.object must be an object.")
+    if event["livemode"] != livemode:
+        mode = "live" if livemode else "test"
+        raise WebhookRefused(
+            f"This endpoint takes {mode}-mode events only "
+            "(REFERRALS_STRIPE_LIVEMODE); this one is "
+            f"{'live' if event['livemode'] else 'test'}-mode."
+        )
+    return data["object"]
+
+
+def store(event: dict, payload: str) -> Stored:
+    """Store the event unless its id is stored already (a racing copy included).
+
+    A new row is claimed by this delivery (``created``); a stored one must be
+    claimed with :func:`claim`.
+    """
+    obj = event["data"]["object"]
+    row = BillingEvent(
+        stripe_id=event["id"],
+        type=event["type"],
+        livemode=event["livemode"],
+        object_id=clean_id(obj.get("id")),
+        created_at=datetime.fromtimestamp(event["created"], UTC),
+        payload=payload,
+        outcome=Outcome.RECEIVED,
+        reason="",
+        # The delivery that stores it handles it: claimed in the same insert.
+        claimed_at=utcnow(),
+    )
+    with write_transaction() as session:
+        existing = _existing(session, event["id"])
+        if existing is not None:
+            return existing
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # Stored by a racing delivery since the check.
+            return _existing(session, event["id"])
+        return Stored(row.id, True, Outcome.RECEIVED)
+
+
+def _existing(session, stripe_id: str) -> Stored | None:
+    found = session.execute(
+        sa.select(BillingEvent.id, BillingEvent.outcome).where(
+            BillingEvent.stripe_id == stripe_id
+        )
+    ).first()
+    return Stored(found.id, False, found.outcome) if found else None
+
+
+def claim(event_id: int, *, again: bool = False) -> bool:
+    """Take an event for handling; False when another worker has it or it is done.
+
+    A conditional UPDATE decides: of racing deliveries exactly one gets it.
+    ``again`` (an admin's replay or link, a payment that arrived) takes any
+    event not being handled right now.
+    """
+    now = utcnow()
+    free = sa.or_(
+        BillingEvent.claimed_at.is_(None),
+        BillingEvent.claimed_at < now - CLAIM_TIMEOUT,
+    )
+    open_outcomes = [Outcome.RECEIVED] + ([] if not again else list(Outcome))
+    with write_transaction() as session:
+        return bool(
+            session.execute(
+                sa.update(BillingEvent)
+                .where(
+                    BillingEvent.id == event_id,
+                    BillingEvent.outcome.in_(open_outcomes),
+                    free,
+                )
+                .values(claimed_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        )
+
+
+def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
+    """Record what handling came to and let the event go, in one transaction
+    with the Stripe ids found to have paid for its conversion."""
+    keys = found.pop("payment_keys", ())
+    values = {k: v for k, v in found.items() if v is not None}
+    with write_transaction() as session:
+        if keys and found.get("conversion_id") is not None:
+            _add_payment_keys(session, found["conversion_id"], keys)
+        session.execute(
+            sa.update(BillingEvent)
+            .where(BillingEvent.id == event_id)
+            .values(
+                outcome=outcome,
+                reason=reason[:500],
+                claimed_at=None,
+                handled_at=utcnow(),
+                **values,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _add_payment_keys(session, conversion_id: int, keys) -> None:
+    known = set(
+        session.scalars(
+            sa.select(BillingPayment.key).where(BillingPayment.key.in_(keys))
+        )
+    )
+    for key in keys:
+        if key in known:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(BillingPayment(key=key, conversion_id=conversion_id))
+        except IntegrityError:
+            pass  # tied by a racing delivery
+
+
+def release(event_id: int) -> None:
+    """Give an event back unhandled (a failure worth Stripe's retry)."""
+    with write_transaction() as session:
+        session.execute(
+            sa.update(BillingEvent)
+            .where(BillingEvent.id == event_id)
+            .values(claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def load(session, event_id: int) -> tuple[dict, BillingEvent]:
+    """A stored event's body and row."""
+    row = session.get(BillingEvent, event_id)
+    return json.loads(row.payload), row

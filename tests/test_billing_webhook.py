@@ -1,0 +1,183 @@
+"""POST /api/billing/stripe: signatures, modes, bodies, storage once by event id."""
+
+import json
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from referral_site.referrals.billing.models import BillingEvent, Outcome
+from referral_site.referrals.storage.models import Conversion
+from tests.billing_helpers import billing_settings, conversions, events
+from tests.conftest import scalar
+from tests.reward_helpers import referred_pair
+from tests.stripe_events import OLD_SECRET, SECRET, checkout, event, post, sign
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(**billing_settings())
+
+
+def _count(app, model=BillingEvent):
+    return scalar(app, sa.select(sa.func.count()).select_from(model))
+
+
+def test_the_endpoint_is_off_without_a_secret(make_app, make_user):
+    app = make_app()
+    response = post(app.test_client(), event("checkout.session.completed", checkout()))
+    assert response.status_code == 404
+    assert "REFERRALS_STRIPE_WEBHOOK_SECRET" in response.get_json()["error"]
+    assert _count(app) == 0
+
+
+def test_a_signed_checkout_becomes_a_conversion_with_its_rewards(app, make_user):
+    _, bob = referred_pair(make_user)
+    response = post(
+        app.test_client(), event("checkout.session.completed", checkout(bob))
+    )
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "applied"
+    assert [c[1:4] for c in conversions(app)] == [("purchase", 5000, "USD")]
+
+
+@pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])
+def test_every_configured_secret_is_valid_at_once(app, make_user, secret):
+    _, bob = referred_pair(make_user)
+    body = event("checkout.session.completed", checkout(bob))
+    assert post(app.test_client(), body, secret=secret).status_code == 200
+    assert _count(app, Conversion) == 1
+
+
+def _raw(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (None, "Missing Stripe-Signature"),
+        ("", "Missing Stripe-Signature"),
+        ("t=abc,v1=00", "Bad Stripe-Signature"),
+        ("v1=deadbeef", "Bad Stripe-Signature"),
+        ("wrong-secret", "Bad Stripe-Signature"),
+        ("stale", "Bad Stripe-Signature"),
+        ("other-body", "Bad Stripe-Signature"),
+        ("v0-scheme", "Bad Stripe-Signature"),
+    ],
+)
+def test_bad_or_missing_signatures_are_refused_and_nothing_is_written(
+    app, make_user, header, message
+):
+    _, bob = referred_pair(make_user)
+    raw = _raw(event("checkout.session.completed", checkout(bob)))
+    headers = {
+        "wrong-secret": sign(raw, "whsec_not_ours"),
+        "stale": sign(raw, SECRET, int(time.time()) - 301),
+        "other-body": sign(raw + b" ", SECRET),
+        "v0-scheme": sign(raw, SECRET).replace("v1=", "v0="),
+    }
+    sent = {} if header is None else {"Stripe-Signature": headers.get(header, header)}
+    response = app.test_client().post(
+        "/api/billing/stripe", data=raw, headers=sent, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert message in response.get_json()["error"]
+    assert (_count(app), _count(app, Conversion)) == (0, 0)
+
+
+def test_a_timestamp_within_the_tolerance_is_accepted(app, make_user):
+    _, bob = referred_pair(make_user)
+    body = event("checkout.session.completed", checkout(bob))
+    response = post(app.test_client(), body, timestamp=int(time.time()) - 280)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"{not json", "not JSON"),
+        (b"[]", "not a Stripe event"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"id": "evt_1", "type": "x"}', "livemode"),
+        (b'{"id": "evt_1", "type": "x", "livemode": false, "created": 1}', "data"),
+        (b'{"type": "x", "livemode": false, "created": 1, "data": {}}', "id"),
+    ],
+)
+def test_malformed_bodies_are_refused_with_a_clear_message(app, raw, message):
+    response = post(app.test_client(), raw)
+    assert response.status_code == 400
+    assert message.lower() in response.get_json()["error"].lower()
+    assert _count(app) == 0
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(make_app, make_user):
+    app = make_app(**billing_settings(REFERRALS_STRIPE_MAX_BYTES=2000))
+    _, bob = referred_pair(make_user)
+    body = event(
+        "checkout.session.completed", checkout(bob, metadata={"x": "y" * 3000})
+    )
+    response = post(app.test_client(), body)
+    assert response.status_code == 413
+    assert "2000 bytes" in response.get_json()["error"]
+    assert _count(app) == 0
+
+
+@pytest.mark.parametrize("live_setting, live_event", [(False, True), (True, False)])
+def test_events_of_the_other_mode_are_refused(
+    make_app, make_user, live_setting, live_event
+):
+    app = make_app(**billing_settings(REFERRALS_STRIPE_LIVEMODE=live_setting))
+    _, bob = referred_pair(make_user)
+    body = event("checkout.session.completed", checkout(bob), livemode=live_event)
+    response = post(app.test_client(), body)
+    assert response.status_code == 400
+    assert "mode" in response.get_json()["error"]
+    assert (_count(app), _count(app, Conversion)) == (0, 0)
+
+
+def test_a_replayed_event_answers_200_and_does_nothing_more(app, make_user):
+    _, bob = referred_pair(make_user)
+    body = event("checkout.session.completed", checkout(bob))
+    client = app.test_client()
+    first, again = post(client, body), post(client, body)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert (first.get_json()["duplicate"], again.get_json()["duplicate"]) == (
+        False,
+        True,
+    )
+    assert (_count(app), _count(app, Conversion)) == (1, 1)
+
+
+def test_unknown_event_types_are_recorded_as_ignored(app):
+    body = event("price.created", {"object": "price", "id": "price_1"})
+    response = post(app.test_client(), body)
+    assert response.status_code == 200
+    assert events(app) == [
+        (body["id"], "price.created", Outcome.IGNORED, "event type not used")
+    ]
+
+
+def test_signed_objects_missing_their_fields_are_recorded_as_failed(app):
+    body = event(
+        "checkout.session.completed",
+        {"object": "checkout.session", "mode": "payment", "payment_status": "paid"},
+    )
+    response = post(app.test_client(), body)
+    assert response.status_code == 200
+    ((_, _, outcome, reason),) = events(app)
+    assert outcome == Outcome.FAILED and reason
+
+
+def test_amounts_beyond_any_sale_are_recorded_as_failed(app, make_user):
+    from tests.stripe_events import refund
+
+    _, bob = referred_pair(make_user)
+    session = checkout(bob)
+    client = app.test_client()
+    post(client, event("checkout.session.completed", session))
+    huge = refund(session["payment_intent"], 2**70)
+    response = post(client, event("refund.created", huge))
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "failed"
+    assert conversions(app)[0][4] == 0

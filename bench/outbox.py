@@ -197,6 +197,8 @@ def main() -> None:
     (database.DATA / "outbox-jobs.sqlite3").unlink(missing_ok=True)
     kind = "postgresql" if args.database_url else "sqlite"
     lines = [
+        f"## Outbox and webhooks: {kind}",
+        "",
         *results.header(kind),
         "",
         ROUNDS_HEADER,
@@ -235,7 +237,7 @@ def main() -> None:
         "another process on 127.0.0.1; the dispatch job's body run until all went.",
     ]
     print("\n".join(lines))
-    results.write_section(f"Outbox and webhooks: {kind}", lines)
+    results.write_section(f"outbox-{kind}", lines)
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ def _register(app: Flask, user_model: type) -> None:
 
     rollups.track_users(user_model)
     rewards.init_app(app)
-    app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
+    _add_converters(app, app.extensions["referrals"].db, user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     if app.config["REFERRALS_AUTH_VIEWS"]:
         signup.register(app)
@@ -247,14 +247,28 @@ def _register(app: Flask, user_model: type) -> None:
         app.wsgi_app = FastLinks(app, app.wsgi_app)
 
 
-def _user_id_converter(user_model: type):
-    """URL converter of user ids in the plugin's routes: integers or strings, as
-    the host's primary key is."""
-    from werkzeug.routing import IntegerConverter, UnicodeConverter
-
+def _add_converters(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
+    """URL converters of the plugin's ids and of the host's user keys, bounded by
+    their columns on this database, so an id no row can have is a 404."""
+    from referral_site.referrals.input_checks import (
+        id_converter,
+        largest_integer,
+        text_key_converter,
+    )
+    from referral_site.referrals.storage.db import user_pk
+    from referral_site.referrals.storage.models import Referral, Reward
     from referral_site.referrals.users import integer_keys
 
-    return IntegerConverter if integer_keys(user_model) else UnicodeConverter
+    with app.app_context():
+        dialect = db.engine.dialect
+    ids = min(largest_integer(c.type, dialect) for c in (Referral.id, Reward.id))
+    app.url_map.converters["referrals_id"] = id_converter(ids)
+    key = user_pk(user_model)
+    app.url_map.converters["referrals_user"] = (
+        id_converter(largest_integer(key.type, dialect))
+        if integer_keys(user_model)
+        else text_key_converter(getattr(key.type, "length", None) or 255)
+    )
 
 
 def _ip_hash_key(app: Flask) -> bytes:

@@ -16,6 +16,7 @@ from referral_site.referrals.capture import visit_buffer
 from referral_site.referrals.fraud import evidence as fraud_signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.input_checks import without_control_characters
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.storage.db import db, user_pk_value
@@ -136,7 +137,8 @@ def visit_row(
         "code": referrer.code,
         "referrer_id": referrer.id,
         "visitor_id": visitor_id,
-        "landing_path": landing_path[:512],
+        # As seen, minus what no column should hold (a path may carry %00).
+        "landing_path": without_control_characters(landing_path)[:512],
         "source": source,
         "ip_hash": ip_hash,
         "created_at": utcnow(),

@@ -12,13 +12,13 @@ from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.rewards.conversions import record_conversion
 from referral_site.referrals.storage.models import Referral, Reward
+from tests import test_hosts_alike as hosts_alike
 from tests.conftest import PASSWORD, POSTGRES_URL, login, scalar
-from tests.host_apps import bookshop_app
 from tests.reward_helpers import API_KEY, AUTH, conversion_body, post_conversion
 from tests.routes import object_routes
 from tests.test_fuzz import _row_counts
 from tests.test_hosts_alike import API_KEY as HOST_API_KEY
-from tests.test_hosts_alike import BROWSER, Host, _admin, _bookshop, _site
+from tests.test_hosts_alike import BROWSER, Host, _admin
 
 #: NUL, escape, DEL and a C1 control: no field of the program means any of them.
 CONTROLS = ["\x00", "\x1b", "\x7f", "\x85"]
@@ -34,14 +34,8 @@ def _counts(app) -> dict[str, int]:
         return {k: v for k, v in _row_counts().items() if k != "user_sightings"}
 
 
-@pytest.fixture(params=["site", "bookshop"])
-def host(request, make_app, tmp_path):
-    """The site and the bookshop, as in test_hosts_alike.py."""
-    if request.param == "site":
-        yield _site(make_app)
-        return
-    with bookshop_app(tmp_path, REFERRALS_API_KEY=HOST_API_KEY) as app:
-        yield _bookshop(app)
+#: The site and the bookshop (test_hosts_alike.py), each test on both.
+host = hosts_alike.host
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
+    from referral_site.referrals.limits import Guessers
     from referral_site.referrals.users import UserFields
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
@@ -69,8 +70,12 @@ DEFAULTS: dict[str, object] = {
     #: Flask-Limiter limit strings, per client IP.
     "RATELIMIT_SIGNUP": "20 per hour",
     "RATELIMIT_LOGIN": "30 per minute;300 per hour",
-    #: Only unknown codes on /r/<code> count (code guessing); valid links never do.
+    #: Unknown codes on /r/<code> and in ?ref= count (code guessing), together;
+    #: valid links never do, but a client past it gets 429 for every code.
     "RATELIMIT_CODE_MISSES": "10 per minute;30 per hour",
+    #: Failed API authentication (a missing or wrong key), per client IP; past it
+    #: every API request from that client is 429, whatever key it sends.
+    "RATELIMIT_API_AUTH_FAILURES": "10 per minute;50 per hour",
     #: For the conversion API (applied where that endpoint is registered).
     "RATELIMIT_API": "120 per minute",
     #: Visits older than this are purged by `referrals purge-visits` (rolled up first).
@@ -150,6 +155,8 @@ class _State:
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
+    #: Clients past the code-guessing limit (limits.py).
+    guessers: "Guessers"
 
 
 class Referrals:
@@ -188,6 +195,7 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
+            guessers=limits.Guessers(),
         )
         if app.config["REFERRALS_TUNE_SQLITE"]:
             _tune_sqlite_engines(app, db)

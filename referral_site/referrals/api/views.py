@@ -16,7 +16,11 @@ from referral_site.referrals.input_checks import (
     control_characters_anywhere,
     has_control_characters,
 )
-from referral_site.referrals.limits import rate_limited, seconds_until_reset
+from referral_site.referrals.limits import (
+    api_auth_failures,
+    rate_limited,
+    seconds_until_reset,
+)
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.users import user_id_error
 
@@ -38,6 +42,8 @@ def authenticate():
     key = current_app.config["REFERRALS_API_KEY"]
     if not key:
         return _error(404, "The conversions API is off (no REFERRALS_API_KEY set).")
+    with api_auth_failures():  # 429 once failures from this client pass the limit
+        pass
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         token.strip().encode(), key.encode()

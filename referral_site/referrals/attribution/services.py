@@ -30,6 +30,9 @@ from referral_site.referrals.storage.models import (
 from referral_site.referrals.storage.transactions import write_transaction
 from referral_site.referrals.users import user_sql
 
+#: Prefix of the advisory lock keys that serialize signups from one IP hash.
+_IP_LOCK_PREFIX = "referrals-velocity-ip:"
+
 
 class ReferralError(Exception):
     """A referral rule refused the request; the message is safe to show."""
@@ -254,6 +257,8 @@ def _create_account(
     session, user, referrer: Referrer | None, origin: Origin, notices
 ) -> Referral | None:
     """The signup's transaction: the user, checks, the referral, signals, rewards."""
+    if referrer is not None:
+        lock_for_velocity(session, referrer, origin.ip_hash)
     # First: a taken email is refused before the rest.
     _insert_user(session, user, referrer.id if referrer is not None else None)
     if referrer is None:
@@ -262,6 +267,29 @@ def _create_account(
     return write_referral(
         session, user_pk_value(user), user.email, referrer, origin, notices
     )
+
+
+def lock_for_velocity(session, referrer: Referrer, ip_hash: str | None) -> None:
+    """Hold the referrer's row and the signup IP until commit, so that racing
+    signups count each other in the velocity signals (read-committed reads would
+    otherwise miss the referrals not yet committed, and undercount).
+
+    ``FOR NO KEY UPDATE``: it queues signups for one referrer but not the inserts
+    whose foreign keys share-lock the row (clicks, the new account), so nothing
+    waits on a signup in a cycle. The IP has no row: a transaction-scoped advisory
+    lock on its hash stands for it. SQLite's BEGIN IMMEDIATE already serializes
+    writers.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return
+    user = user_sql(user_model())
+    session.execute(
+        sa.select(user.id).where(user.id == referrer.id).with_for_update(key_share=True)
+    )
+    if ip_hash and dialect == "postgresql":
+        key = sa.func.hashtextextended(_IP_LOCK_PREFIX + ip_hash, 0)
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def refuse_loop(referrer: Referrer, email: str) -> None:

@@ -134,6 +134,9 @@ def _journey(shop, shop_db) -> None:
     code = re.search(r"/rewards/r/(\w+)", page)[1]
     visitor = shop.test_client()
     assert visitor.get(f"/rewards/r/{code}", headers=BROWSER).location == "/register"
+    refused = _register(shop.test_client(), "nul\x00name")
+    assert refused.status_code == 200  # the form again, with the field's message
+    assert "Remove the control characters" in refused.get_data(as_text=True)
     assert _register(visitor, "bob").status_code == 302
     mine = ann.get("/rewards/referrals").get_data(as_text=True)
     assert "bob" in mine and "The Shop" in mine  # in the shop's own layout

@@ -14,9 +14,9 @@ from referral_site.referrals.rewards.conversions import record_conversion
 from referral_site.referrals.storage.models import Referral, Reward
 from tests import test_hosts_alike as hosts_alike
 from tests.conftest import PASSWORD, POSTGRES_URL, login, scalar
+from tests.hostile_values import row_counts as _row_counts
 from tests.reward_helpers import API_KEY, AUTH, conversion_body, post_conversion
 from tests.routes import object_routes
-from tests.test_fuzz import _row_counts
 from tests.test_hosts_alike import API_KEY as HOST_API_KEY
 from tests.test_hosts_alike import BROWSER, Host, _admin
 

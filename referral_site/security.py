@@ -42,13 +42,12 @@ def _no_store_when_signed_in(response):
     """A signed-in person's pages are theirs: no cache keeps them (``no-store``),
     unless the response chose its own caching. Decided from the session, without
     loading the user, so it holds when the database does not answer."""
+    chose_its_own = "Cache-Control" in response.headers
+    if chose_its_own or (request.endpoint or "").endswith("static"):
+        return response  # the session is not even read: no Vary: Cookie added
     user = g.get("_login_user")
     signed_in = user.is_authenticated if user is not None else "_user_id" in session
-    if (
-        signed_in
-        and "Cache-Control" not in response.headers
-        and not (request.endpoint or "").endswith("static")
-    ):
+    if signed_in:
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -1,6 +1,6 @@
 """Response headers, proxy trust and database-outage answers for every response."""
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request, session
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -35,6 +35,21 @@ def init_app(app: Flask) -> None:
     # and stay 500s.
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(InterfaceError, _database_unavailable)
+    app.after_request(_no_store_when_signed_in)
+
+
+def _no_store_when_signed_in(response):
+    """A signed-in person's pages are theirs: no cache keeps them (``no-store``),
+    unless the response chose its own caching. Decided from the session, without
+    loading the user, so it holds when the database does not answer."""
+    chose_its_own = "Cache-Control" in response.headers
+    if chose_its_own or (request.endpoint or "").endswith("static"):
+        return response  # the session is not even read: no Vary: Cookie added
+    user = g.get("_login_user")
+    signed_in = user.is_authenticated if user is not None else "_user_id" in session
+    if signed_in:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def security_headers(app: Flask) -> list[tuple[str, str]]:

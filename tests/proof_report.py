@@ -24,6 +24,8 @@ ROWS = [
     ("Duplicate accounts from double submits", "double_submit_duplicates", True),
     ("Hostile inputs tried", "hostile_inputs_tried", False),
     ("Hostile inputs answered 5xx", "hostile_inputs_5xx", True),
+    ("Hostile form fields tried (every form)", "hostile_form_fields_tried", False),
+    ("Hostile form fields answered 5xx", "hostile_form_fields_5xx", True),
     ("Session replays after logout tried", "session_replays_after_logout", False),
     ("Session replays after disabling tried", "session_replays_after_disabling", False),
     ("Session replays accepted", "session_replays_accepted", True),

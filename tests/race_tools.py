@@ -112,18 +112,27 @@ def signed_in(base: str, email: str) -> Browser:
 
 
 def process_rewards_at_once(url: str, runs: int) -> list[subprocess.CompletedProcess]:
-    """Run `flask referrals process-rewards` several times, released together.
+    """Run `flask referrals process-rewards` several times, released together."""
+    return cli_at_once(
+        url, ["process-rewards", "--batch-size", "1"], runs, table="rewards"
+    )
 
-    Each run is started while the test holds the rewards table (a write lock on
-    SQLite, LOCK TABLE on PostgreSQL), so they queue at their first query and all
+
+def cli_at_once(
+    url: str, args: list[str], runs: int, *, table: str
+) -> list[subprocess.CompletedProcess]:
+    """Run `flask referrals <args>` several times, released together.
+
+    Each run is started while the test holds ``table`` (a write lock on SQLite,
+    LOCK TABLE on PostgreSQL), so they queue at their first query of it and all
     go the moment the lock is released.
     """
-    command = [str(BIN / "flask"), "--app", "wsgi", "referrals", "process-rewards"]
+    command = [str(BIN / "flask"), "--app", "wsgi", "referrals", *args]
     env = server_environment(url, **RACE_ENV)
-    with _gate(url) as wait_for:
+    with _gate(url, table) as wait_for:
         children = [
             subprocess.Popen(
-                command + ["--batch-size", "1"],
+                command,
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -143,12 +152,12 @@ def process_rewards_at_once(url: str, runs: int) -> list[subprocess.CompletedPro
 
 
 @contextmanager
-def _gate(url: str):
+def _gate(url: str, table: str):
     engine = engine_for(url)
     try:
         with engine.connect() as connection:
             if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql("LOCK TABLE rewards IN EXCLUSIVE MODE")
+                connection.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
                 yield lambda children: _until_waiting_on_a_lock(engine, len(children))
             else:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,7 +1,10 @@
 """Walk the URL map: every route with sample arguments, for enumeration tests."""
 
+import re
+from urllib.parse import quote
+
 from flask import Flask
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Rule
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -17,6 +20,32 @@ def routes(app: Flask):
         }
         path = rule.build(values, append_unknown=False)[1]
         yield rule.endpoint, path, set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+
+
+def route_rules(app: Flask):
+    """Yield (endpoint, rule, methods) of every route but static files."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        yield rule.endpoint, rule, set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+
+
+def integer_arguments(rule: Rule) -> set[str]:
+    """The rule's arguments that are integers (ids)."""
+    return {
+        name
+        for name, converter in rule._converters.items()
+        if isinstance(converter, IntegerConverter)
+    }
+
+
+_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
+
+
+def fill_path(rule: Rule, values: dict) -> str:
+    """The rule's path with these values, percent-encoded, whether or not its
+    converters accept them (url_for refuses what they refuse, tests must not)."""
+    return _ARGUMENT.sub(lambda m: quote(str(values[m[1]]), safe=""), rule.rule)
 
 
 def state_changing(app: Flask):

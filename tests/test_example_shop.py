@@ -139,6 +139,9 @@ def _journey(shop, shop_db) -> None:
     invited = visitor.get("/register", headers=BROWSER).get_data(as_text=True)
     assert "<span data-inviter>ann</span> invited you" in invited
     assert "ann@example.com" not in invited
+    refused = _register(shop.test_client(), "nul\x00name")
+    assert refused.status_code == 200  # the form again, with the field's message
+    assert "Remove the control characters" in refused.get_data(as_text=True)
     assert _register(visitor, "bob").status_code == 302
     mine = ann.get("/rewards/referrals").get_data(as_text=True)
     assert "bob" in mine and "The Shop" in mine  # in the shop's own layout

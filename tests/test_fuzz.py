@@ -1,46 +1,35 @@
-"""Hostile input on every route: never a 5xx, never a partial write."""
+"""Hostile input on every route and the API: never a 5xx, never a partial write,
+never a control character stored (forms: test_fuzz_forms.py)."""
 
-import os
+from urllib.parse import quote
 
 import pytest
-import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_site.extensions import db
-from tests import proof
+from tests import hostile_values, proof
 from tests.conftest import login
-from tests.routes import routes
-from tests.stripe_events import SECRET, event, post, stripe_object
-
-NASTY = [
-    "' OR 1=1 --",
-    "'; DROP TABLE users; --",
-    '" OR ""="',
-    "{{ 7*7 }}",
-    "{% for x in range(9**9) %}x{% endfor %}",
-    "${7*7}",
-    "<script>alert(1)</script>",
-    "\x00",
-    "\u202e\u0000\ufeff",
-    "../../../../etc/passwd",
-    "%s%s%s%n",
-    "A" * 10_000,
-    "🙂" * 500,
-    "-1",
-    "99999999999999999999999",
-    "1e309",
-    "NaN",
-    "null",
-    "[]",
-    "{}",
-]
-VALUES = st.one_of(
-    st.sampled_from(NASTY),
-    st.text(max_size=300),
-    st.integers().map(str),
-    st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+from tests.hostile_values import (
+    API_KEY,
+    BOUND_INTS,
+    CARL,
+    CONTROL_TEXT,
+    CONTROLS,
+    INTEGERS,
+    JSON_BODIES,
+    VALUES,
+    assert_no_control_characters_stored,
+    assert_sound,
+    client_of,
+    counts_of,
+    fuzz_settings,
+    row_counts,
+    spoiled,
+    unique,
 )
+from tests.routes import fill_path, integer_arguments, route_rules
+from tests.stripe_events import event, post, stripe_object
+
 FIELD_NAMES = st.sampled_from(
     [
         "name",
@@ -59,23 +48,16 @@ FIELD_NAMES = st.sampled_from(
         "reason",
         "kind",
         "range",
+        "reward_ids",
     ]
 )
 FORMS = st.dictionaries(
     FIELD_NAMES, st.one_of(VALUES, st.lists(VALUES, max_size=3)), max_size=8
 )
-JSON_BODIES = st.recursive(
-    st.one_of(
-        st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=50)
-    ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5),
-        st.dictionaries(st.text(max_size=10), inner, max_size=5),
-    ),
-    max_leaves=20,
-)
 PATH_SEGMENTS = st.one_of(
     st.sampled_from(["ABCDEFGH", "1", "0", "-1"]),
+    CONTROL_TEXT.filter(bool),
+    INTEGERS.map(str),
     st.text(
         alphabet=st.characters(
             blacklist_categories=("Cs",), blacklist_characters="/?#"
@@ -85,72 +67,131 @@ PATH_SEGMENTS = st.one_of(
     ),
 )
 
-
-def _row_counts() -> dict[str, int]:
-    return {
-        table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
-        for table in db.metadata.sorted_tables
-    }
-
-
-@pytest.fixture
-def fuzz_app(make_app, make_user):
-    app = make_app(
-        REFERRALS_API_KEY="fuzz-key-" + "x" * 24,
-        REFERRALS_STRIPE_WEBHOOK_SECRET=SECRET,
-    )
-    make_user("boss@example.com", "Boss", admin=True)
-    make_user("ann@example.com", "Ann")
-    return app
+#: The fixture (an admin, Ann, Carl, rewards, a flagged referral).
+fuzz_app = hostile_values.fuzz_app
 
 
 @pytest.mark.proof
 @pytest.mark.parametrize("who", ["anonymous", "user", "admin"])
 def test_no_route_answers_5xx_or_half_writes_to_hostile_input(fuzz_app, who):
-    targets = [(e, p, sorted(m)) for e, p, m in routes(fuzz_app)]
-    client = fuzz_app.test_client()
-    if who != "anonymous":
-        login(client, "boss@example.com" if who == "admin" else "ann@example.com")
+    targets = [(e, r, sorted(m)) for e, r, m in route_rules(fuzz_app)]
+    client = client_of(fuzz_app, who)
     tried, server_errors = [], []
 
-    @settings(
-        max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-        ],
-        database=None,
-    )
+    @fuzz_settings()
     @given(
         target=st.sampled_from(targets),
         form=FORMS,
         query=FORMS,
         body=JSON_BODIES,
-        segment=PATH_SEGMENTS,
+        data=st.data(),
         as_json=st.booleans(),
     )
-    def attempt(target, form, query, body, segment, as_json):
-        endpoint, path, methods = target
-        path = path.replace("ABCDEFGH", segment.replace("/", ""))
+    def attempt(target, form, query, body, data, as_json):
+        endpoint, rule, methods = target
+        integers = integer_arguments(rule)
+        values = {
+            name: data.draw(INTEGERS if name in integers else PATH_SEGMENTS)
+            for name in rule.arguments
+        }
+        path = fill_path(rule, values)
         for method in methods:
-            with fuzz_app.app_context():
-                before = _row_counts()
+            before = counts_of(fuzz_app)
             kwargs = {"json": body} if as_json else {"data": form}
             response = client.open(path, method=method, query_string=query, **kwargs)
             tried.append(1)
             if response.status_code >= 500:
                 server_errors.append((endpoint, method))
-            assert response.status_code < 500, (endpoint, method, response.status_code)
-            if response.status_code >= 400:
-                with fuzz_app.app_context():
-                    assert _row_counts() == before, (endpoint, method)
+            assert_sound(fuzz_app, response, before, (endpoint, method, path))
 
     try:
         attempt()
     finally:
         proof.record("hostile_inputs_tried", len(tried))
         proof.record("hostile_inputs_5xx", len(server_errors))
+    assert_no_control_characters_stored(fuzz_app)
+
+
+@pytest.mark.proof
+@pytest.mark.parametrize("who", ["anonymous", "user", "admin"])
+def test_every_route_survives_every_bound_and_control_character(fuzz_app, who):
+    """Not left to chance: each route, each method, each integer argument at and
+    past every column bound, each text argument with each control character."""
+    client = client_of(fuzz_app, who)
+    tried, server_errors = 0, []
+    for endpoint, rule, methods in route_rules(fuzz_app):
+        integers = integer_arguments(rule)
+        texts = set(rule.arguments) - integers
+        cases = [
+            dict.fromkeys(integers, n) | dict.fromkeys(texts, "ch_1")
+            for n in BOUND_INTS
+        ]
+        cases += [
+            dict.fromkeys(integers, 1) | dict.fromkeys(texts, f"a{c}b")
+            for c in CONTROLS
+        ]
+        for values in cases if rule.arguments else ():
+            path = fill_path(rule, values)
+            for method in sorted(methods):
+                before = counts_of(fuzz_app)
+                response = client.open(path, method=method, data={"reason": "r"})
+                tried += 1
+                if response.status_code >= 500:
+                    server_errors.append((endpoint, method, path))
+                assert_sound(fuzz_app, response, before, (endpoint, method, path))
+    proof.record("hostile_inputs_tried", tried)
+    proof.record("hostile_inputs_5xx", len(server_errors))
+    assert tried > 100
+
+
+def _conversion() -> dict:
+    return {
+        "email": CARL,
+        "kind": "purchase",
+        "amount": 1200,
+        "currency": "EUR",
+        "external_id": f"fuzz-{next(unique)}",
+    }
+
+
+@pytest.mark.proof
+def test_every_api_field_survives_hostile_values(fuzz_app):
+    """The conversions API with one field hostile, or the refund's path: a value
+    of any shape, or a valid one with a control character in it."""
+    client = fuzz_app.test_client()
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    tried, server_errors = [], []
+    names = [*_conversion(), "occurred_at", "refund path"]
+
+    @fuzz_settings()
+    @given(
+        name=st.sampled_from(names),
+        data=st.data(),
+        hostile=st.one_of(st.none(), VALUES, INTEGERS, JSON_BODIES),
+    )
+    def attempt(name, data, hostile):
+        body = _conversion()
+        typical = "ch_1" if name == "refund path" else body.get(name, "2026-01-31")
+        value = spoiled(data, str(typical)) if hostile is None else hostile
+        before = counts_of(fuzz_app)
+        if name == "refund path":
+            path = f"/api/conversions/{quote(str(value), safe='/')}/refund"
+            response = client.post(path, headers=auth)
+        else:
+            response = client.post(
+                "/api/conversions", json=body | {name: value}, headers=auth
+            )
+        tried.append(1)
+        if response.status_code >= 500:
+            server_errors.append(name)
+        assert_sound(fuzz_app, response, before, (name, value))
+
+    try:
+        attempt()
+    finally:
+        proof.record("hostile_inputs_tried", len(tried))
+        proof.record("hostile_inputs_5xx", len(server_errors))
+    assert_no_control_characters_stored(fuzz_app)
 
 
 #: The types the webhook handles, and some it does not.
@@ -191,15 +232,7 @@ def test_signed_junk_on_the_stripe_webhook_never_answers_5xx(fuzz_app, make_user
     client = fuzz_app.test_client()
     tried, server_errors = [], []
 
-    @settings(
-        max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-        ],
-        database=None,
-    )
+    @fuzz_settings()
     @given(
         event_type=STRIPE_TYPES,
         resource=STRIPE_RESOURCES,
@@ -217,7 +250,7 @@ def test_signed_junk_on_the_stripe_webhook_never_answers_5xx(fuzz_app, make_user
     def attempt(event_type, resource, changes, top):
         body = event(event_type, stripe_object(resource, **changes)) | top
         with fuzz_app.app_context():
-            before = _row_counts()
+            before = row_counts()
         response = post(client, body)
         tried.append(1)
         if response.status_code >= 500:
@@ -226,7 +259,7 @@ def test_signed_junk_on_the_stripe_webhook_never_answers_5xx(fuzz_app, make_user
         assert response.is_json
         if response.status_code >= 400:
             with fuzz_app.app_context():
-                assert _row_counts() == before, event_type
+                assert row_counts() == before, event_type
 
     try:
         attempt()

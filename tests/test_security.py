@@ -189,6 +189,28 @@ def test_client_ip_comes_from_the_trusted_proxy_header(make_app, make_user):
     assert scalar(app, sa.select(Visit.ip_hash)) == expected
 
 
+def test_with_no_trusted_proxy_a_spoofed_forwarded_for_changes_nothing(
+    make_app, make_user, monkeypatch
+):
+    """A host reached directly (PROXY_FIX_X_FOR=0, from the environment): the
+    header neither names the visit's address nor escapes a rate limit."""
+    monkeypatch.setenv("PROXY_FIX_X_FOR", "0")
+    app = make_app(REFERRALS_RATELIMIT_CODE_MISSES="3 per hour")
+    _, code = make_user()
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    client.get(f"/r/{code}", headers={"X-Forwarded-For": "203.0.113.9"})
+    with app.app_context():
+        assert scalar(app, sa.select(Visit.ip_hash)) == hash_ip("10.0.0.2")
+    statuses = [
+        client.get(
+            f"/r/NOPE{n:04d}", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+        ).status_code
+        for n in range(4)
+    ]
+    assert statuses == [302, 302, 302, 429]
+
+
 def test_production_cookies_are_secure_httponly_and_lax(
     make_app, make_user, monkeypatch
 ):

@@ -25,13 +25,13 @@ from flask_login import (
 )
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from referral_site.referrals import (
+    BrowserForm,
     ReferralError,
     Referrals,
     attribute_signup,
@@ -65,18 +65,20 @@ class Customer(UserMixin, db.Model):
     )
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(BrowserForm):
+    """BrowserForm: every field refuses control characters (NUL...) first."""
+
     username = StringField("Username", validators=[DataRequired(), Length(max=40)])
     email = EmailField("Email", validators=[DataRequired(), Email()])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
     referral_code = StringField("Referral code", validators=[Optional()])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(BrowserForm):
     """Signing out is a POST with the form's own CSRF token."""
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BrowserForm):
     username = StringField("Username", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
+    from referral_site.referrals.limits import Guessers
     from referral_site.referrals.users import UserFields
 
 #: Settings and their defaults; each is read from app.config as REFERRALS_<KEY>.
@@ -70,8 +71,12 @@ DEFAULTS: dict[str, object] = {
     #: Flask-Limiter limit strings, per client IP.
     "RATELIMIT_SIGNUP": "20 per hour",
     "RATELIMIT_LOGIN": "30 per minute;300 per hour",
-    #: Only unknown codes on /r/<code> count (code guessing); valid links never do.
+    #: Unknown codes on /r/<code> and in ?ref= count (code guessing), together;
+    #: valid links never do, but a client past it gets 429 for every code.
     "RATELIMIT_CODE_MISSES": "10 per minute;30 per hour",
+    #: Failed API authentication (a missing or wrong key), per client IP; past it
+    #: every API request from that client is 429, whatever key it sends.
+    "RATELIMIT_API_AUTH_FAILURES": "10 per minute;50 per hour",
     #: For the conversion API (applied where that endpoint is registered).
     "RATELIMIT_API": "120 per minute",
     #: Visits older than this are purged by `referrals purge-visits` (rolled up first).
@@ -214,6 +219,8 @@ class _State:
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
+    #: Clients past the code-guessing limit (limits.py).
+    guessers: "Guessers"
     #: The host's email sender (emails/sending.py); None: Flask-Mailman.
     send_mail: "Callable | None" = None
 
@@ -265,6 +272,7 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
+            guessers=limits.Guessers(),
             send_mail=options.get("send_mail"),
         )
         self._states.append(app.extensions["referrals"])
@@ -320,7 +328,7 @@ def _register(app: Flask, user_model: type) -> None:
     rollups.track_users(user_model)
     rewards.init_app(app)
     jobs.init_app(app)
-    app.url_map.converters["referrals_user"] = _user_id_converter(user_model)
+    _add_converters(app, app.extensions["referrals"].db, user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
     sending.init_app(app, app.extensions["referrals"].send_mail)
     email_events.register_consumer()
@@ -352,14 +360,28 @@ def _register(app: Flask, user_model: type) -> None:
         app.wsgi_app = FastLinks(app, app.wsgi_app)
 
 
-def _user_id_converter(user_model: type):
-    """URL converter of user ids in the plugin's routes: integers or strings, as
-    the host's primary key is."""
-    from werkzeug.routing import IntegerConverter, UnicodeConverter
-
+def _add_converters(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
+    """URL converters of the plugin's ids and of the host's user keys, bounded by
+    their columns on this database, so an id no row can have is a 404."""
+    from referral_site.referrals.input_checks import (
+        id_converter,
+        largest_integer,
+        text_key_converter,
+    )
+    from referral_site.referrals.storage.db import user_pk
+    from referral_site.referrals.storage.models import Referral, Reward
     from referral_site.referrals.users import integer_keys
 
-    return IntegerConverter if integer_keys(user_model) else UnicodeConverter
+    with app.app_context():
+        dialect = db.engine.dialect
+    ids = min(largest_integer(c.type, dialect) for c in (Referral.id, Reward.id))
+    app.url_map.converters["referrals_id"] = id_converter(ids)
+    key = user_pk(user_model)
+    app.url_map.converters["referrals_user"] = (
+        id_converter(largest_integer(key.type, dialect))
+        if integer_keys(user_model)
+        else text_key_converter(getattr(key.type, "length", None) or 255)
+    )
 
 
 def _ip_hash_key(app: Flask) -> bytes:

@@ -6,7 +6,7 @@ account/views.py, rewards/views.py, fraud/views.py, reports/views.py).
 
 from functools import wraps
 
-from flask import Blueprint, abort, url_for
+from flask import Blueprint, abort, g, request, session, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -24,6 +24,10 @@ bp = Blueprint(
 )
 
 
+#: The plugin's blueprints whose pages are private once signed in.
+PRIVATE_BLUEPRINTS = ("referrals", "referrals_api")
+
+
 def admin_required(view):
     """Anonymous users go to the login page; signed-in non-admins get 403."""
 
@@ -35,6 +39,30 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def signed_in() -> bool:
+    """Whether the request is a signed-in user's, without loading the user (no
+    query: an answer about a database outage must not need the database)."""
+    user = g.get("_login_user")
+    if user is not None:
+        return bool(user.is_authenticated)
+    return "_user_id" in session
+
+
+@bp.after_app_request
+def keep_private_pages_out_of_caches(response):
+    """Pages of the plugin shown to a signed-in user carry ``no-store``: a shared
+    cache or the back button after sign-out must not show them to someone else.
+    A response that chose its own caching (the QR code) keeps it."""
+    if (
+        request.blueprint in PRIVATE_BLUEPRINTS
+        and not (request.endpoint or "").endswith("static")
+        and "Cache-Control" not in response.headers
+        and signed_in()
+    ):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.app_template_filter("mask_email")

@@ -8,17 +8,42 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from referral_site.referrals.attribution.codes import normalize_code
+from referral_site.referrals.input_checks import (
+    CONTROL_CHARACTERS_MESSAGE,
+    has_control_characters,
+)
+
+
+def plain_text(form, field) -> None:
+    """Refuse control characters (NUL included) in what was typed, before any
+    other check of the field reads it; a multi-line field may hold line breaks."""
+    multiline = isinstance(field, TextAreaField)
+    for value in field.raw_data or ():
+        if isinstance(value, str) and has_control_characters(
+            value, multiline=multiline
+        ):
+            raise StopValidation(CONTROL_CHARACTERS_MESSAGE)
 
 
 class BrowserForm(FlaskForm):
     """A form filled from an HTML form post only.
 
     Flask-WTF would read a JSON body as form data and fail with a 500 when the body
-    is not an object; here a JSON post simply submits an empty form (a 400).
+    is not an object; here a JSON post simply submits an empty form (a 400). Every
+    field refuses control characters first (:func:`plain_text`): a host's forms
+    built on this class get the check on their own fields too.
     """
 
     class Meta(FlaskForm.Meta):
@@ -26,6 +51,11 @@ class BrowserForm(FlaskForm):
             if request and request.is_json and not request.form:
                 formdata = request.form
             return super().wrap_formdata(form, formdata)
+
+        def bind_field(self, form, unbound_field, options):
+            field = super().bind_field(form, unbound_field, options)
+            field.validators = [plain_text, *field.validators]
+            return field
 
 
 def _strip(value):

@@ -11,7 +11,16 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from referral_site.referrals.limits import rate_limited, seconds_until_reset
+from referral_site.referrals.input_checks import (
+    CONTROL_CHARACTERS_MESSAGE,
+    control_characters_anywhere,
+    has_control_characters,
+)
+from referral_site.referrals.limits import (
+    api_auth_failures,
+    rate_limited,
+    seconds_until_reset,
+)
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.users import user_id_error
 
@@ -33,6 +42,8 @@ def authenticate():
     key = current_app.config["REFERRALS_API_KEY"]
     if not key:
         return _error(404, "The conversions API is off (no REFERRALS_API_KEY set).")
+    with api_auth_failures():  # 429 once failures from this client pass the limit
+        pass
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         token.strip().encode(), key.encode()
@@ -71,6 +82,8 @@ def post_conversion():
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         return _error(400, "The body must be a JSON object.")
+    if unfit := _control_character_errors(body):
+        return _error(400, "Invalid conversion.", unfit)
     errors = conversions.validate(
         kind=body.get("kind"),
         amount=body.get("amount"),
@@ -106,11 +119,24 @@ def post_conversion():
 @rate_limited("API")
 def refund(external_id: str):
     """Mark a conversion refunded (repeating it changes nothing)."""
+    if has_control_characters(external_id):
+        return _error(
+            400, "Invalid external_id.", {"external_id": CONTROL_CHARACTERS_MESSAGE}
+        )
     try:
         result = conversions.refund_conversion(external_id)
     except conversions.UnknownConversion as error:
         return _error(404, str(error))
     return jsonify(_as_json(result)), 200
+
+
+def _control_character_errors(body: dict) -> dict[str, str]:
+    """The fields holding control characters (NUL...), refused before any query."""
+    return {
+        (key if not has_control_characters(key) else "body"): CONTROL_CHARACTERS_MESSAGE
+        for key, value in body.items()
+        if control_characters_anywhere(key) or control_characters_anywhere(value)
+    }
 
 
 def _shape_errors(body: dict) -> dict[str, str]:

@@ -70,13 +70,15 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
         # the person typed nothing they could correct, so they join unreferred.
         capture, referrer = None, None
     email = current_app.extensions["referrals"].users.email(user)
+    origin = None
     if referrer is not None:
+        origin = services.Origin(capture, *_request_origin())
         services.refuse_loop(referrer, email)
+        services.lock_for_velocity(session, referrer, origin.ip_hash)
     account = _add_account(session, user_id, referrer)
     notices = rewards.Notices()
     referral = None
     if referrer is not None:
-        origin = services.Origin(capture, *_request_origin())
         referral = services.write_referral(
             session, user_id, email, referrer, origin, notices
         )

@@ -16,6 +16,7 @@ from referral_site.referrals.capture import visit_buffer
 from referral_site.referrals.fraud import evidence as fraud_signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.input_checks import without_control_characters
 from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
@@ -29,6 +30,9 @@ from referral_site.referrals.storage.models import (
 )
 from referral_site.referrals.storage.transactions import write_transaction
 from referral_site.referrals.users import user_sql
+
+#: Prefix of the advisory lock keys that serialize signups from one IP hash.
+_IP_LOCK_PREFIX = "referrals-velocity-ip:"
 
 
 class ReferralError(Exception):
@@ -137,7 +141,8 @@ def visit_row(
         "code": referrer.code,
         "referrer_id": referrer.id,
         "visitor_id": visitor_id,
-        "landing_path": landing_path[:512],
+        # As seen, minus what no column should hold (a path may carry %00).
+        "landing_path": without_control_characters(landing_path)[:512],
         "source": source,
         "ip_hash": ip_hash,
         "created_at": utcnow(),
@@ -253,6 +258,8 @@ def _create_account(
     session, user, referrer: Referrer | None, origin: Origin, notices
 ) -> Referral | None:
     """The signup's transaction: the user, checks, the referral, signals, rewards."""
+    if referrer is not None:
+        lock_for_velocity(session, referrer, origin.ip_hash)
     # First: a taken email is refused before the rest.
     _insert_user(session, user, referrer.id if referrer is not None else None)
     if referrer is None:
@@ -261,6 +268,34 @@ def _create_account(
     refuse_loop(referrer, user.email)
     return write_referral(
         session, user_pk_value(user), user.email, referrer, origin, notices
+    )
+
+
+def lock_for_velocity(session, referrer: Referrer, ip_hash: str | None) -> None:
+    """Hold the referrer's row and the signup IP until commit, so that racing
+    signups count each other in the velocity signals (read-committed reads would
+    otherwise miss the referrals not yet committed, and undercount).
+
+    ``FOR NO KEY UPDATE``: it queues signups for one referrer but not the inserts
+    whose foreign keys share-lock the row (clicks, the new account), so nothing
+    waits on a signup in a cycle. The IP has no row: a transaction-scoped advisory
+    lock on its hash stands for it, taken in the same statement (one round trip:
+    the select list is computed before the row is locked, so every signup takes
+    the IP's lock first, then the referrer's). SQLite's BEGIN IMMEDIATE already
+    serializes writers.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return
+    user = user_sql(user_model())
+    columns = [user.id]
+    if ip_hash and dialect == "postgresql":
+        key = sa.func.hashtextextended(_IP_LOCK_PREFIX + ip_hash, 0)
+        columns.append(sa.func.pg_advisory_xact_lock(key))
+    session.execute(
+        sa.select(*columns)
+        .where(user.id == referrer.id)
+        .with_for_update(key_share=True)
     )
 
 

@@ -26,7 +26,7 @@ def _page(link_form, replay_form, status: int = 200):
     ), status
 
 
-@bp.post("/admin/billing/events/<int:event_id>/link")
+@bp.post("/admin/billing/events/<referrals_id:event_id>/link")
 @admin_required
 def admin_billing_link(event_id: int):
     """Tie an unattributed event to a user and apply it."""
@@ -36,7 +36,7 @@ def admin_billing_link(event_id: int):
     return _done(lambda: admin.link_event(event_id, form.user.data), event_id)
 
 
-@bp.post("/admin/billing/events/<int:event_id>/replay")
+@bp.post("/admin/billing/events/<referrals_id:event_id>/replay")
 @admin_required
 def admin_billing_replay(event_id: int):
     """Handle a stored event again."""

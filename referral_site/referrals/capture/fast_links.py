@@ -62,6 +62,8 @@ class FastLinks:
         cookies = request.cookies
         if any(name in cookies for name in self.signed_in_cookies):
             return None
+        if state.guessers.seconds_left(request.remote_addr):
+            return None  # past the code-guessing limit: the app answers 429
         code = normalize_code(request.path[len(self.path_start) :])
         referrer = state.code_cache.get(code) if code else None
         if referrer is None or bots.is_bot_or_prefetch(request):

@@ -1,4 +1,8 @@
-"""Following referral links: /r/<code> and ?ref=<code> on any page capture a code."""
+"""Following referral links: /r/<code> and ?ref=<code> on any page capture a code.
+
+Unknown codes count against one code-guessing limit, whichever way they come; a
+client past it gets 429 for every code, valid or not, until the limit resets.
+"""
 
 from flask import current_app, g, redirect, request, url_for
 from flask_login import current_user
@@ -16,9 +20,13 @@ def _capture(raw_code: object, source: CaptureSource) -> None:
     """Record a visit for a valid code and remember the code in a cookie."""
     if bots.is_bot_or_prefetch(request):
         return  # HEAD, prefetches, crawlers and unfurlers are not clicks
+    limits.refuse_known_guesser()  # 429 past the limit, valid code or not
     referrer = services.find_referrer(raw_code)
     if referrer is None:
-        g.referrals_code_miss = True  # counted against the code-guessing limit
+        # Unknown codes are counted per client, from links and ?ref= alike; valid
+        # links, the hot path, never pay for the limiter (see limits.init_app).
+        g.referrals_code_miss = True
+        limits.count_code_miss()  # raises RateLimitExceeded (429) past the limit
         return
     if current_user.is_authenticated and current_user_id() == referrer.id:
         return  # people checking their own link are not clicks
@@ -66,9 +74,4 @@ def valid_link_followed() -> bool:
 def follow(code: str):
     """A shared referral link: count the click, then send the visitor to sign up."""
     _capture(code, CaptureSource.LINK)
-    if "referrals_code_miss" in g:
-        # Unknown codes are counted per client; valid links, the hot path, never
-        # pay for the limiter (see limits.init_app).
-        with limits.code_misses():  # raises RateLimitExceeded (429) past the limit
-            pass
     return redirect(url_for(current_app.config["REFERRALS_LANDING_ENDPOINT"]))

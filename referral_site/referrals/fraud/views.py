@@ -7,6 +7,7 @@ from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import ReviewForm
 from referral_site.referrals.fraud import queue as fraud_queue
 from referral_site.referrals.fraud import review as fraud
+from referral_site.referrals.input_checks import CONTROL_CHARACTERS_MESSAGE
 from referral_site.referrals.storage.models import ReviewStatus
 from referral_site.referrals.users import current_user_id
 
@@ -44,14 +45,14 @@ def fraud_review():
     )
 
 
-@bp.route("/admin/fraud/<int:referral_id>/clear", methods=["POST"])
+@bp.route("/admin/fraud/<referrals_id:referral_id>/clear", methods=["POST"])
 @admin_required
 def clear_flag(referral_id: int):
     """Let one flagged referral through, with the admin's reason."""
     return _decide(referral_id, fraud.clear_flag, "cleared")
 
 
-@bp.route("/admin/fraud/<int:referral_id>/confirm", methods=["POST"])
+@bp.route("/admin/fraud/<referrals_id:referral_id>/confirm", methods=["POST"])
 @admin_required
 def confirm_flag(referral_id: int):
     """Confirm one flagged referral as abuse, with the admin's reason."""
@@ -61,7 +62,7 @@ def confirm_flag(referral_id: int):
 def _decide(referral_id: int, service, done: str):
     form = ReviewForm()
     if not form.validate_on_submit():
-        flash("Give a reason for the decision (up to 500 characters).", "error")
+        flash(_reason_problem(form), "error")
         return redirect(url_for("referrals.fraud_review"))
     try:
         service(referral_id, admin_id=current_user_id(), reason=form.reason.data)
@@ -72,3 +73,9 @@ def _decide(referral_id: int, service, done: str):
     else:
         flash(f"Referral #{referral_id} {done}.", "success")
     return redirect(url_for("referrals.fraud_review"))
+
+
+def _reason_problem(form: ReviewForm) -> str:
+    if CONTROL_CHARACTERS_MESSAGE in form.reason.errors:
+        return CONTROL_CHARACTERS_MESSAGE
+    return "Give a reason for the decision (up to 500 characters)."

@@ -35,7 +35,7 @@ def purge_visits(retention_days: int, *, now: datetime | None = None) -> PurgeRe
     """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     visits = 0
-    while batch := _purge_batch(cutoff):
+    while (batch := _purge_batch(cutoff)) is not None:
         visits += batch
     with write_transaction() as session:
         sightings = session.execute(
@@ -55,15 +55,21 @@ def purge_visits(retention_days: int, *, now: datetime | None = None) -> PurgeRe
     return PurgeResult(visits=visits, sightings=sightings, referrals_scrubbed=scrubbed)
 
 
-def _purge_batch(cutoff: datetime) -> int:
-    """Delete one batch of old visits; returns how many."""
+def _purge_batch(cutoff: datetime) -> int | None:
+    """Delete one batch of old visits; how many rows went, None when none is left.
+
+    The count is the DELETE's, not the ids selected: a purge running alongside
+    may have deleted some of them first, and each run reports only its own. On
+    PostgreSQL the rows another run holds are skipped rather than waited for.
+    """
     with write_transaction() as session:
         ids = session.scalars(
             sa.select(Visit.id)
             .where(Visit.created_at < cutoff)
             .order_by(Visit.id)
             .limit(BATCH_SIZE)
+            .with_for_update(skip_locked=True)
         ).all()
-        if ids:
-            session.execute(sa.delete(Visit).where(Visit.id.in_(ids)))
-    return len(ids)
+        if not ids:
+            return None
+        return session.execute(sa.delete(Visit).where(Visit.id.in_(ids))).rowcount

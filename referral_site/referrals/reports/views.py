@@ -94,7 +94,11 @@ def admin_export(kind: str):
     return Response(
         stream_with_context(_csv_lines(rows(period))),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            # Emails inside: never kept by a cache on the way.
+            "Cache-Control": "no-store",
+        },
     )
 
 

@@ -6,9 +6,11 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import RewardDecisionForm
+from referral_site.referrals.input_checks import largest_integer
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
-from referral_site.referrals.storage.models import utcnow
+from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.models import Reward, utcnow
 from referral_site.referrals.users import current_user_id
 
 
@@ -21,6 +23,7 @@ def admin_rewards():
     if status not in reward_queries.QUEUE_FILTERS:
         status = "all"
     if form.validate_on_submit():
+        _refuse_impossible_ids(form.reward_ids.data)
         _decide(form)
         return redirect(url_for("referrals.admin_rewards", status=status))
     page = reward_queries.queue_page(
@@ -37,7 +40,7 @@ def admin_rewards():
     ), (400 if form.errors or form.form_errors else 200)
 
 
-@bp.route("/admin/rewards/<int:reward_id>", methods=["GET", "POST"])
+@bp.route("/admin/rewards/<referrals_id:reward_id>", methods=["GET", "POST"])
 @admin_required
 def admin_reward(reward_id: int):
     """One reward: its source, amounts and full history, with the three decisions."""
@@ -53,6 +56,13 @@ def admin_reward(reward_id: int):
     return render_template("referrals/admin_reward.html", form=form, detail=detail), (
         400 if form.errors or form.form_errors else 200
     )
+
+
+def _refuse_impossible_ids(reward_ids: list[int]) -> None:
+    """A 404 for ids no reward can have (past the column's type), as in the URL."""
+    largest = largest_integer(Reward.id.type, db.engine.dialect)
+    if any(not 0 < reward_id <= largest for reward_id in reward_ids):
+        abort(404)
 
 
 def _decide(form: RewardDecisionForm) -> None:

@@ -48,7 +48,7 @@ def admin_webhooks():
     ), status
 
 
-@bp.route("/admin/webhooks/<int:endpoint_id>", methods=["GET", "POST"])
+@bp.route("/admin/webhooks/<referrals_id:endpoint_id>", methods=["GET", "POST"])
 @admin_required
 def admin_webhook(endpoint_id: int):
     """One endpoint: its settings, secret, deliveries and their attempts."""
@@ -78,7 +78,7 @@ def admin_webhook(endpoint_id: int):
     ), 400 if request.method == "POST" else 200
 
 
-@bp.route("/admin/webhooks/<int:endpoint_id>/rotate", methods=["POST"])
+@bp.route("/admin/webhooks/<referrals_id:endpoint_id>/rotate", methods=["POST"])
 @admin_required
 def admin_webhook_rotate(endpoint_id: int):
     """A new secret; the old one keeps signing for the grace period."""
@@ -88,7 +88,7 @@ def admin_webhook_rotate(endpoint_id: int):
     return redirect(url_for("referrals.admin_webhook", endpoint_id=endpoint_id))
 
 
-@bp.route("/admin/webhooks/<int:endpoint_id>/delete", methods=["POST"])
+@bp.route("/admin/webhooks/<referrals_id:endpoint_id>/delete", methods=["POST"])
 @admin_required
 def admin_webhook_delete(endpoint_id: int):
     """Remove an endpoint with its deliveries."""
@@ -98,7 +98,7 @@ def admin_webhook_delete(endpoint_id: int):
     return redirect(url_for("referrals.admin_webhook", endpoint_id=endpoint_id))
 
 
-@bp.route("/admin/webhooks/deliveries/<int:delivery_id>/replay", methods=["POST"])
+@bp.route("/admin/webhooks/deliveries/<referrals_id:delivery_id>/replay", methods=["POST"])
 @admin_required
 def admin_webhook_replay(delivery_id: int):
     """Send one delivery again, with the same webhook-id."""

@@ -60,7 +60,18 @@ INT_SETTINGS_FROM_ENV = (
     "PASSWORD_HASH_PARALLELISM",
     "PROXY_FIX_X_FOR",
     "DATABASE_STATEMENT_TIMEOUT_MS",
+    "DATABASE_CONNECT_TIMEOUT_S",
+    "DATABASE_POOL_TIMEOUT_S",
+    "DATABASE_TCP_USER_TIMEOUT_MS",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_MAX_OVERFLOW",
     "SQLITE_BUSY_TIMEOUT_MS",
+)
+#: Settings in seconds that may come from the environment (fractions allowed).
+FLOAT_SETTINGS_FROM_ENV = (
+    "DATABASE_CALL_TIMEOUT_S",
+    "REDIS_TIMEOUT_S",
+    "READYZ_TIMEOUT_S",
 )
 
 
@@ -74,8 +85,15 @@ def _settings_from_environment() -> dict:
     for name in INT_SETTINGS_FROM_ENV:
         if value := os.environ.get(name):
             settings[name] = int(value)
+    for name in FLOAT_SETTINGS_FROM_ENV:
+        if value := os.environ.get(name):
+            settings[name] = float(value)
     # Flask-Limiter's settings, so a deployment can point every worker at Redis.
-    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
+    for name in (
+        "RATELIMIT_STORAGE_URI",
+        "RATELIMIT_KEY_PREFIX",
+        "RATELIMIT_FAILURE_POLICY",
+    ):
         if value := os.environ.get(name):
             settings[name] = value
     for name in ("RATELIMIT_ENABLED", "MIGRATIONS_CLI"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from referral_site import database
+from referral_site import database, rate_limits
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
 from referral_site.extensions import csrf, db, limiter, login_manager
 
@@ -122,7 +122,7 @@ def _init_extensions(app: Flask) -> None:
     database.init_app(app)
     _init_migrations(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    rate_limits.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"

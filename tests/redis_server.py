@@ -15,6 +15,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def redis_binary() -> str | None:
+    """redis-server's path (Debian installs it outside a non-root PATH)."""
+    return shutil.which("redis-server") or shutil.which(
+        "redis-server", path="/usr/bin:/usr/sbin"
+    )
+
+
 class RedisServer:
     """redis-server without persistence, started and stopped by the test."""
 
@@ -27,9 +34,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
             + ["--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -52,9 +58,7 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server():
-    if not (
-        shutil.which("redis-server") or shutil.os.path.exists("/usr/bin/redis-server")
-    ):
+    if not redis_binary():
         pytest.skip("redis-server is not installed")
     server = RedisServer().start()
     yield server

@@ -144,7 +144,7 @@ def _init_migrations(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from referral_site import cli, errors, security
+    from referral_site import cli, errors, health, security
     from referral_site.auth.views import bp as auth_bp
     from referral_site.main.views import bp as main_bp
 
@@ -152,4 +152,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     errors.register(app)
     security.init_app(app)
+    health.init_app(app)  # outermost: answered before anything else
     cli.register(app)

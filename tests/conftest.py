@@ -14,6 +14,9 @@ from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import ReferralAccount
 
+#: Fixtures of their own modules: a database to switch off, a Redis to stop.
+pytest_plugins = ["tests.database_switch", "tests.redis_server"]
+
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "correct horse battery"
 

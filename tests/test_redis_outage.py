@@ -3,10 +3,9 @@
 import pytest
 
 from tests.conftest import PASSWORD, login, signup
-from tests.redis_server import redis_server  # noqa: F401 - a fixture
 
 
-def _app(make_app, redis_server, policy):  # noqa: F811
+def _app(make_app, redis_server, policy):
     return make_app(
         RATELIMIT_STORAGE_URI=redis_server.url,
         RATELIMIT_FAILURE_POLICY=policy,
@@ -23,7 +22,7 @@ def _rate_limited_requests(client):
     ]
 
 
-def test_failing_open_serves_with_per_worker_limits(make_app, redis_server):  # noqa: F811
+def test_failing_open_serves_with_per_worker_limits(make_app, redis_server):
     app = _app(make_app, redis_server, "open")
     client = app.test_client()
     redis_server.stop()
@@ -36,7 +35,7 @@ def test_failing_open_serves_with_per_worker_limits(make_app, redis_server):  # 
     assert 429 in statuses and 500 not in statuses
 
 
-def test_failing_closed_answers_503_with_a_short_retry_after(make_app, redis_server):  # noqa: F811
+def test_failing_closed_answers_503_with_a_short_retry_after(make_app, redis_server):
     app = _app(make_app, redis_server, "closed")
     client = app.test_client()
     redis_server.stop()
@@ -46,14 +45,14 @@ def test_failing_closed_answers_503_with_a_short_retry_after(make_app, redis_ser
     assert client.get("/").status_code == 200  # nothing to count: served
 
 
-def test_a_worker_started_while_redis_is_down_fails_open(make_app, redis_server):  # noqa: F811
+def test_a_worker_started_while_redis_is_down_fails_open(make_app, redis_server):
     redis_server.stop()
     app = _app(make_app, redis_server, "open")
     client = app.test_client()
     assert [r.status_code for r in _rate_limited_requests(client)] == [200, 302, 302]
 
 
-def test_limits_are_shared_again_once_redis_is_back(make_app, redis_server):  # noqa: F811
+def test_limits_are_shared_again_once_redis_is_back(make_app, redis_server):
     app = _app(make_app, redis_server, "closed")
     client = app.test_client()
     redis_server.stop()

@@ -45,6 +45,7 @@ class VisitBuffer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._owner_pid: int | None = None
+        self._outage = _OutageLog()
         _buffers.add(self)
 
     def append(self, visit: dict) -> None:
@@ -71,10 +72,16 @@ class VisitBuffer:
                 # A row the database refuses (its referrer is gone): write the
                 # others one by one rather than retry the batch forever.
                 return self._write_one_by_one(batch)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+                # Expected and retried (locked, unreachable, timed out): one line.
+                self._requeue(batch)
+                self._outage.failed(self.pending(), error)
+                return 0
             except Exception:
                 logger.exception("could not write %d buffered visits", len(batch))
                 self._requeue(batch)
                 return 0
+            self._outage.recovered(len(batch))
             return len(batch)
 
     def _write_one_by_one(self, batch: list[dict]) -> int:
@@ -116,6 +123,42 @@ class VisitBuffer:
         while True:
             time.sleep(self.interval)
             self.flush()
+
+
+class _OutageLog:
+    """Warnings while the database refuses the buffer's writes: one line each
+    ``EVERY`` seconds with the count pending, no traceback, then one on recovery."""
+
+    EVERY = 30.0
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self._last_warning = 0.0
+
+    def failed(self, pending: int, error: Exception) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        elif now - self._last_warning < self.EVERY:
+            return
+        self._last_warning = now
+        original = getattr(error, "orig", None) or error
+        reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+        logger.warning(
+            "database unavailable for buffered clicks (%s): %d kept, retrying every "
+            "flush",
+            reason,
+            pending,
+        )
+
+    def recovered(self, written: int) -> None:
+        if self.since is not None:
+            logger.warning(
+                "database back after %.0f s: %d buffered clicks written",
+                time.monotonic() - self.since,
+                written,
+            )
+            self.since = None
 
 
 #: A buffered visit is stamped within this long of the cookie's (whole) second: the

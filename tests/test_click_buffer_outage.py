@@ -1,0 +1,34 @@
+"""Buffered clicks outlive a database outage, logged as one line, not tracebacks."""
+
+import logging
+
+import sqlalchemy as sa
+
+from referral_site.referrals.storage.models import Visit
+from tests.conftest import scalar
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
+
+
+def test_clicks_buffered_during_an_outage_are_written_when_it_ends(
+    database, make_user, caplog
+):
+    app = database.app(REFERRALS_VISIT_BUFFER_SECONDS=60)
+    _, code = make_user()
+    buffer = app.extensions["referrals"].visit_buffer
+    client = app.test_client()
+    assert client.get(f"/r/{code}", headers=BROWSER).status_code == 302  # cached
+    database.away(app)
+    for _ in range(5):
+        assert client.get(f"/r/{code}", headers=BROWSER).status_code == 302
+    caplog.set_level(logging.INFO, logger="referral_site")
+    for _ in range(3):  # three flushes while the database is away
+        assert buffer.flush() == 0
+    assert buffer.pending() == 6
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is None and "6 kept" in warnings[0].getMessage()
+    database.back(app)
+    assert buffer.flush() == 6
+    assert scalar(app, sa.select(sa.func.count(Visit.id))) == 6
+    assert "6 buffered clicks written" in caplog.records[-1].getMessage()

@@ -62,6 +62,7 @@ def make_app(tmp_path, _postgres_schema):
 
     yield build
     for app in apps:
+        app.extensions["referrals"].code_changes.stop()
         # Clicks a test left buffered are written now, into this test's database,
         # not by a later test's flush_all() into the next one's (PostgreSQL
         # tests share one schema).

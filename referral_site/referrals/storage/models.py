@@ -128,6 +128,9 @@ class ReferralAccount(Base):
     #: be matched against a new signup's address, so forgetting an account does not
     #: open a referral loop, but the address cannot be read back.
     deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Set while the host has the account suspended (``suspend_user``): its codes
+    #: lead nowhere and it earns nothing until ``restore_user``.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Referral(Base):

@@ -1,0 +1,22 @@
+"""follow the referrals branch to its head
+
+Revision ID: shop_0003
+Revises: shop_0002, referrals_0007_code_holds
+Create Date: 2026-12-02 18:10:00.000000
+
+"""
+
+
+# revision identifiers, used by Alembic.
+revision = 'shop_0003'
+down_revision = ('shop_0002', 'referrals_0007_code_holds')
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,38 @@
+"""Codes held after their owner is forgotten; accounts suspended by the host.
+
+Revision ID: referrals_0007_code_holds
+Revises: referrals_0001
+Create Date: 2026-12-02 18:00:00.000000
+
+referral_code_holds keeps a forgotten user's codes from anyone else for the
+attribution window; referral_accounts.suspended_at marks an account whose codes
+lead nowhere while the host has it suspended (suspend_user / restore_user).
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "referrals_0007_code_holds"
+down_revision = "referrals_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "referral_code_holds",
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("held_until", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_referral_code_holds")),
+    )
+    with op.batch_alter_table("referral_accounts") as batch_op:
+        batch_op.add_column(
+            sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade():
+    with op.batch_alter_table("referral_accounts") as batch_op:
+        batch_op.drop_column("suspended_at")
+    op.drop_table("referral_code_holds")

@@ -55,6 +55,7 @@ def init_app(app: Flask) -> None:
     call_timeout = float(app.config.get("DATABASE_CALL_TIMEOUT_S") or 0)
     with app.app_context():
         for engine in db.engines.values():
+            _quiet_pool_disconnects(engine.pool)
             if engine.dialect.name != "postgresql":
                 continue
             if timeout_ms > 0:
@@ -70,6 +71,36 @@ def _statement_timeout(timeout_ms: int):
         dbapi_connection.commit()
 
     return on_connect
+
+
+class _OneLineDisconnects(logging.Filter):
+    """The pool's tracebacks for connections already lost, as one debug line.
+
+    Resetting or closing a connection that dropped fails as expected; the pool
+    logs a traceback for each (and the click buffer retries every second), which
+    buries what an operator needs. The lost connection itself is reported where
+    it was noticed (the 503, the click buffer's warning).
+    """
+
+    LOST = frozenset({"OperationalError", "InterfaceError"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and type(error).__name__ in self.LOST:
+            lines = str(error).strip().splitlines()
+            record.msg = f"{record.getMessage()}: {lines[0] if lines else error!r}"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def _quiet_pool_disconnects(pool) -> None:
+    # The pool logs under its class's own logger; a parent's filter never runs.
+    kind = type(pool)
+    pool_logger = logging.getLogger(f"{kind.__module__}.{kind.__name__}")
+    if not any(isinstance(f, _OneLineDisconnects) for f in pool_logger.filters):
+        pool_logger.addFilter(_OneLineDisconnects())
 
 
 class StallWatchdog:

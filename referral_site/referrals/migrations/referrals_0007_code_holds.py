@@ -1,4 +1,4 @@
-"""Codes held after their owner is forgotten; accounts suspended by the host.
+"""Held codes, suspended accounts and written click batches: several hosts at once.
 
 Revision ID: referrals_0007_code_holds
 Revises: referrals_0001
@@ -6,7 +6,9 @@ Create Date: 2026-12-02 18:00:00.000000
 
 referral_code_holds keeps a forgotten user's codes from anyone else for the
 attribution window; referral_accounts.suspended_at marks an account whose codes
-lead nowhere while the host has it suspended (suspend_user / restore_user).
+lead nowhere while the host has it suspended (suspend_user / restore_user);
+visit_batches holds the ids of written batches of buffered clicks, so a batch
+whose commit was not acknowledged is not written twice when tried again.
 """
 
 import sqlalchemy as sa
@@ -26,6 +28,15 @@ def upgrade():
         sa.Column("held_until", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_referral_code_holds")),
     )
+    op.create_table(
+        "visit_batches",
+        sa.Column("id", sa.String(length=48), nullable=False),
+        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_batches")),
+    )
+    op.create_index(
+        op.f("ix_visit_batches_written_at"), "visit_batches", ["written_at"]
+    )
     with op.batch_alter_table("referral_accounts") as batch_op:
         batch_op.add_column(
             sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True)
@@ -35,4 +46,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("referral_accounts") as batch_op:
         batch_op.drop_column("suspended_at")
+    op.drop_index(op.f("ix_visit_batches_written_at"), table_name="visit_batches")
+    op.drop_table("visit_batches")
     op.drop_table("referral_code_holds")

@@ -180,6 +180,20 @@ class Referral(Base):
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
 
 
+class VisitBatch(Base):
+    """A batch of buffered clicks written (capture/visit_buffer.py), by its id.
+
+    A write whose answer is lost (the connection dropped at the commit) is tried
+    again; the id, inserted in the batch's own transaction, tells the retry that
+    the first try committed, so no click is counted twice. Pruned after a day.
+    """
+
+    __tablename__ = "visit_batches"
+
+    id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Visit(Base):
     """A click on a referral link (or a page opened with ?ref=)."""
 

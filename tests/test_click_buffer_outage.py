@@ -4,8 +4,8 @@ import logging
 
 import sqlalchemy as sa
 
-from referral_site.referrals.storage.models import Visit
 from referral_site.referrals.attribution import services
+from referral_site.referrals.storage.models import Visit
 from tests.conftest import POSTGRES_URL, scalar
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}

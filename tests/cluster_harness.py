@@ -11,6 +11,7 @@ start one and look around (Ctrl-C stops it).
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,17 +99,21 @@ class Host:
 
     def kill(self) -> None:
         """SIGKILL the master and its workers at once (a host lost)."""
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
+        self._signal(signal.SIGKILL, 10)
 
     def stop(self) -> None:
         """SIGTERM: a graceful stop, requests in flight finish."""
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(40)
-            self.process = None
+        self._signal(signal.SIGTERM, 40)
+
+    def _signal(self, signum: int, wait: float) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass  # exited already
+        self.process.wait(wait)
+        self.process = None
 
     def worker_pids(self) -> set[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -143,11 +148,15 @@ class Cluster:
         return f"http://127.0.0.1:{self.proxy_port}"
 
     def start(self) -> "Cluster":
-        self.redis.start()
-        for host in self.hosts:
-            host.start()
-        self._start_haproxy()
-        self.wait_until_serving()
+        try:
+            self.redis.start()
+            for host in self.hosts:
+                host.start()
+            self._start_haproxy()
+            self.wait_until_serving()
+        except BaseException:
+            self.stop()  # nothing left running when a part fails to start
+            raise
         return self
 
     def _start_haproxy(self) -> None:
@@ -171,20 +180,23 @@ class Cluster:
                 host.start()
         wait_for(lambda: self.servers_up() == 2, seconds, "HAProxy's servers up")
 
+    def admin(self, command: str) -> str:
+        """One command on HAProxy's admin socket (what docs/deployment.md runs)."""
+        with socket.socket(socket.AF_UNIX) as admin:
+            admin.connect(str(self.workdir / "haproxy.sock"))
+            admin.sendall(command.encode() + b"\n")
+            answer = b""
+            while chunk := admin.recv(65536):
+                answer += chunk
+        return answer.decode()
+
     def servers_up(self) -> int:
         """How many hosts HAProxy has in rotation (from its admin socket)."""
-        import socket
-
         try:
-            with socket.socket(socket.AF_UNIX) as admin:
-                admin.connect(str(self.workdir / "haproxy.sock"))
-                admin.sendall(b"show stat\n")
-                answer = b""
-                while chunk := admin.recv(65536):
-                    answer += chunk
+            answer = self.admin("show stat")
         except OSError:
             return 0
-        rows = [line.split(",") for line in answer.decode().splitlines()]
+        rows = [line.split(",") for line in answer.splitlines()]
         return sum(
             1
             for row in rows
@@ -198,6 +210,7 @@ class Cluster:
         if self.haproxy is not None:
             self.haproxy.terminate()
             self.haproxy.wait(10)
+            self.haproxy = None
         for host in self.hosts:
             host.stop()
         self.redis.stop()

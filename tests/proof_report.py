@@ -96,7 +96,7 @@ CLUSTER_ROWS = [
     ("Answered 500", "cluster_500s", True),
     ("Clicks answered", "cluster_clicks_answered", False),
     (
-        "Clicks lost (all recorded; cut and frozen database)",
+        "Clicks lost (all but a killed host's)",
         "cluster_clicks_lost",
         True,
     ),
@@ -121,6 +121,7 @@ CLUSTER_ROWS = [
         "cluster_rewards_to_deleted_accounts",
         True,
     ),
+    ("Host drained and restarted (a deploy)", "cluster_drained_deploys", False),
     ("Redis stopped and started", "cluster_redis_restarts", False),
     ("Database connection cut", "cluster_database_cuts", False),
     ("Database frozen", "cluster_database_freezes", False),

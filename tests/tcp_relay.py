@@ -56,10 +56,7 @@ class TcpRelay:
             pass
         finally:
             for s in (source, sink):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                _end(s)
 
     def cut(self):
         """Drop every relayed connection and refuse new ones."""
@@ -88,3 +85,16 @@ class TcpRelay:
         self.thaw()
         self.cut()
         self.listener.close()
+
+
+def _end(connection: socket.socket) -> None:
+    """Shut a relayed socket, then close it.
+
+    close() alone leaves the socket open, and its peer waiting, while the other
+    direction's thread is still in recv() on it; shutdown() ends that at once.
+    """
+    for step in (lambda: connection.shutdown(socket.SHUT_RDWR), connection.close):
+        try:
+            step()
+        except OSError:
+            pass

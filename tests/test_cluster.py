@@ -266,6 +266,27 @@ def test_a_host_killed_under_load_fails_over(up):
     up.hosts[0].start()
 
 
+def test_a_host_drained_and_restarted_for_a_deploy_drops_nothing(up):
+    code = my_code(join(up.url, "gus"))
+    gus = user_id_of(up, code)
+    workers, answers = clicks_for(up.url, code, seconds=6)
+    time.sleep(1)
+    up.admin("set server hosts/host1 state drain")  # docs/deployment.md's steps
+    time.sleep(1)
+    up.hosts[0].stop()  # SIGTERM: requests in flight finish, clicks are flushed
+    up.hosts[0].start()
+    up.admin("set server hosts/host1 state ready")
+    for worker in workers:
+        worker.join()
+    statuses = Counter(status for _, status in answers)
+    recorded = wait_until_recorded(up, gus, len(answers))
+    record("cluster_drained_deploys", 1)
+    record("cluster_clicks_answered", len(answers))
+    record("cluster_clicks_lost", len(answers) - recorded)
+    assert statuses.keys() == {302}
+    assert recorded == len(answers)
+
+
 def test_redis_stopped_and_started(up):
     code = my_code(join(up.url, "dee"))
     up.redis.stop()

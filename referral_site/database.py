@@ -152,7 +152,7 @@ class StallWatchdog:
             time.sleep(self.TICK)
             try:
                 self.check(time.monotonic())
-            except Exception:  # never let the watchdog die  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the watchdog must not die
                 logger.exception("database stall watchdog failed a check")
 
     def check(self, now: float) -> int:
@@ -194,7 +194,7 @@ def _shut_socket(connection, waited: float) -> int:
         # duplicate descriptor is closed by the with block, the driver's kept.
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
-    except Exception:  # closed meanwhile  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - closed meanwhile
         return 0
     logger.warning("database call unanswered after %.0f s: connection dropped", waited)
     return 1

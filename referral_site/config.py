@@ -94,6 +94,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret"  # noqa: S105
     #: Visits are written in their request, so a test can read them right away.
     REFERRALS_VISIT_BUFFER_SECONDS = 0
+    #: No listening connection per test app; the tests of code changes turn it on.
+    REFERRALS_CODE_CHANGES_LISTEN = False
 
 
 class ProductionConfig(Config):

@@ -99,6 +99,10 @@ DEFAULTS: dict[str, object] = {
     #: PostgreSQL every process hears of code changes at once (LISTEN/NOTIFY, see
     #: capture/code_changes.py); this is the fallback when it cannot.
     "CODE_CACHE_SECONDS": 60,
+    #: Listen for other processes' code changes (PostgreSQL LISTEN/NOTIFY, one
+    #: connection per worker process): off, another worker's change reaches this
+    #: one's cache only when the entry expires (CODE_CACHE_SECONDS).
+    "CODE_CHANGES_LISTEN": True,
     #: Answer anonymous visitors' clicks on known codes before the app's request
     #: hooks (capture/fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
     #: clicks per worker. Off by default: the host's own hooks skip those responses.
@@ -276,7 +280,8 @@ def _code_changes(app: Flask, cache: CodeCache):
     from referral_site.referrals.capture.code_changes import CodeChangeListener
 
     listener = CodeChangeListener(app, cache)
-    cache.on_first_use = listener.start
+    if app.config["REFERRALS_CODE_CHANGES_LISTEN"]:
+        cache.on_first_use = listener.start
     return listener
 
 

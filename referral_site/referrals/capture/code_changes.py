@@ -17,6 +17,7 @@ notices; meanwhile, and on SQLite (one host), entries expire after
 
 import logging
 import threading
+import weakref
 
 import sqlalchemy as sa
 from flask import Flask
@@ -54,47 +55,63 @@ class CodeChangeListener:
             engine = self.app.extensions["referrals"].db.engine
         if engine.dialect.name != "postgresql" or engine.driver != "psycopg":
             return  # the TTL is the only expiry (see the module's docstring)
+        # The thread holds the listener weakly: an app nobody uses any more (a
+        # test's) is collected, and its thread then closes its connection.
         threading.Thread(
-            target=self._run, args=(engine,), name="referrals-code-changes", daemon=True
+            target=_run,
+            args=(weakref.ref(self), engine),
+            name="referrals-code-changes",
+            daemon=True,
         ).start()
 
     def stop(self) -> None:
         """End the thread within POLL seconds (an app that is done with)."""
         self._stopped.set()
 
-    def _run(self, engine) -> None:
-        backoff = 1.0
-        while not self._stopped.is_set():
-            try:
-                self._listen(engine)
-            except Exception as error:  # noqa: BLE001 - logged, then retried
-                lines = str(error).strip().splitlines()
-                logger.warning(
-                    "not listening for code changes (%s); cached codes expire "
-                    "by their TTL until it listens again in %.0f s",
-                    lines[0] if lines else type(error).__name__,
-                    backoff,
-                )
-            if self.listening.is_set():
-                backoff = 1.0  # it listened for a while: try again soon
-            self.listening.clear()
-            self._stopped.wait(backoff)
-            backoff = min(backoff * 2, self.MAX_BACKOFF)
+    def wanted(self) -> bool:
+        return not self._stopped.is_set()
 
-    def _listen(self, engine) -> None:
-        raw = engine.raw_connection()
-        connection = raw.driver_connection
-        raw.detach()  # a connection of its own, out of the pool for good
+
+def _run(listener_ref, engine) -> None:
+    backoff = 1.0
+    while (listener := listener_ref()) is not None and listener.wanted():
+        stopped, listening = listener._stopped, listener.listening
+        del listener
         try:
-            connection.rollback()
-            connection.autocommit = True
-            connection.execute(f"LISTEN {CHANNEL}")
-            # Changes made while nobody listened were missed: start afresh.
-            self.cache.clear()
-            self.listening.set()
-            while not self._stopped.is_set():
-                for notice in connection.notifies(timeout=self.POLL):
-                    self.cache.forget_user(notice.payload)
-                connection.execute("SELECT 1")  # raises if the server is gone
-        finally:
-            raw.close()
+            _listen(listener_ref, engine)
+        except Exception as error:  # noqa: BLE001 - logged, then retried
+            lines = str(error).strip().splitlines()
+            logger.warning(
+                "not listening for code changes (%s); cached codes expire "
+                "by their TTL until it listens again in %.0f s",
+                lines[0] if lines else type(error).__name__,
+                backoff,
+            )
+        if listening.is_set():
+            backoff = 1.0  # it listened for a while: try again soon
+        listening.clear()
+        stopped.wait(backoff)
+        backoff = min(backoff * 2, CodeChangeListener.MAX_BACKOFF)
+
+
+def _listen(listener_ref, engine) -> None:
+    raw = engine.raw_connection()
+    connection = raw.driver_connection
+    raw.detach()  # a connection of its own, out of the pool for good
+    try:
+        connection.rollback()
+        connection.autocommit = True
+        connection.execute(f"LISTEN {CHANNEL}")
+        while (listener := listener_ref()) is not None and listener.wanted():
+            if not listener.listening.is_set():
+                # Changes made while nobody listened were missed: start afresh.
+                listener.cache.clear()
+                listener.listening.set()
+            del listener
+            for notice in connection.notifies(timeout=CodeChangeListener.POLL):
+                if (listener := listener_ref()) is not None:
+                    listener.cache.forget_user(notice.payload)  # as it arrives
+                    del listener
+            connection.execute("SELECT 1")  # raises if the server is gone
+    finally:
+        raw.close()

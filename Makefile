@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test e2e proof lint install clean bench bench-scale api-check
+.PHONY: run test e2e proof cluster lint install clean bench bench-scale api-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +53,9 @@ proof: $(VENV)/.installed-test
 	$(PROOF_SIZES) $(BIN)/pytest -q -m "slow or proof"
 	@if [ -n "$(PROOF_DATABASE_URL)" ]; then \
 	  TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" $(PROOF_SIZES) \
-	    $(BIN)/pytest -q -m "slow or proof"; \
-	else echo "PROOF_DATABASE_URL not set: PostgreSQL column skipped"; fi
+	    $(BIN)/pytest -q -m "slow or proof" && \
+	  $(MAKE) --no-print-directory cluster CLUSTER_DATABASE_URL="$(PROOF_DATABASE_URL)"; \
+	else echo "PROOF_DATABASE_URL not set: PostgreSQL and multi-host columns skipped"; fi
 	$(BIN)/python -m tests.proof_report
 
 ## api-check: schemathesis against the running app with /api/openapi.json
@@ -65,6 +66,22 @@ api-check: $(VENV)/.installed-test
 	@if [ -n "$(API_CHECK_DATABASE_URL)" ]; then \
 	  $(BIN)/python -m tests.api_check --database-url "$(API_CHECK_DATABASE_URL)"; \
 	else echo "API_CHECK_DATABASE_URL not set: PostgreSQL run skipped"; fi
+
+## cluster: two gunicorn hosts behind HAProxy on loopback, with PostgreSQL (a schema
+## of CLUSTER_DATABASE_URL) and a Redis of their own, driven through faults
+CLUSTER_DATABASE_URL ?=
+cluster: $(VENV)/.installed-test
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || \
+	  (apt-get install -y haproxy >/dev/null 2>&1 || (apt-get update >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy >/dev/null))
+	@command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || \
+	  (apt-get install -y redis-server >/dev/null 2>&1 || (apt-get update >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server >/dev/null))
+	@if [ -z "$(CLUSTER_DATABASE_URL)" ]; then \
+	  echo "Set CLUSTER_DATABASE_URL to a PostgreSQL database (a schema inside is used)"; \
+	  exit 1; fi
+	CLUSTER_DATABASE_URL="$(CLUSTER_DATABASE_URL)" \
+	  $(BIN)/pytest -q -m cluster -p no:randomly tests/test_cluster.py
 
 ## e2e: only the browser tests (headless Chromium against gunicorn)
 e2e: $(VENV)/.installed-test node_modules/.installed

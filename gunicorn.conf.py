@@ -9,6 +9,24 @@ import os
 # ~10 MiB each (see MIGRATIONS_CLI in referral_site/config.py).
 os.environ.setdefault("MIGRATIONS_CLI", "0")
 
+#: A worker silent this long is killed. Every database and Redis call is bounded
+#: well below it (DATABASE_CALL_TIMEOUT_S, REDIS_TIMEOUT_S), so an outage gives
+#: 503s, not killed workers and lost clicks.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+#: On SIGTERM (a deploy), requests in flight get this long to finish.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+
+#: Load balancers' health checks, kept out of the access log.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class _SkipHealthChecks:
+    """A logging filter dropping access-log lines of the health paths."""
+
+    def filter(self, record) -> bool:
+        atoms = record.args if isinstance(record.args, dict) else {}
+        return atoms.get("U") not in HEALTH_PATHS
+
 
 def post_worker_init(worker):
     """Leave what a worker loads at start out of garbage collection from now on.
@@ -18,7 +36,9 @@ def post_worker_init(worker):
     walk cost about 0.2 ms a request).
     """
     import gc
+    import logging
 
+    logging.getLogger("gunicorn.access").addFilter(_SkipHealthChecks())
     gc.collect()
     gc.freeze()
 

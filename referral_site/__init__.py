@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from referral_site import database
+from referral_site import database, rate_limits
 from referral_site.config import CONFIGS, DEV_SECRET_KEY
 from referral_site.extensions import csrf, db, limiter, login_manager
 
@@ -60,6 +60,11 @@ INT_SETTINGS_FROM_ENV = (
     "PASSWORD_HASH_PARALLELISM",
     "PROXY_FIX_X_FOR",
     "DATABASE_STATEMENT_TIMEOUT_MS",
+    "DATABASE_CONNECT_TIMEOUT_S",
+    "DATABASE_POOL_TIMEOUT_S",
+    "DATABASE_TCP_USER_TIMEOUT_MS",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_MAX_OVERFLOW",
     "SQLITE_BUSY_TIMEOUT_MS",
     "MAIL_PORT",
 )
@@ -69,6 +74,12 @@ MAIL_SETTINGS_FROM_ENV = (
     "MAIL_USERNAME",
     "MAIL_PASSWORD",
     "MAIL_DEFAULT_SENDER",
+)
+#: Settings in seconds that may come from the environment (fractions allowed).
+FLOAT_SETTINGS_FROM_ENV = (
+    "DATABASE_CALL_TIMEOUT_S",
+    "REDIS_TIMEOUT_S",
+    "READYZ_TIMEOUT_S",
 )
 
 
@@ -83,8 +94,15 @@ def _settings_from_environment() -> dict:
     for name in INT_SETTINGS_FROM_ENV:
         if value := os.environ.get(name):
             settings[name] = int(value)
+    for name in FLOAT_SETTINGS_FROM_ENV:
+        if value := os.environ.get(name):
+            settings[name] = float(value)
     # Flask-Limiter's settings, so a deployment can point every worker at Redis.
-    for name in ("RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX"):
+    for name in (
+        "RATELIMIT_STORAGE_URI",
+        "RATELIMIT_KEY_PREFIX",
+        "RATELIMIT_FAILURE_POLICY",
+    ):
         if value := os.environ.get(name):
             settings[name] = value
     for name in MAIL_SETTINGS_FROM_ENV:
@@ -116,7 +134,7 @@ def _init_extensions(app: Flask) -> None:
     database.init_app(app)
     _init_migrations(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    rate_limits.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
@@ -138,7 +156,7 @@ def _init_migrations(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from referral_site import cli, errors, security
+    from referral_site import cli, errors, health, security
     from referral_site.auth.views import bp as auth_bp
     from referral_site.main.views import bp as main_bp
 
@@ -146,4 +164,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     errors.register(app)
     security.init_app(app)
+    health.init_app(app)  # outermost: answered before anything else
     cli.register(app)

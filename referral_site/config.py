@@ -18,6 +18,17 @@ class Config:
     SQLITE_BUSY_TIMEOUT_MS = 10_000
     #: PostgreSQL statement timeout (ms): a stuck query ends in a clean 503.
     DATABASE_STATEMENT_TIMEOUT_MS = 15_000
+    #: Client-side bounds (database.py), all below gunicorn's 30 s worker timeout:
+    #: connecting, waiting for a pooled connection, an unanswered call (a hung
+    #: server or network; 0 turns the watchdog off), unacknowledged data in TCP.
+    DATABASE_CONNECT_TIMEOUT_S = 5
+    DATABASE_POOL_TIMEOUT_S = 10
+    DATABASE_CALL_TIMEOUT_S = 20
+    DATABASE_TCP_USER_TIMEOUT_MS = 10_000
+    #: Connections per worker process: pool_size kept open, max_overflow more at
+    #: peaks (see docs/deployment.md for sizing against max_connections).
+    DATABASE_POOL_SIZE = 5
+    DATABASE_MAX_OVERFLOW = 10
     #: Number of trusted reverse proxies in front of the app (0: trust no header).
     PROXY_FIX_X_FOR = 0
     #: Register Flask-Migrate's `flask db`. gunicorn.conf.py turns it off in the
@@ -54,6 +65,13 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     #: Send X-RateLimit-* and Retry-After headers.
     RATELIMIT_HEADERS_ENABLED = True
+    #: When the limiter's storage (Redis) fails: "open" counts in each worker's
+    #: memory until it returns, "closed" answers 503 (see docs/deployment.md).
+    RATELIMIT_FAILURE_POLICY = "open"
+    #: Bounds of each Redis call (seconds), far below the worker timeout.
+    REDIS_TIMEOUT_S = 1.0
+    #: Seconds /readyz waits for the database and Redis before calling them down.
+    READYZ_TIMEOUT_S = 2.0
 
     #: Outgoing mail (Flask-Mailman, used by the plugin). Empty MAIL_SERVER: no
     #: email is sent, and the admin pages say so.
@@ -87,6 +105,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret"  # noqa: S105
     #: Visits are written in their request, so a test can read them right away.
     REFERRALS_VISIT_BUFFER_SECONDS = 0
+    #: No listening connection per test app; the tests of code changes turn it on.
+    REFERRALS_CODE_CHANGES_LISTEN = False
 
 
 class ProductionConfig(Config):

@@ -2,8 +2,10 @@
 
 from flask import Flask, render_template
 from flask_limiter import RateLimitExceeded
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from referral_site.extensions import db, seconds_until_limit_resets
+from referral_site.outages import database_unavailable
 
 _TITLES = {
     400: "Bad request",
@@ -27,13 +29,17 @@ def _render(error):
         db.session.rollback()
     title = _TITLES.get(code, "Error")
     retry_after = _retry_after(error) if code == 429 else None
-    response = render_template(
-        "errors/error.html",
-        code=code,
-        title=title,
-        error=error,
-        retry_after=retry_after,
-    )
+    try:
+        # The layout reads current_user, which may load the user from the database.
+        response = render_template(
+            "errors/error.html",
+            code=code,
+            title=title,
+            error=error,
+            retry_after=retry_after,
+        )
+    except (OperationalError, InterfaceError) as outage:
+        return database_unavailable(outage)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return response, code, headers
 

@@ -1,10 +1,10 @@
 """Response headers, proxy trust and database-outage answers for every response."""
 
-from flask import Flask, current_app, g, jsonify, render_template, request, session
+from flask import Flask, g, request, session
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from referral_site.extensions import db
+from referral_site.outages import database_unavailable
 
 #: No inline scripts or styles anywhere: everything is served from our own origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -33,8 +33,8 @@ def init_app(app: Flask) -> None:
     # Connection loss, lock and statement timeouts, read-only files: transient or
     # operational, so the client is told to retry. Other database errors are bugs
     # and stay 500s.
-    app.register_error_handler(OperationalError, _database_unavailable)
-    app.register_error_handler(InterfaceError, _database_unavailable)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(InterfaceError, database_unavailable)
     app.after_request(_no_store_when_signed_in)
 
 
@@ -91,18 +91,3 @@ class SecurityHeaders:
             return start_response(status, response_headers, exc_info)
 
         return self.wsgi_app(environ, start_with_headers)
-
-
-def _database_unavailable(error):
-    """The database is down, read-only or too slow: say so, keep nothing half-done."""
-    current_app.logger.warning("database unavailable: %s", error.orig or error)
-    db.session.rollback()
-    if request.path.startswith("/api/") or request.accept_mimetypes.best == (
-        "application/json"
-    ):
-        response = jsonify(error="service_unavailable", detail="Please retry shortly.")
-    else:
-        response = render_template(
-            "errors/error.html", code=503, title="Temporarily unavailable", error=None
-        )
-    return response, 503, {"Retry-After": "30"}

@@ -14,6 +14,9 @@ from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import ReferralAccount
 
+#: Fixtures of their own modules: a database to switch off, a Redis to stop.
+pytest_plugins = ["tests.database_switch", "tests.redis_server"]
+
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "correct horse battery"
 
@@ -59,6 +62,7 @@ def make_app(tmp_path, _postgres_schema):
 
     yield build
     for app in apps:
+        app.extensions["referrals"].code_changes.stop()
         # Clicks a test left buffered are written now, into this test's database,
         # not by a later test's flush_all() into the next one's (PostgreSQL
         # tests share one schema).

@@ -101,6 +101,46 @@ ROWS = [
 ]
 
 
+#: The multi-host suite's figures (tests/test_cluster.py), in a column of their own:
+#: two gunicorn hosts behind HAProxy on PostgreSQL and Redis, with faults.
+CLUSTER_ROWS = [
+    ("Requests through the proxy and to the hosts", "cluster_requests", False),
+    ("Answered 500", "cluster_500s", True),
+    ("Clicks answered", "cluster_clicks_answered", False),
+    (
+        "Clicks lost (all but a killed host's)",
+        "cluster_clicks_lost",
+        True,
+    ),
+    ("Host killed under load (SIGKILL)", "cluster_host_kills", False),
+    (
+        "Clicks lost with it (its last buffer interval)",
+        "cluster_clicks_lost_with_the_killed_host",
+        False,
+    ),
+    (
+        "Clicks lost beyond the killed host's last buffer interval",
+        "cluster_clicks_lost_beyond_bound",
+        True,
+    ),
+    (
+        "Clicks credited to a deleted account 1 s later",
+        "cluster_clicks_credited_after_deletion",
+        True,
+    ),
+    (
+        "Referrals or rewards to deleted accounts",
+        "cluster_rewards_to_deleted_accounts",
+        True,
+    ),
+    ("Host drained and restarted (a deploy)", "cluster_drained_deploys", False),
+    ("Redis stopped and started", "cluster_redis_restarts", False),
+    ("Database connection cut", "cluster_database_cuts", False),
+    ("Database frozen", "cluster_database_freezes", False),
+    ("Workers killed by gunicorn's timeout", "cluster_workers_killed", True),
+]
+
+
 def load() -> dict[tuple[str, str], int]:
     totals: dict[tuple[str, str], int] = collections.Counter()
     for path in sorted(FIGURES.glob("figures-*.jsonl")):
@@ -116,6 +156,10 @@ def main() -> int:
         db for db in ("sqlite", "postgresql") if any(k[1] == db for k in totals)
     ]
     if not databases:
+        if any(db == "cluster" for _, db in totals):  # `make cluster` alone
+            failures = _cluster_table(totals)
+            print("\nNOT PROVEN:\n  " + "\n  ".join(failures) if failures else "")
+            return 1 if failures else 0
         print("No figures recorded: run `make proof` first.")
         return 1
     width = max(len(label) for label, _, _ in ROWS)
@@ -130,11 +174,30 @@ def main() -> int:
             if value is None or (must_be_zero and value != 0):
                 failures.append(f"{label} [{db}]: {value}")
         print(f"{label:<{width}}  " + "  ".join(cells))
+    failures += _cluster_table(totals)
     if failures:
         print("\nNOT PROVEN:\n  " + "\n  ".join(failures))
         return 1
     print("\nEvery must-be-zero figure is 0 on " + " and ".join(databases) + ".")
     return 0
+
+
+def _cluster_table(totals) -> list[str]:
+    """Print the multi-host figures; a run without them says how to get them."""
+    print()
+    if not any(db == "cluster" for _, db in totals):
+        print("Multi-host figures: not run (make cluster, or make proof on PostgreSQL)")
+        return []
+    width = max(len(label) for label, _, _ in CLUSTER_ROWS)
+    print(f"{'Multi-host figure (2 hosts x 2 workers)':<{width}}  {'cluster':>10}")
+    print("-" * (width + 12))
+    failures = []
+    for label, metric, must_be_zero in CLUSTER_ROWS:
+        value = totals.get((metric, "cluster"))
+        print(f"{label:<{width}}  {'missing' if value is None else value:>10}")
+        if value is None or (must_be_zero and value != 0):
+            failures.append(f"{label} [cluster]: {value}")
+    return failures
 
 
 if __name__ == "__main__":

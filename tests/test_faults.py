@@ -1,14 +1,13 @@
 """Database faults: down, read-only or locked gives a clean 503, and service returns."""
 
-import socket
 import sqlite3
-import threading
 
 import pytest
 import sqlalchemy as sa
 
 from referral_site.models import User
 from tests.conftest import PASSWORD, POSTGRES_URL, scalar
+from tests.tcp_relay import TcpRelay
 
 SIGNUP = {"name": "Bob", "email": "bob@example.com", "password": PASSWORD}
 
@@ -50,63 +49,11 @@ def test_sqlite_locked_past_the_busy_timeout_answers_503_then_recovers(
     assert scalar(app, sa.select(sa.func.count(User.id))) == 1
 
 
-class _TcpRelay:
-    """A loopback relay to PostgreSQL that the test can cut and restore."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = True
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.up:
-                client.close()
-                continue
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            self.connections += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self):
-        self.up = False
-        for connection in self.connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.connections.clear()
-
-    def restore(self):
-        self.up = True
-
-
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (TEST_DATABASE_URL)")
 def test_postgres_going_away_answers_503_and_service_returns(make_app, make_user):
     make_app()  # the schema and the cleanup
     url = sa.engine.make_url(POSTGRES_URL)
-    relay = _TcpRelay(url.port or 5432)
+    relay = TcpRelay(url.port or 5432)
     relayed = url.set(
         drivername="postgresql+psycopg", host="127.0.0.1", port=relay.port
     )

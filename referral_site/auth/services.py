@@ -5,7 +5,13 @@ import sqlalchemy as sa
 from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.passwords import hash_password, verify_password
-from referral_site.referrals import normalize_email, utcnow, write_transaction
+from referral_site.referrals import (
+    normalize_email,
+    restore_user,
+    suspend_user,
+    utcnow,
+    write_transaction,
+)
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -35,9 +41,10 @@ class UnknownAccount(LookupError):
 def set_disabled(email: str, disabled: bool) -> User:
     """Disable an account (ending its sessions) or enable it again.
 
-    A disabled account keeps its data, referrals and rewards; it only cannot sign
-    in. Its session token rotates, so every session and remember-me cookie ends
-    now, not when the user next signs out.
+    A disabled account keeps its data, referrals and rewards, but cannot sign in
+    and its referral codes lead nowhere and earn nothing meanwhile. Its session
+    token rotates, so every session and remember-me cookie ends now, not when the
+    user next signs out.
     """
     with write_transaction():
         user = db.session.scalar(
@@ -48,6 +55,8 @@ def set_disabled(email: str, disabled: bool) -> User:
         if disabled and user.disabled_at is None:
             user.disabled_at = utcnow()
             user.rotate_session_token()
+            suspend_user(user)
         elif not disabled:
             user.disabled_at = None
+            restore_user(user)
     return user

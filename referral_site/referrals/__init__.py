@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flask_limiter import Limiter
     from flask_sqlalchemy import SQLAlchemy
 
+    from referral_site.referrals.capture.code_changes import CodeChangeListener
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
     from referral_site.referrals.limits import Guessers
     from referral_site.referrals.users import UserFields
@@ -104,8 +105,14 @@ DEFAULTS: dict[str, object] = {
     #: the host must flush on worker exit (visit_buffer.flush_all; see the site's
     #: gunicorn.conf.py).
     "VISIT_BUFFER_SECONDS": 0.0,
-    #: Seconds a code -> referrer lookup is cached per process (0: no cache).
+    #: Seconds a code -> referrer lookup is cached per process (0: no cache). On
+    #: PostgreSQL every process hears of code changes at once (LISTEN/NOTIFY, see
+    #: capture/code_changes.py); this is the fallback when it cannot.
     "CODE_CACHE_SECONDS": 60,
+    #: Listen for other processes' code changes (PostgreSQL LISTEN/NOTIFY, one
+    #: connection per worker process): off, another worker's change reaches this
+    #: one's cache only when the entry expires (CODE_CACHE_SECONDS).
+    "CODE_CHANGES_LISTEN": True,
     #: Answer anonymous visitors' clicks on known codes before the app's request
     #: hooks (capture/fast_links.py; needs VISIT_BUFFER_SECONDS > 0): about twice the
     #: clicks per worker. Off by default: the host's own hooks skip those responses.
@@ -217,6 +224,8 @@ class _State:
     limiter: "Limiter"
     ip_hash_key: bytes
     code_cache: CodeCache
+    #: Empties code_cache of changed codes, in each process that uses it.
+    code_changes: "CodeChangeListener"
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
     #: Clients past the code-guessing limit (limits.py).
@@ -270,7 +279,8 @@ class Referrals:
             users=users.fields_for(app, user_model),
             limiter=limits.init_app(app, options.get("limiter")),
             ip_hash_key=_ip_hash_key(app),
-            code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
+            code_cache=(cache := CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"])),
+            code_changes=_code_changes(app, cache),
             visit_buffer=_visit_buffer(app),
             guessers=limits.Guessers(),
             send_mail=options.get("send_mail"),
@@ -392,6 +402,16 @@ def _ip_hash_key(app: Flask) -> bytes:
     return hmac.new(secret, b"referrals-ip-hash", hashlib.sha256).digest()
 
 
+def _code_changes(app: Flask, cache: CodeCache):
+    """The listener telling the cache of code changes, started on its first use."""
+    from referral_site.referrals.capture.code_changes import CodeChangeListener
+
+    listener = CodeChangeListener(app, cache)
+    if app.config["REFERRALS_CODE_CHANGES_LISTEN"]:
+        cache.on_first_use = listener.start
+    return listener
+
+
 def _visit_buffer(app: Flask):
     from referral_site.referrals.capture.visit_buffer import VisitBuffer
 
@@ -427,6 +447,8 @@ _PUBLIC = {
     "Invitation": "referral_site.referrals.program.invitation",
     "code_of": "referral_site.referrals.attribution.accounts",
     "forget_user": "referral_site.referrals.attribution.host_signup",
+    "restore_user": "referral_site.referrals.attribution.liveness",
+    "suspend_user": "referral_site.referrals.attribution.liveness",
     "UTCDateTime": "referral_site.referrals.storage.models",
     "normalize_email": "referral_site.referrals.attribution.services",
     "rate_limited": "referral_site.referrals.limits",

@@ -13,12 +13,14 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals.account.figures import referrer_summary
+from referral_site.referrals.attribution import liveness
 from referral_site.referrals.attribution.accounts import ensure_account
 from referral_site.referrals.attribution.host_signup import forget_user
 from referral_site.referrals.attribution.services import (
     forget_cached_codes,
     user_model,
 )
+from referral_site.referrals.capture import code_changes
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
@@ -92,7 +94,8 @@ def set_vanity_code(user_id: int, raw: str) -> str:
             owned = session.scalar(
                 sa.select(ReferralCode).where(ReferralCode.code == code)
             )
-            if owned is not None and owned.user_id != user_id:
+            taken = owned is not None and owned.user_id != user_id
+            if taken or (owned is None and liveness.is_held(session, code)):
                 raise CodeRefused("That code is taken; choose another.")
             mine = session.scalars(
                 sa.select(ReferralCode).where(ReferralCode.user_id == user_id)
@@ -109,6 +112,7 @@ def set_vanity_code(user_id: int, raw: str) -> str:
             owned.is_primary = True
             account.code = code
             session.flush()
+            code_changes.announce(session, user_id)
     except IntegrityError:
         # Someone took the code between our check and our insert.
         raise CodeRefused("That code is taken; choose another.") from None

@@ -14,8 +14,8 @@ from flask import current_app, has_request_context, request
 from sqlalchemy.orm import Session
 
 from referral_site.referrals import signals
-from referral_site.referrals.attribution import accounts, services
-from referral_site.referrals.capture import cookies
+from referral_site.referrals.attribution import accounts, liveness, services
+from referral_site.referrals.capture import code_changes, cookies
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.fraud.review import mailbox_digest
 from referral_site.referrals.outbox import events as outbox
@@ -187,6 +187,10 @@ def forget_user(user) -> None:
     if account is None or account.deleted_at is not None:
         return
     email = current_app.extensions["referrals"].users.email(user)
+    codes = session.scalars(
+        sa.select(ReferralCode.code).where(ReferralCode.user_id == user_id)
+    ).all()
+    liveness.hold_codes(session, list(codes))
     session.execute(sa.delete(ReferralCode).where(ReferralCode.user_id == user_id))
     session.execute(sa.delete(UserSighting).where(UserSighting.user_id == user_id))
     session.execute(
@@ -197,6 +201,7 @@ def forget_user(user) -> None:
     account.deleted_mailbox_digest = mailbox_digest(email) if email else None
     account.code = _deleted_code(user_id)
     account.deleted_at = utcnow()
+    code_changes.announce(session, user_id)
     services.forget_cached_codes(user_id)
 
 

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
-from referral_site.referrals.attribution import accounts
+from referral_site.referrals.attribution import accounts, liveness
 from referral_site.referrals.attribution.codes import normalize_code
 from referral_site.referrals.capture import visit_buffer
 from referral_site.referrals.fraud import evidence as fraud_signals
@@ -107,7 +107,9 @@ _FIND_REFERRER = (
     )
     .join(ReferralCode, ReferralCode.user_id == ReferralAccount.user_id)
     .where(
-        ReferralCode.code == sa.bindparam("code"), ReferralAccount.deleted_at.is_(None)
+        ReferralCode.code == sa.bindparam("code"),
+        ReferralAccount.deleted_at.is_(None),
+        ReferralAccount.suspended_at.is_(None),
     )
 )
 
@@ -312,6 +314,10 @@ def write_referral(
     session, user_id, email: str, referrer: Referrer, origin: "Origin", notices
 ) -> Referral:
     """A new user's referral with its fraud signals, signup rewards and events."""
+    # The lookup may be a moment old (or cached): in this transaction, with the
+    # account locked, the code must still lead to a live referrer.
+    if not liveness.lock_live_account(session, referrer.id, referrer.code):
+        raise UnknownCode("That referral code does not exist.")
     # Read before the referral is written: the velocity counts add it themselves.
     found = fraud_signals.signup_signals(
         referrer.id,

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import weakref
 from datetime import datetime, timedelta
 
@@ -21,7 +22,7 @@ import sqlalchemy.exc
 from flask import Flask
 
 from referral_site.referrals.reports import rollups
-from referral_site.referrals.storage import bulk
+from referral_site.referrals.storage import batches, bulk
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Visit
 from referral_site.referrals.storage.transactions import write_transaction
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: Most visits held while the database refuses writes; older ones are dropped
 #: beyond this (and logged), so an outage cannot exhaust the worker's memory.
 MAX_PENDING = 200_000
+
+#: Writes between two prunings of old batch ids (storage/bulk.py).
+PRUNE_EVERY = 1000
 
 _buffers: "weakref.WeakSet[VisitBuffer]" = weakref.WeakSet()
 
@@ -42,9 +46,14 @@ class VisitBuffer:
         self._app = app
         self.interval = interval
         self._pending: list[dict] = []
+        #: Batches tried and not known to be written, each with the id that makes
+        #: its retry harmless: a write can commit although its answer is lost.
+        self._unsure: list[tuple[str, list[dict]]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._owner_pid: int | None = None
+        self._outage = _OutageLog()
+        self._writes = 0
         _buffers.add(self)
 
     def append(self, visit: dict) -> None:
@@ -56,51 +65,71 @@ class VisitBuffer:
     def pending(self) -> int:
         """How many visits wait to be written."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + sum(len(rows) for _, rows in self._unsure)
 
     def flush(self) -> int:
         """Write every pending visit now; returns how many were written."""
         with self._flush_lock:
             with self._lock:
-                batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            try:
-                self._write(batch)
-            except sa.exc.IntegrityError:
-                # A row the database refuses (its referrer is gone): write the
-                # others one by one rather than retry the batch forever.
-                return self._write_one_by_one(batch)
-            except Exception:
-                logger.exception("could not write %d buffered visits", len(batch))
-                self._requeue(batch)
-                return 0
-            return len(batch)
+                batches, self._unsure = self._unsure, []
+                if self._pending:
+                    batches.append((uuid.uuid4().hex, self._pending))
+                    self._pending = []
+            written = 0
+            for index, (batch_id, rows) in enumerate(batches):
+                try:
+                    written += self._write_batch(batch_id, rows)
+                except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+                    # Expected and retried (locked, unreachable, timed out).
+                    self._keep(batches[index:])
+                    self._outage.failed(self.pending(), error)
+                    return written
+                except Exception:
+                    logger.exception("could not write %d buffered visits", len(rows))
+                    self._keep(batches[index:])
+                    return written
+            if batches:
+                self._outage.recovered(written)
+            return written
 
-    def _write_one_by_one(self, batch: list[dict]) -> int:
+    def _write_batch(self, batch_id: str, rows: list[dict]) -> int:
+        try:
+            return len(rows) if self._write(batch_id, rows) else 0
+        except sa.exc.IntegrityError:
+            # A row the database refuses (its referrer is gone): write the
+            # others one by one rather than retry the batch forever.
+            return self._write_one_by_one(batch_id, rows)
+
+    def _write_one_by_one(self, batch_id: str, rows: list[dict]) -> int:
         written = 0
-        for visit in batch:
+        for number, visit in enumerate(rows):
             try:
-                self._write([visit])
+                written += self._write(f"{batch_id}/{number}", [visit])
             except sa.exc.IntegrityError:
                 logger.error("dropped a visit the database refuses: %r", visit)
-                continue
-            written += 1
         return written
 
-    def _write(self, batch: list[dict]) -> None:
+    def _write(self, batch_id: str, rows: list[dict]) -> bool:
+        """Write one batch once; False when an earlier try already committed it."""
         with self._app.app_context(), write_transaction() as session:
             connection = session.connection()
-            bulk.insert_rows(connection, Visit.__table__, batch)
-            rollups.add_clicks(connection, rollups.count_by_day(batch))
+            if not batches.claim_batch(connection, batch_id):
+                return False
+            bulk.insert_rows(connection, Visit.__table__, rows)
+            rollups.add_clicks(connection, rollups.count_by_day(rows))
+            self._writes += 1
+            if self._writes % PRUNE_EVERY == 0:
+                batches.prune_batches(connection)
+        return True
 
-    def _requeue(self, batch: list[dict]) -> None:
+    def _keep(self, batches: list[tuple[str, list[dict]]]) -> None:
         with self._lock:
-            self._pending[:0] = batch
-            excess = len(self._pending) - MAX_PENDING
-            if excess > 0:
-                logger.error("dropping %d buffered visits (database away)", excess)
-                del self._pending[:excess]
+            self._unsure[:0] = batches
+            while sum(len(rows) for _, rows in self._unsure) > MAX_PENDING:
+                _, dropped = self._unsure.pop(0)
+                logger.error(
+                    "dropping %d buffered visits (database away)", len(dropped)
+                )
 
     def _start_thread_in_this_process(self) -> None:
         # Threads do not survive fork(): a gunicorn worker starts its own.
@@ -116,6 +145,42 @@ class VisitBuffer:
         while True:
             time.sleep(self.interval)
             self.flush()
+
+
+class _OutageLog:
+    """Warnings while the database refuses the buffer's writes: one line each
+    ``EVERY`` seconds with the count pending, no traceback, then one on recovery."""
+
+    EVERY = 30.0
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self._last_warning = 0.0
+
+    def failed(self, pending: int, error: Exception) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        elif now - self._last_warning < self.EVERY:
+            return
+        self._last_warning = now
+        original = getattr(error, "orig", None) or error
+        reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+        logger.warning(
+            "database unavailable for buffered clicks (%s): %d kept, retrying every "
+            "flush",
+            reason,
+            pending,
+        )
+
+    def recovered(self, written: int) -> None:
+        if self.since is not None:
+            logger.warning(
+                "database back after %.0f s: %d buffered clicks written",
+                time.monotonic() - self.since,
+                written,
+            )
+            self.since = None
 
 
 #: A buffered visit is stamped within this long of the cookie's (whole) second: the

@@ -64,6 +64,20 @@ class ReferralCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ReferralCodeHold(Base):
+    """A forgotten user's code, kept from anyone else until ``held_until``.
+
+    A capture cookie carries a code, not its owner: were the code taken by someone
+    else within the attribution window, the cookies set for its old owner would
+    credit the new one. No user is named here, so forgetting stays forgetting.
+    """
+
+    __tablename__ = "referral_code_holds"
+
+    code: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ReferralSignalRecord(Base):
     """One fraud signal raised on one referral, at most once per name."""
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals import signals
+from referral_site.referrals.attribution import liveness
 from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.program import cache as program_cache
 from referral_site.referrals.rewards import engine as rewards
@@ -20,7 +21,6 @@ from referral_site.referrals.rewards.rules import Rule
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
-    ReferralAccount,
     ReferralStatus,
     ReviewStatus,
     Reward,
@@ -151,21 +151,12 @@ def _grant_both_sides(
 
 
 def _forgotten(session, referral: Referral) -> set:
-    """Which of the referral's two people were forgotten: they earn nothing more.
+    """Which of the referral's two people earn nothing more: forgotten or suspended.
 
     Their history and counts stay; a click cached by another worker before the
-    forgetting must not turn into money for an account that no longer exists.
+    change must not turn into money for an account that no longer earns.
     """
-    return set(
-        session.scalars(
-            sa.select(ReferralAccount.user_id).where(
-                ReferralAccount.user_id.in_(
-                    (referral.referrer_id, referral.referred_id)
-                ),
-                ReferralAccount.deleted_at.is_not(None),
-            )
-        )
-    )
+    return liveness.not_earning(session, (referral.referrer_id, referral.referred_id))
 
 
 def _grant_milestone(session, rule, conversion, referral, notices, version) -> None:

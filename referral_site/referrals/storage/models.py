@@ -128,6 +128,9 @@ class ReferralAccount(Base):
     #: be matched against a new signup's address, so forgetting an account does not
     #: open a referral loop, but the address cannot be read back.
     deleted_mailbox_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Set while the host has the account suspended (``suspend_user``): its codes
+    #: lead nowhere and it earns nothing until ``restore_user``.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Referral(Base):
@@ -175,6 +178,20 @@ class Referral(Base):
     )
 
     rewards: Mapped[list["Reward"]] = relationship(back_populates="referral")
+
+
+class VisitBatch(Base):
+    """A batch of buffered clicks written (capture/visit_buffer.py), by its id.
+
+    A write whose answer is lost (the connection dropped at the commit) is tried
+    again; the id, inserted in the batch's own transaction, tells the retry that
+    the first try committed, so no click is counted twice. Pruned after a day.
+    """
+
+    __tablename__ = "visit_batches"
+
+    id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Visit(Base):

@@ -117,6 +117,11 @@ def _write_at_commit(connection: Connection) -> None:
 @sa.event.listens_for(Engine, "begin")
 @sa.event.listens_for(Engine, "rollback")
 def _forget(connection: Connection) -> None:
+    if connection.invalidated:
+        # The connection dropped. Reading ``info`` now would raise
+        # PendingRollbackError, turning the rollback that follows a lost
+        # connection into an error of its own; the next "begin" drops the notes.
+        return
     connection.info.pop(_PENDING, None)
 
 

@@ -98,7 +98,9 @@ def admin_webhook_delete(endpoint_id: int):
     return redirect(url_for("referrals.admin_webhook", endpoint_id=endpoint_id))
 
 
-@bp.route("/admin/webhooks/deliveries/<referrals_id:delivery_id>/replay", methods=["POST"])
+@bp.route(
+    "/admin/webhooks/deliveries/<referrals_id:delivery_id>/replay", methods=["POST"]
+)
 @admin_required
 def admin_webhook_replay(delivery_id: int):
     """Send one delivery again, with the same webhook-id."""

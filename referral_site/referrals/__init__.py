@@ -210,6 +210,7 @@ def _register(app: Flask, user_model: type) -> None:
     """Blueprints, listeners, commands and the fast path for links."""
     # Imported for their routes and listeners.
     from referral_site.referrals.account import views as account_views  # noqa: F401
+    from referral_site.referrals.admin import navigation  # noqa: F401
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
     from referral_site.referrals.blueprint import bp

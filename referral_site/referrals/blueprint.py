@@ -34,6 +34,8 @@ def admin_required(view):
             abort(403)
         return view(*args, **kwargs)
 
+    # The console's navigation and a host's menu know its pages by this mark.
+    wrapped.referrals_admin = True
     return wrapped
 
 
@@ -49,6 +51,12 @@ def mask_email(email: str) -> str:
 def money(amount_minor: int, currency: str) -> str:
     """Integer minor units as money: {{ 1000|money("USD") }} -> "$10.00"."""
     return format_money(amount_minor, currency)
+
+
+@bp.app_template_filter("number")
+def number(count: int | None) -> str:
+    """A count with thousands separators: {{ 12345|number }} -> "12,345"."""
+    return "–" if count is None else f"{int(count):,}"
 
 
 @bp.app_template_filter("percent")

@@ -148,9 +148,12 @@ def record_conversion(
     with write_transaction() as session:
         if not _user_exists(session, user_id):
             raise UnknownUser("No user with this id or email.")
-        referrer_id = session.scalar(
-            sa.select(Referral.referrer_id).where(Referral.referred_id == user_id)
-        )
+        referrer_id, signed_up_at = session.execute(
+            sa.select(Referral.referrer_id, Referral.created_at).where(
+                Referral.referred_id == user_id
+            )
+        ).first() or (None, None)
+        _check_after_signup(occurred_at, signed_up_at)
         if referrer_id is not None:
             # Serializes this referrer's conversions: caps, milestones and "first"
             # are counted by one transaction at a time.
@@ -173,6 +176,22 @@ def record_conversion(
         notices.add(signals.conversion_recorded, conversion=result)
     notices.send()
     return result
+
+
+def _check_after_signup(occurred_at: datetime | None, signed_up_at) -> None:
+    """Refuse an outcome dated before the referred user signed up.
+
+    Its rewards would be held from that earlier date, so their hold could be over
+    on arrival and they could be approved at once, before any refund could come.
+    """
+    if occurred_at is not None and signed_up_at is not None:
+        if occurred_at < signed_up_at:
+            raise InvalidConversion(
+                {
+                    "occurred_at": "Must not be before the user signed up "
+                    f"({signed_up_at:%Y-%m-%dT%H:%M:%SZ})."
+                }
+            )
 
 
 def _insert(session, conversion: Conversion) -> bool:

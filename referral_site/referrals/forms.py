@@ -3,7 +3,9 @@
 from flask import current_app, request
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectMultipleField,
     StringField,
@@ -93,13 +95,44 @@ class ReviewForm(BrowserForm):
     )
 
 
+class BulkReviewForm(BrowserForm):
+    """One reason for clearing or confirming several flagged referrals at once."""
+
+    referral_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    reason = StringField(
+        "Reason (kept with each decision)",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=500)],
+    )
+    clear = SubmitField("Clear: let them through")
+    confirm = SubmitField("Confirm: abuse")
+
+    @property
+    def decision(self) -> str | None:
+        """The button that was pressed."""
+        return next((name for name in ("clear", "confirm") if self[name].data), None)
+
+    def validate_referral_ids(self, field) -> None:
+        if not field.data:
+            raise ValidationError("Select at least one referral.")
+
+
 class RewardDecisionForm(BrowserForm):
-    """Approve, reject (with a reason) or mark paid one or more rewards."""
+    """Approve, reject (with a reason) or mark paid one or more rewards.
+
+    The rewards are those ticked, or with ``scope`` "matching" every reward the
+    queue's filter matches. A decision on several is shown back for confirmation
+    first (``confirmed``); releasing money on a flagged referral needs
+    ``confirm_flagged``.
+    """
 
     reward_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    scope = HiddenField()
+    confirmed = HiddenField()
     reason = StringField(
         "Reason (required to reject)", filters=[_strip], validators=[Length(max=500)]
     )
+    confirm_flagged = BooleanField("I have read why it is flagged: release it anyway")
     approve = SubmitField("Approve")
     reject = SubmitField("Reject")
     pay = SubmitField("Mark paid")
@@ -111,8 +144,12 @@ class RewardDecisionForm(BrowserForm):
             (name for name in ("approve", "reject", "pay") if self[name].data), None
         )
 
+    @property
+    def all_matching(self) -> bool:
+        return self.scope.data == "matching"
+
     def validate_reward_ids(self, field) -> None:
-        if not field.data:
+        if not field.data and not self.all_matching:
             raise ValidationError("Select at least one reward.")
 
     def validate_reason(self, field) -> None:
@@ -125,3 +162,11 @@ class RewardDecisionForm(BrowserForm):
             self.form_errors.append("Choose approve, reject or mark paid.")
             return False
         return valid
+
+
+class ClawbackForm(BrowserForm):
+    """An admin takes back a paid reward, with a reason."""
+
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )

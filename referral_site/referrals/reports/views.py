@@ -83,9 +83,13 @@ def admin_export(kind: str):
     if rows is None:
         abort(404)
     period = _period()
-    filename = f"{kind}-{period.key}.csv"
+    # The rewards can be narrowed to one status (?status=paid); others ignore it.
+    status = request.args.get("status") if kind == "rewards" else None
+    status = status if status in report_exports.REWARD_STATUSES else None
+    filters = {"status": status} if status else {}
+    filename = f"{kind}-{period.key}{'-' + status if status else ''}.csv"
     return Response(
-        stream_with_context(_csv_lines(rows(period))),
+        stream_with_context(_csv_lines(rows(period, **filters))),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -35,12 +35,13 @@ def reverse_for_refund(session, conversion_id: int, *, actor_id, reason, notices
         # Paid already (perhaps a moment ago, by an admin): record a clawback.
         status = session.scalar(sa.select(Reward.status).where(Reward.id == reward_id))
         if problem and status == RewardStatus.PAID:
-            _adjust(
+            claw_back_paid(
                 session, reward_id, actor_id=actor_id, reason=reason, notices=notices
             )
 
 
-def _adjust(session, paid_id: int, *, actor_id, reason, notices) -> None:
+def claw_back_paid(session, paid_id: int, *, actor_id, reason, notices) -> int | None:
+    """Add the negative adjustment taking back a paid reward; None if one exists."""
     paid = session.get(Reward, paid_id)
     adjustment = Reward(
         user_id=paid.user_id,
@@ -60,7 +61,7 @@ def _adjust(session, paid_id: int, *, actor_id, reason, notices) -> None:
         with session.begin_nested():
             session.add(adjustment)
     except IntegrityError:
-        return  # already clawed back
+        return None  # already clawed back
     record_event(session, adjustment.id, None, adjustment, actor_id, reason)
     notices.add(
         signals.reward_created,
@@ -71,3 +72,4 @@ def _adjust(session, paid_id: int, *, actor_id, reason, notices) -> None:
         currency=adjustment.currency,
         status=RewardStatus.APPROVED,
     )
+    return adjustment.id

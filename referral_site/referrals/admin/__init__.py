@@ -1,1 +1,1 @@
-"""The admin console: its navigation, the referrer directory and its actions, the blocklist."""
+"""The admin console: navigation, the referrer directory and actions, blocklist."""

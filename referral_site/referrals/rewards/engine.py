@@ -7,9 +7,10 @@ UPDATE (``WHERE status = <what we saw>``), so two deciders cannot both win, plus
 append-only RewardEvent; balances are sums over those events.
 
 Where each part lives: the shared move, its history and the rules in force in
-lifecycle.py; admin decisions in decisions.py; clawbacks by an admin in clawbacks.py; the process-rewards job in
-processing.py; the effect of a referral's review in review.py; refunds in
-refunds.py; granting in grants.py; reads (balances, queue) in queries.py.
+lifecycle.py; admin decisions in decisions.py; clawbacks by an admin in
+clawbacks.py; the process-rewards job in processing.py; the effect of a referral's
+review in review.py; refunds in refunds.py; granting in grants.py; reads
+(balances, a reward's history) in queries.py, the admins' queue in queue.py.
 """
 
 from referral_site.referrals.rewards.clawbacks import (

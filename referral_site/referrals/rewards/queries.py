@@ -26,7 +26,6 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
     utcnow,
 )
-from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.users import user_sql
 
 

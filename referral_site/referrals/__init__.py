@@ -13,6 +13,7 @@ This module is the plugin's public API: a host imports from here (and from
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,6 +122,10 @@ DEFAULTS: dict[str, object] = {
     "USER_NAME": "",
     "USER_EMAIL": "",
     "USER_IS_ADMIN": "",
+    #: Whether a user is disabled: an attribute (a hybrid property, so the admin
+    #: console can filter on it in SQL) or a callable; empty: is_disabled if any.
+    #: Disabling from the console also needs Referrals(set_user_disabled=...).
+    "USER_IS_DISABLED": "",
 }
 
 
@@ -150,6 +155,9 @@ class _State:
     code_cache: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
+    #: The host's set_user_disabled(user_id, disabled) for the admin console's
+    #: disable/enable buttons; None hides them (the host manages accounts).
+    set_user_disabled: "Callable[[object, bool], None] | None" = None
 
 
 class Referrals:
@@ -159,6 +167,8 @@ class Referrals:
     declared on its metadata, with foreign keys to ``user_model``'s primary key.
     ``limiter`` is the host's Flask-Limiter instance, if it has one; otherwise the
     plugin counts its rate limits with a limiter of its own.
+    ``set_user_disabled(user_id, disabled)`` lets admins disable and enable
+    accounts from the console (ending a disabled user's sessions is the host's).
     """
 
     def __init__(self, app: Flask | None = None, **options) -> None:
@@ -188,6 +198,7 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
+            set_user_disabled=options.get("set_user_disabled"),
         )
         if app.config["REFERRALS_TUNE_SQLITE"]:
             _tune_sqlite_engines(app, db)
@@ -196,6 +207,7 @@ class Referrals:
 
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.admin import models as admin_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
@@ -211,6 +223,7 @@ def _register(app: Flask, user_model: type) -> None:
     # Imported for their routes and listeners.
     from referral_site.referrals.account import views as account_views  # noqa: F401
     from referral_site.referrals.admin import navigation  # noqa: F401
+    from referral_site.referrals.admin import views as admin_views  # noqa: F401
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
     from referral_site.referrals.blueprint import bp

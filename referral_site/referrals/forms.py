@@ -7,13 +7,16 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
+    RadioField,
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from referral_site.referrals.attribution.codes import normalize_code
+from referral_site.referrals.rewards.money import to_minor
 
 
 class BrowserForm(FlaskForm):
@@ -170,3 +173,62 @@ class ClawbackForm(BrowserForm):
     reason = StringField(
         "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
     )
+
+
+class NoteForm(BrowserForm):
+    """A note an admin keeps about a person."""
+
+    body = TextAreaField(
+        "Note", filters=[_strip], validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class AccessForm(BrowserForm):
+    """Disable or enable an account, with the reason kept in the notes."""
+
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )
+    disable = SubmitField("Disable account")
+    enable = SubmitField("Enable account")
+
+
+class AdminCodeForm(BrowserForm):
+    """A new primary code an admin gives someone."""
+
+    code = StringField(
+        "New code", filters=[_strip], validators=[DataRequired(), Length(max=32)]
+    )
+
+
+class AdjustmentForm(BrowserForm):
+    """A manual reward or deduction: which, how much, in what, and why."""
+
+    direction = RadioField(
+        "Adjustment",
+        choices=[("reward", "Reward (they get it)"), ("deduction", "Deduction")],
+        default="reward",
+        validators=[DataRequired()],
+    )
+    amount = StringField(
+        "Amount", filters=[_strip], validators=[DataRequired(), Length(max=20)]
+    )
+    currency = StringField(
+        "Currency", filters=[_strip], validators=[DataRequired(), Length(min=3, max=3)]
+    )
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )
+
+    def minor_units(self) -> int:
+        """The signed amount in minor units (after validate())."""
+        amount = to_minor(self.amount.data, self.currency.data)
+        return amount if self.direction.data == "reward" else -amount
+
+    def validate_amount(self, field) -> None:
+        try:
+            amount = to_minor(field.data, self.currency.data or "")
+        except ValueError as error:
+            raise ValidationError(f"Write the amount as {error}.") from None
+        if amount <= 0:
+            raise ValidationError("Give an amount above zero.")

@@ -2,8 +2,9 @@
 
 Each is a callable that takes the user model (giving a SQL expression, for
 queries) or a user (giving the value). They come from ``REFERRALS_USER_NAME``,
-``REFERRALS_USER_EMAIL`` and ``REFERRALS_USER_IS_ADMIN``: an attribute name or a
-callable; empty picks a default from the attributes the model has.
+``REFERRALS_USER_EMAIL``, ``REFERRALS_USER_IS_ADMIN`` and
+``REFERRALS_USER_IS_DISABLED``: an attribute name or a callable; empty picks a
+default from the attributes the model has.
 """
 
 import operator
@@ -26,6 +27,9 @@ class UserFields:
     name: Callable
     email: Callable
     is_admin: Callable
+    #: Whether an account is disabled (a SQL condition on the model); None when
+    #: the host has no such notion.
+    is_disabled: Callable | None = None
 
 
 def _never(_user) -> bool:
@@ -49,10 +53,14 @@ def fields_for(app: Flask, user_model: type) -> UserFields:
             "REFERRALS_USER_NAME to the attribute (or a callable) naming a user."
         )
     admin = "is_admin" if hasattr(user_model, "is_admin") else None
+    disabled = config["REFERRALS_USER_IS_DISABLED"] or (
+        "is_disabled" if hasattr(user_model, "is_disabled") else None
+    )
     return UserFields(
         name=_accessor(config["REFERRALS_USER_NAME"], name),
         email=_accessor(config["REFERRALS_USER_EMAIL"], "email"),
         is_admin=_accessor(config["REFERRALS_USER_IS_ADMIN"], admin),
+        is_disabled=_accessor(disabled, None) if disabled else None,
     )
 
 

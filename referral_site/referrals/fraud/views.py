@@ -1,6 +1,7 @@
 """/admin/fraud: flagged referrals with their reasons; admins clear or confirm them."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import BulkReviewForm, ReviewForm
@@ -43,6 +44,8 @@ def fraud_review():
         lists=_LISTS,
         page=page,
         form=BulkReviewForm(formdata=None),
+        # Flask-WTF's own token, so the host needs no app-wide CSRFProtect.
+        review_token=generate_csrf(),
         signals=fraud_queue.signals_by_referral(ids),
         history=fraud_queue.history_by_referral(ids),
         affected=fraud_queue.rewards_by_referral(ids),

@@ -297,6 +297,17 @@ def referrer(user_id: int):
     ).first()
 
 
+def referred_by(user_id):
+    """Who referred this person (id and name), or None."""
+    User = user_model()
+    user = user_sql(User)
+    return db.session.execute(
+        sa.select(user.id, user.name)
+        .join(ReferralAccount, ReferralAccount.referred_by_id == user.id)
+        .where(ReferralAccount.user_id == user_id)
+    ).first()
+
+
 def referrals_page(
     period: DateRange, referrer_id: int, page: int, per_page: int
 ) -> Page:
@@ -306,6 +317,7 @@ def referrals_page(
     query = (
         sa.select(
             Referral.id,
+            Referral.referred_id,
             user.name,
             user.email,
             Referral.source,

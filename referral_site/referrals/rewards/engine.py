@@ -13,6 +13,7 @@ review in review.py; refunds in refunds.py; granting in grants.py; reads
 (balances, a reward's history) in queries.py, the admins' queue in queue.py.
 """
 
+from referral_site.referrals.rewards.adjustments import adjust
 from referral_site.referrals.rewards.clawbacks import (
     claw_back,
     is_clawed_back,
@@ -44,6 +45,7 @@ __all__ = [
     "Processed",
     "RewardError",
     "actions_for",
+    "adjust",
     "active_rules",
     "apply_review_decision",
     "claw_back",

@@ -58,7 +58,8 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
         assert signup(client, code=code).status_code == 302
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    # The code's owner; the user, their referral account and their code (the
+    # The blocklist's check of the address (before the transaction); the code's
+    # owner; the user, their referral account and their code (the
     # email's unique constraint is its check); one query for the signals (nobody
     # referred the referrer: no loop to look for); the referral; at commit, one
     # upsert of each count it moves (the referrer's day, their all-time totals,
@@ -66,7 +67,7 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
     # just inserted, and the new user is signed in without a re-read.
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
-    assert len([name for name in statements if name != "BEGIN"]) == 10
+    assert len([name for name in statements if name != "BEGIN"]) == 11
 
 
 def test_typed_code_is_attributed_as_typed(app, client, make_user):

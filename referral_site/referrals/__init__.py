@@ -229,6 +229,7 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
     from referral_site.referrals.cli import referrals_cli
+    from referral_site.referrals.fraud import blocklist_views  # noqa: F401
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
@@ -299,6 +300,7 @@ def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
 #: host importing ``Referrals`` loads nothing else.
 _PUBLIC = {
     "BrowserForm": "referral_site.referrals.forms",
+    "EmailBlocked": "referral_site.referrals.attribution.services",
     "EmailTaken": "referral_site.referrals.attribution.services",
     "Attribution": "referral_site.referrals.attribution.host_signup",
     "ReferralError": "referral_site.referrals.attribution.services",

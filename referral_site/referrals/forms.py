@@ -232,3 +232,18 @@ class AdjustmentForm(BrowserForm):
             raise ValidationError(f"Write the amount as {error}.") from None
         if amount <= 0:
             raise ValidationError("Give an amount above zero.")
+
+
+class BlockEmailForm(BrowserForm):
+    """An address or a domain to block, and why."""
+
+    value = StringField(
+        "Address or domain",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=254)],
+    )
+    reason = StringField("Why", filters=[_strip], validators=[Length(max=500)])
+
+
+class UnblockForm(BrowserForm):
+    """Taking an entry off the blocklist (a button; the token is the form)."""

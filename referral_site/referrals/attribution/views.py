@@ -42,7 +42,7 @@ def signup():
                 ip=request.remote_addr,
                 visitor_id=capture.visitor_id(),
             )
-        except services.EmailTaken as error:
+        except (services.EmailTaken, services.EmailBlocked) as error:
             form.email.errors.append(str(error))
         except (services.UnknownCode, services.ReferralLoop) as error:
             form.referral_code.errors.append(str(error))

@@ -5,6 +5,7 @@ from flask_wtf.csrf import generate_csrf
 
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.forms import BulkReviewForm, ReviewForm
+from referral_site.referrals.fraud import blocklist
 from referral_site.referrals.fraud import queue as fraud_queue
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.rewards import engine as rewards
@@ -49,6 +50,7 @@ def fraud_review():
         signals=fraud_queue.signals_by_referral(ids),
         history=fraud_queue.history_by_referral(ids),
         affected=fraud_queue.rewards_by_referral(ids),
+        blocked=blocklist.entries(),
     )
 
 

@@ -7,7 +7,6 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
-    RadioField,
     SelectMultipleField,
     StringField,
     SubmitField,
@@ -202,14 +201,8 @@ class AdminCodeForm(BrowserForm):
 
 
 class AdjustmentForm(BrowserForm):
-    """A manual reward or deduction: which, how much, in what, and why."""
+    """A manual reward or deduction (the button says which): how much, in what, why."""
 
-    direction = RadioField(
-        "Adjustment",
-        choices=[("reward", "Reward (they get it)"), ("deduction", "Deduction")],
-        default="reward",
-        validators=[DataRequired()],
-    )
     amount = StringField(
         "Amount", filters=[_strip], validators=[DataRequired(), Length(max=20)]
     )
@@ -219,11 +212,13 @@ class AdjustmentForm(BrowserForm):
     reason = StringField(
         "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
     )
+    give = SubmitField("Give as a reward")
+    deduct = SubmitField("Deduct")
 
     def minor_units(self) -> int:
         """The signed amount in minor units (after validate())."""
         amount = to_minor(self.amount.data, self.currency.data)
-        return amount if self.direction.data == "reward" else -amount
+        return -amount if self.deduct.data else amount
 
     def validate_amount(self, field) -> None:
         try:

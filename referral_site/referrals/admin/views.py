@@ -60,7 +60,7 @@ def admin_referrer(user_id):
         disabled=people.is_disabled(user_id),
         can_disable=people.can_disable(),
         note_form=NoteForm(formdata=None),
-        access_form=AccessForm(formdata=None),
+        access_form=AccessForm(formdata=None, prefix="access"),
         code_form=AdminCodeForm(formdata=None),
         adjustment_form=AdjustmentForm(
             formdata=None, currency=current_app.config["REFERRALS_DEFAULT_CURRENCY"]
@@ -102,7 +102,7 @@ def add_note(user_id):
 def set_access(user_id):
     """Disable or enable a person's account, with a reason."""
     _person_or_404(user_id)
-    form = AccessForm()
+    form = AccessForm(prefix="access")
     if not form.validate_on_submit():
         return _back(user_id, _form_errors(form) or "Give a reason.", "error")
     disable = bool(form.disable.data)

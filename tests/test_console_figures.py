@@ -12,7 +12,7 @@ from tests.reward_helpers import (
     conversion_body,
     post_conversion,
 )
-from tests.test_reports import add_reward, days_ago, refer
+from tests.test_reports import add_clicks, add_reward, days_ago, refer
 
 
 def _cell(page: str, key: str) -> str:
@@ -47,8 +47,11 @@ def test_total_owed_or_paid_leaves_out_reversed_and_rejected_rewards(
 def test_counts_and_money_carry_thousands_separators(app, make_user, admin):
     ann_id, _ = make_user("ann@example.com", "Ann")
     add_reward(app, ann_id, 123_456_789, status="approved")
-    page = admin.get("/admin?range=all").get_data(as_text=True)
-    assert "$1,234,567.89" in page
+    add_clicks(app, ann_id, *([1.0] * 1_200))
+    for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
+        page = admin.get(path).get_data(as_text=True)
+        assert "$1,234,567.89" in page, path
+        assert 'data-stat="clicks">1,200<' in page, path
 
 
 @pytest.mark.parametrize("path", ["/admin/rewards?status=pending", "/admin?range=all"])

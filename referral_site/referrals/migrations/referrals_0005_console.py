@@ -5,7 +5,8 @@ Revises: referrals_0001
 Create Date: 2026-12-02 18:00:00.000000
 
 Adds ``referrer_notes`` and ``blocked_emails``, an index of referrals by review
-status (the fraud queue counts the flagged ones on every admin page), and lets a
+status (the fraud queue counts the flagged ones on every admin page) and one by
+(created_at, converted_at) (how many of a period's signups converted), and lets a
 reward of rule "manual-deduction" be negative (an admin's deduction).
 """
 
@@ -93,11 +94,15 @@ def upgrade():
         sa.UniqueConstraint("value", name=op.f("uq_blocked_emails_value")),
     )
     op.create_index("ix_referrals_review_status", "referrals", ["review_status"])
+    op.create_index(
+        "ix_referrals_created_converted", "referrals", ["created_at", "converted_at"]
+    )
     _set_amount_sign(NEW_SIGN)
 
 
 def downgrade():
     _set_amount_sign(OLD_SIGN)
+    op.drop_index("ix_referrals_created_converted", table_name="referrals")
     op.drop_index("ix_referrals_review_status", table_name="referrals")
     op.drop_table("blocked_emails")
     op.drop_index("ix_referrer_notes_user_created", table_name="referrer_notes")

@@ -134,12 +134,20 @@ def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
         )
     row = db.session.execute(query.where(period.contains_day(source.day))).one()
     counts = {name: int(value) for name, value in zip(names, row, strict=True)}
-    return Funnel(**counts, converted=converted_cohort(period, referrer_id))
+    # All time, every conversion is one of the signups': the kept counts say it.
+    converted = counts["conversions"]
+    if period.start is not None:
+        converted = converted_cohort(period, referrer_id)
+    return Funnel(**counts, converted=converted)
 
 
 def converted_cohort(period: DateRange, referrer_id: int | None = None) -> int:
-    """How many referrals made in the range have converted (at any time since)."""
-    query = sa.select(sa.func.count(Referral.id)).where(
+    """How many referrals made in the range have converted (at any time since).
+
+    Read from an index: (created_at, converted_at) for the program,
+    (referrer_id, created_at) for one referrer.
+    """
+    query = sa.select(sa.func.count()).where(
         period.contains(Referral.created_at), Referral.converted_at.is_not(None)
     )
     if referrer_id is not None:

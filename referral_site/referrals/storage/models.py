@@ -143,6 +143,8 @@ class Referral(Base):
         sa.Index("ix_referrals_converted_at", "converted_at"),
         # The fraud queue and the console's count of flagged referrals.
         sa.Index("ix_referrals_review_status", "review_status"),
+        # How many of a period's signups converted, from the index alone.
+        sa.Index("ix_referrals_created_converted", "created_at", "converted_at"),
     )
 
     # referrer_id, status, converted_at and created_at are counted per day

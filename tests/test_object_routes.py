@@ -38,6 +38,8 @@ def someone_elses_objects(app, make_user):
         "reward_id": scalar(app, sa.select(sa.func.min(Reward.id))),
         "external_id": "ch_1",
         "kind": "referrals",
+        # A blocklist entry (admins' own, whoever the user): any id will do.
+        "entry_id": 1,
     }
 
 

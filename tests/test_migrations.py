@@ -1,13 +1,10 @@
 """The Alembic migrations build the schema the models describe, on each database."""
 
 import os
-import warnings
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from referral_site import create_app
@@ -17,6 +14,7 @@ from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.reports import leaderboard
 from tests import proof
 from tests.conftest import POSTGRES_URL, _base
+from tests.schema import schema_drift
 
 SCHEMA = "migration_check"
 
@@ -41,39 +39,11 @@ def empty_database_url(tmp_path):
     admin.dispose()
 
 
-def _drift(app) -> list:
-    # Neither SQLAlchemy nor Alembic compares expression indexes (users by
-    # lower(name)): they warn and skip them; _expression_indexes checks them.
-    with (
-        app.app_context(),
-        db.engine.connect() as connection,
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", ".*expression-based index")
-        warnings.filterwarnings("ignore", ".*functional index")
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        drift = compare_metadata(context, db.metadata)
-        missing = _EXPRESSION_INDEXES - _index_names(connection)
-        return drift + [("missing expression index", name) for name in missing]
-
-
-#: Indexes on expressions, which the drift comparison cannot see.
-_EXPRESSION_INDEXES = {"ix_users_name_lower"}
-
-
-def _index_names(connection) -> set[str]:
-    if connection.dialect.name == "sqlite":
-        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
-    else:
-        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-    return set(connection.scalars(sa.text(query)))
-
-
 def test_migrations_match_the_models(empty_database_url):
     app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
     with app.app_context():
         upgrade()
-    assert _drift(app) == []
+    assert schema_drift(app) == []
     with app.app_context():
         tables = sa.inspect(db.engine).get_table_names()
         db.engine.dispose()
@@ -88,7 +58,7 @@ def test_migrations_round_trip(empty_database_url):
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
-    drift = _drift(app)
+    drift = schema_drift(app)
     proof.record("migration_round_trips", int(drift == []))
     assert drift == []
     with app.app_context():

@@ -137,6 +137,16 @@ PAGES = {
     "admin-fraud": "/admin/fraud",
     "admin-fraud-confirmed": "/admin/fraud?status=confirmed",
     "my-referrals": "/referrals",
+    "signup": "/signup",
+    "login": "/login",
+    "home": "/",
+}
+#: Who opens each page (None: an anonymous visitor).
+VISITORS = {
+    "my-referrals": "ann@example.com",
+    "signup": None,
+    "login": None,
+    "home": None,
 }
 
 
@@ -144,7 +154,9 @@ def _open(new_page, site, name: str, width: int, height: int):
     # axe-core goes in as a script tag, which the site's CSP rightly refuses: only
     # these accessibility runs bypass it.
     page = new_page(width, height, bypass_csp=True)
-    log_in(page, "ann@example.com" if name == "my-referrals" else "admin@example.com")
+    email = VISITORS.get(name, "admin@example.com")
+    if email:
+        log_in(page, email)
     page.goto(PAGES[name].format(ann_id=site["seed"].ann_id))
     return page
 

@@ -3,9 +3,9 @@
 Seeds two fresh databases (by default 10k referrals / 100k clicks and 1M
 referrals / 10M clicks), ranks their leaderboards once (`referrals
 refresh-leaderboards`, cron's job in production), serves each with one gunicorn
-worker and times sequential requests to the admin report and the popular
-referrer's page. Writes the figures to bench/RESULTS.md. The large seed takes
-several minutes.
+worker and times sequential requests to the admin report, the console's search
+of people (by email, name, code and id) and the popular referrer's page. Writes
+the figures to bench/RESULTS.md. The large seed takes several minutes.
 """
 
 import argparse
@@ -15,9 +15,20 @@ import time
 
 from bench import database, load, results
 from bench.servers import gunicorn, site_environment
-from referral_site.referrals.demo_data import DEMO_PASSWORD
+from referral_site.referrals.demo_data import DEMO_PASSWORD, demo_code
 
-PAGES = ["/admin", "/admin?range=all", "/referrals"]
+#: A seeded user both volumes have (seed-demo numbers its users from 1).
+SOUGHT = 5_000
+PAGES = [
+    "/admin",
+    "/admin?range=all",
+    "/referrals",
+    # The console's directory: an email, the start of a name, a code, an id.
+    f"/admin/referrers?q=user{SOUGHT}%40example.com",
+    f"/admin/referrers?q=demo+user+{SOUGHT}",
+    f"/admin/referrers?q={demo_code(SOUGHT)}",
+    f"/admin/referrers?q={SOUGHT}",
+]
 
 
 def arguments() -> argparse.Namespace:

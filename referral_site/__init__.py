@@ -127,6 +127,7 @@ def _with_psycopg_driver(url: str) -> str:
 
 
 def _init_extensions(app: Flask) -> None:
+    from referral_site.auth.services import set_disabled_by_id
     from referral_site.models import User
     from referral_site.referrals import Referrals
 
@@ -138,7 +139,13 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
-    Referrals(app, db=db, user_model=User, limiter=limiter)
+    Referrals(
+        app,
+        db=db,
+        user_model=User,
+        limiter=limiter,
+        set_user_disabled=set_disabled_by_id,
+    )
 
 
 def _init_migrations(app: Flask) -> None:

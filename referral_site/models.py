@@ -5,6 +5,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_site.extensions import db, login_manager
@@ -21,6 +22,10 @@ class User(UserMixin, db.Model):
     """An account: signs in, refers others, may be an admin."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        # The referral console's filter of disabled accounts.
+        sa.Index("ix_users_disabled_at", "disabled_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Stored lower-cased, so uniqueness holds whatever case was typed.
@@ -44,6 +49,16 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         return self.session_token
 
+    @hybrid_property
+    def is_disabled(self) -> bool:
+        """Disabled by an admin (the referral console reads it, in SQL too)."""
+        return self.disabled_at is not None
+
+    @is_disabled.inplace.expression
+    @classmethod
+    def _is_disabled_expression(cls):
+        return cls.disabled_at.is_not(None)
+
     @property
     def is_active(self) -> bool:
         """Flask-Login refuses to sign in an inactive (disabled) account."""
@@ -65,6 +80,10 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+#: The referral console's search by name: a prefix, whatever the case.
+sa.Index("ix_users_name_lower", sa.func.lower(User.name))
 
 
 @login_manager.user_loader

@@ -141,6 +141,7 @@ def make_user(app):
                 db.session.commit()
             return user.id, account_of(user.id).code
 
+    create.app = app  # for helpers that change what the user was made with
     return create
 
 

@@ -27,6 +27,10 @@ _ids = itertools.count(1)
 def stripe_object(resource: str, **fields) -> dict:
     """A Stripe object of a resource type, Stripe's fixture with fields set."""
     obj = copy.deepcopy(_FIXTURES[resource])
+    if "created" in obj:
+        # Made just now, as the object of a live event is (the fixture's own time
+        # is years ago, before any test user signed up).
+        obj["created"] = int(time.time())
     obj.update(fields)
     return obj
 

@@ -105,7 +105,7 @@ def test_number_of_codes_per_user_is_capped(make_app, make_user):
 def test_my_page_shows_the_account_controls(app, make_user):
     make_user()
     page = signed_in(app).get("/referrals").get_data(as_text=True)
-    assert 'action="/referrals/code"' in page
+    assert 'action="/referrals/code#choose-code"' in page
     assert 'href="/referrals/export"' in page
     assert 'action="/referrals/delete"' in page
     assert "<script>" not in page and 'style="' not in page

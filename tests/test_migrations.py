@@ -5,8 +5,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from referral_site import create_app
@@ -16,6 +14,7 @@ from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.reports import leaderboard
 from tests import proof
 from tests.conftest import POSTGRES_URL, _base
+from tests.schema import schema_drift
 
 SCHEMA = "migration_check"
 
@@ -40,17 +39,11 @@ def empty_database_url(tmp_path):
     admin.dispose()
 
 
-def _drift(app) -> list:
-    with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, db.metadata)
-
-
 def test_migrations_match_the_models(empty_database_url):
     app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
     with app.app_context():
         upgrade()
-    assert _drift(app) == []
+    assert schema_drift(app) == []
     with app.app_context():
         tables = sa.inspect(db.engine).get_table_names()
         db.engine.dispose()
@@ -65,7 +58,7 @@ def test_migrations_round_trip(empty_database_url):
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
-    drift = _drift(app)
+    drift = schema_drift(app)
     proof.record("migration_round_trips", int(drift == []))
     assert drift == []
     with app.app_context():

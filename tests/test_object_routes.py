@@ -53,6 +53,8 @@ def someone_elses_objects(app, make_user):
         "delivery_id": scalar(app, sa.select(sa.func.min(WebhookDelivery.id))),
         # The admin's billing events: refused to non-admins before any lookup.
         "event_id": 1,
+        # A blocklist entry (admins' own, whoever the user): any id will do.
+        "entry_id": 1,
     }
 
 

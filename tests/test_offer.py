@@ -12,7 +12,12 @@ from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
 from tests.conftest import get_account, login
 from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
-from tests.reward_helpers import referred_pair, reward_ids
+from tests.reward_helpers import (
+    SIGNED_UP_DAYS_AGO,
+    backdate_signup,
+    referred_pair,
+    reward_ids,
+)
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
 DEFAULT_OFFER = (
@@ -89,6 +94,7 @@ def test_referrals_shows_progress_to_the_next_milestone(app, make_user):
     assert '<progress id="milestone-progress" max="2" value="1">' in page
     code = get_account(app, "ann@example.com").code
     cat, _ = make_user("cat@example.com", "Cat", code=code)
+    backdate_signup(app, cat, days=SIGNED_UP_DAYS_AGO)  # joined before buying
     convert(app, cat, "ch_2")
     page = page_of(app, "ann@example.com")
     assert "2 of 5 friends have bought: 3 more for a $50.00 bonus" in page

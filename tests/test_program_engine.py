@@ -13,7 +13,7 @@ from referral_site.referrals.rewards.rules import DEFAULT_RULES
 from referral_site.referrals.storage.models import Reward, RewardStatus
 from tests.conftest import get_account
 from tests.host_apps import BROWSER
-from tests.reward_helpers import referred_pair
+from tests.reward_helpers import SIGNED_UP_DAYS_AGO, backdate_signup, referred_pair
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
 RULE = {"name": "sale", "trigger": "first_conversion", "amount": 1000}
@@ -64,7 +64,12 @@ def count_queries(app, action) -> int:
 
 
 def new_referred(app, make_user, email):
-    return make_user(email, email[:3], code=get_account(app, "ann@example.com").code)[0]
+    """Someone Ann referred, who joined before the conversions the tests date."""
+    user_id = make_user(
+        email, email[:3], code=get_account(app, "ann@example.com").code
+    )[0]
+    backdate_signup(app, user_id, days=SIGNED_UP_DAYS_AGO)
+    return user_id
 
 
 def test_reading_the_program_costs_one_query_per_request(app):

@@ -13,7 +13,12 @@ from referral_site.referrals.rewards import conversions
 from referral_site.referrals.storage.models import Reward
 from tests.conftest import get_account, login
 from tests.program_helpers import program_form, versions
-from tests.reward_helpers import referred_pair, reward_ids
+from tests.reward_helpers import (
+    SIGNED_UP_DAYS_AGO,
+    backdate_signup,
+    referred_pair,
+    reward_ids,
+)
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
 #: The default program's rule, as the settings form shows it.
@@ -94,6 +99,7 @@ def test_the_next_conversion_uses_the_new_version_and_old_rewards_keep_theirs(
     dan, _ = make_user(
         "dan@example.com", "Dan", code=get_account(app, "ann@example.com").code
     )
+    backdate_signup(app, dan, days=SIGNED_UP_DAYS_AGO)  # joined before buying
     convert(app, dan, "ch_2")
     assert granted(app) == [
         (ann, "first-conversion", 1000, None),

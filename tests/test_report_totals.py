@@ -4,6 +4,7 @@ from collections import Counter
 from contextlib import suppress
 from datetime import UTC, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -33,6 +34,14 @@ from referral_site.referrals.storage.models import (
 )
 from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import PASSWORD, signup
+from tests.reward_helpers import backdate_all_signups, signing_up_long_ago
+
+
+@pytest.fixture
+def make_user(make_user):
+    """Referred users signed up long ago, before the conversions dated back."""
+    return signing_up_long_ago(make_user)
+
 
 DAY_COUNTS = ("users", "clicks", "signups", "conversions")
 COUNTS = ("clicks", "signups", "conversions")
@@ -146,6 +155,7 @@ def test_totals_follow_clicks_signups_conversions_and_rewards(app, make_user):
         visitor = app.test_client()
         visitor.get(f"/r/{code}")
         signup(visitor, email=f"friend{n}@example.com")
+    backdate_all_signups(app, days=10)  # before the conversions below
     assert stored(app) == recounted(app)
     assert stored(app)["active"] == 1
     convert(app, "friend0@example.com", "ch_0", days_ago=3)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from referral_site.referrals.rewards import conversions
 from tests.conftest import get_account
-from tests.reward_helpers import referred_pair
+from tests.reward_helpers import SIGNED_UP_DAYS_AGO, backdate_signup, referred_pair
 
 
 def convert(app, user_id, external_id, amount, currency="USD", days_ago=1):
@@ -44,6 +44,8 @@ def seed(app, make_user):
     )
     dan, dan_code = make_user("dan@example.com", "Dan")
     eve, _ = make_user("eve@example.com", "Eve", code=dan_code)
+    for referred in (cat, eve):  # joined before their purchases, as Bob did
+        backdate_signup(app, referred, days=SIGNED_UP_DAYS_AGO)
     zoe, _ = make_user("zoe@example.com", "Zoe")
     convert(app, bob, "bob-1", 1_234_500)  # $12,345.00: rewards $10 + $5
     convert(app, bob, "bob-2", 100_000)  # a second purchase: no reward

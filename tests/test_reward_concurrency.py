@@ -22,7 +22,15 @@ from tests.reward_helpers import (
     post_conversion,
     reward_ids,
     rewards_of,
+    signing_up_long_ago,
 )
+
+
+@pytest.fixture
+def make_user(make_user):
+    """Referred users signed up long ago, before the conversions dated back."""
+    return signing_up_long_ago(make_user)
+
 
 ROUNDS = 20
 #: Hundreds of posts in seconds from one address: above any sane per-IP limit.

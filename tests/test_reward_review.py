@@ -58,15 +58,18 @@ def test_an_unknown_filter_shows_everything(queue):
 
 def test_admins_pay_in_bulk(app, queue):
     ids = reward_ids(app)
-    response = queue.post(
-        "/admin/rewards",
-        data={"reward_ids": ids, "status": "approved", "pay": "Mark paid"},
-    )
+    data = {"reward_ids": ids, "status": "approved", "pay": "Mark paid"}
+    asked = queue.post("/admin/rewards", data=data)
+    # A decision on several rewards is shown back first, with what it moves.
+    assert asked.status_code == 200
+    assert "Mark paid 2 rewards?" in asked.get_data(as_text=True)
+    assert reward_ids(app, RewardStatus.PAID) == []
+    response = queue.post("/admin/rewards", data=data | {"confirmed": "yes"})
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/rewards?status=approved"
     assert reward_ids(app, RewardStatus.PAID) == ids
     page = queue.get("/admin/rewards?status=approved").get_data(as_text=True)
-    assert "2 reward(s) updated." in page
+    assert "2 rewards marked paid." in page
 
 
 def test_rejecting_needs_a_reason(app, queue):
@@ -136,7 +139,8 @@ def test_decisions_need_a_csrf_token(make_app, make_user):
     queue_page = admin.get("/admin/rewards").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', queue_page)[1]
     accepted = admin.post(
-        "/admin/rewards", data={"reward_ids": ids, "pay": "1", "csrf_token": token}
+        "/admin/rewards",
+        data={"reward_ids": ids, "pay": "1", "csrf_token": token, "confirmed": "yes"},
     )
     assert accepted.status_code == 302
     assert reward_ids(app, RewardStatus.PAID) == ids

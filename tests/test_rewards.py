@@ -28,7 +28,15 @@ from tests.reward_helpers import (
     reward_ids,
     rewards_of,
     set_review_status,
+    signing_up_long_ago,
 )
+
+
+@pytest.fixture
+def make_user(make_user):
+    """Referred users signed up long ago, before the conversions dated back."""
+    return signing_up_long_ago(make_user)
+
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
 

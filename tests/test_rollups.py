@@ -3,6 +3,7 @@
 from collections import Counter
 from datetime import UTC, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
@@ -19,6 +20,13 @@ from referral_site.referrals.storage.models import (
 )
 from referral_site.referrals.storage.transactions import write_transaction
 from tests.conftest import PASSWORD, signup
+from tests.reward_helpers import backdate_all_signups, signing_up_long_ago
+
+
+@pytest.fixture
+def make_user(make_user):
+    """Referred users signed up long ago, before the conversions dated back."""
+    return signing_up_long_ago(make_user)
 
 
 def recounted(app) -> Counter:
@@ -53,6 +61,7 @@ def test_counts_follow_clicks_signups_conversions_and_edits(app, make_user):
     for n, visitor in enumerate(visitors):
         visitor.get(f"/r/{code}")
         signup(visitor, email=f"friend{n}@example.com")
+    backdate_all_signups(app, days=10)  # before the conversions below
     assert stored(app) == recounted(app)
     with app.app_context():
         for n in range(2):

@@ -61,10 +61,11 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
         assert signup(client, code=code).status_code == 302
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    # The program version in force (one read per request, program/cache.py);
-    # the code's owner; the user, their referral account and their code (the
-    # email's unique constraint is its check); the owner's account locked and
-    # found still live in the transaction; one query for the signals (nobody
+    # The blocklist's check of the address (before the transaction); the program
+    # version in force (one read per request, program/cache.py); the code's owner;
+    # the user, their referral account and their code (the email's unique
+    # constraint is its check); the owner's account locked and found still live in
+    # the transaction; one query for the signals (nobody
     # referred the referrer: no loop to look for); the referral; at commit, one
     # upsert of each count it moves (the referrer's day, their all-time totals,
     # active referrers, the program's day); the outbox's two events (user.signed_up
@@ -74,7 +75,7 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
     locks = 1 if engine.dialect.name == "postgresql" else 0
-    assert len([name for name in statements if name != "BEGIN"]) == 13 + locks
+    assert len([name for name in statements if name != "BEGIN"]) == 14 + locks
 
 
 def test_typed_code_is_attributed_as_typed(app, client, make_user):

@@ -154,6 +154,13 @@ class RewardProgram(RuleBasedStateMachine):
             sa.select(Referral.id).where(Referral.referred_id == user.id)
         )
         db.session.rollback()  # end the read: the next service opens its own
+        if referral_id is not None:
+            # Signed up before the model's clock: conversions dated before their
+            # user's signup are refused.
+            with write_transaction() as session:
+                session.get(Referral, referral_id).created_at = self.started - (
+                    timedelta(days=400)
+                )
         self.model.signed_up(user.id, referrer, referral_id)
         return user.id
 

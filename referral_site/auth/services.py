@@ -39,19 +39,27 @@ class UnknownAccount(LookupError):
 
 
 def set_disabled(email: str, disabled: bool) -> User:
+    """Disable an account by its email (ending its sessions) or enable it again."""
+    user_id = db.session.scalar(
+        sa.select(User.id).where(User.email == normalize_email(email))
+    )
+    if user_id is None:
+        raise UnknownAccount(f"No account with the email {email}.")
+    return set_disabled_by_id(user_id, disabled)
+
+
+def set_disabled_by_id(user_id: int, disabled: bool) -> User:
     """Disable an account (ending its sessions) or enable it again.
 
     A disabled account keeps its data, referrals and rewards, but cannot sign in
     and its referral codes lead nowhere and earn nothing meanwhile. Its session
     token rotates, so every session and remember-me cookie ends now, not when the
-    user next signs out.
+    user next signs out. The referral console calls this too.
     """
     with write_transaction():
-        user = db.session.scalar(
-            sa.select(User).where(User.email == normalize_email(email))
-        )
+        user = db.session.get(User, user_id, with_for_update=True)
         if user is None:
-            raise UnknownAccount(f"No account with the email {email}.")
+            raise UnknownAccount(f"No account with the id {user_id}.")
         if disabled and user.disabled_at is None:
             user.disabled_at = utcnow()
             user.rotate_session_token()

@@ -197,6 +197,10 @@ DEFAULTS: dict[str, object] = {
     "WEBHOOK_ROTATION_HOURS": 24,
     #: An endpoint whose every delivery failed for this long is turned off.
     "WEBHOOK_DISABLE_AFTER_HOURS": 72,
+    #: Whether a user is disabled: an attribute (a hybrid property, so the admin
+    #: console can filter on it in SQL) or a callable; empty: is_disabled if any.
+    #: Disabling from the console also needs Referrals(set_user_disabled=...).
+    "USER_IS_DISABLED": "",
 }
 
 
@@ -232,6 +236,9 @@ class _State:
     guessers: "Guessers"
     #: The host's email sender (emails/sending.py); None: Flask-Mailman.
     send_mail: "Callable | None" = None
+    #: The host's set_user_disabled(user_id, disabled) for the admin console's
+    #: disable/enable buttons; None hides them (the host manages accounts).
+    set_user_disabled: "Callable[[object, bool], None] | None" = None
 
 
 class Referrals:
@@ -244,6 +251,8 @@ class Referrals:
     callable taking an ``OutgoingEmail``, for a host that sends mail its own way
     (also registered with ``@referrals.mail_sender``); without one the plugin
     sends with Flask-Mailman (the host's, or its own) from the MAIL_* settings.
+    ``set_user_disabled(user_id, disabled)`` lets admins disable and enable
+    accounts from the console (ending a disabled user's sessions is the host's).
     """
 
     def __init__(self, app: Flask | None = None, **options) -> None:
@@ -284,6 +293,7 @@ class Referrals:
             visit_buffer=_visit_buffer(app),
             guessers=limits.Guessers(),
             send_mail=options.get("send_mail"),
+            set_user_disabled=options.get("set_user_disabled"),
         )
         self._states.append(app.extensions["referrals"])
         if app.config["REFERRALS_TUNE_SQLITE"]:
@@ -293,6 +303,7 @@ class Referrals:
 
 def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     """Map the plugin's tables, declare them on the host's metadata, key them."""
+    from referral_site.referrals.admin import models as admin_models  # noqa: F401
     from referral_site.referrals.billing import models as billing_models  # noqa: F401
     from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
@@ -312,10 +323,12 @@ def _register(app: Flask, user_model: type) -> None:
     """Blueprints, listeners, commands and the fast path for links."""
     # Imported for their routes and listeners.
     from referral_site.referrals.account import views as account_views  # noqa: F401
+    from referral_site.referrals.admin import navigation  # noqa: F401
+    from referral_site.referrals.admin import views as admin_views  # noqa: F401
     from referral_site.referrals.api.openapi import docs_bp
     from referral_site.referrals.api.views import api_bp
     from referral_site.referrals.attribution import views as signup  # noqa: F401
-    from referral_site.referrals.billing import admin_views  # noqa: F401
+    from referral_site.referrals.billing import admin_views as billing_admin  # noqa: F401
     from referral_site.referrals.billing.views import billing_bp
     from referral_site.referrals.blueprint import bp
     from referral_site.referrals.capture import views as capture  # noqa: F401
@@ -324,6 +337,7 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.emails import events as email_events
     from referral_site.referrals.emails import sending
     from referral_site.referrals.emails import views as email_views
+    from referral_site.referrals.fraud import blocklist_views  # noqa: F401
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.jobs import queue as jobs
     from referral_site.referrals.program import views as program_views  # noqa: F401
@@ -432,6 +446,7 @@ def _tune_sqlite_engines(app: Flask, db: "SQLAlchemy") -> None:
 #: host importing ``Referrals`` loads nothing else.
 _PUBLIC = {
     "BrowserForm": "referral_site.referrals.forms",
+    "EmailBlocked": "referral_site.referrals.attribution.services",
     "EmailTaken": "referral_site.referrals.attribution.services",
     "OutgoingEmail": "referral_site.referrals.emails.sending",
     "deliver_event": "referral_site.referrals.emails.events",

@@ -38,6 +38,8 @@ def admin_required(view):
             abort(403)
         return view(*args, **kwargs)
 
+    # The console's navigation and a host's menu know its pages by this mark.
+    wrapped.referrals_admin = True
     return wrapped
 
 
@@ -85,6 +87,12 @@ def conversion_source(external_id: str) -> str:
     from referral_site.referrals.billing.queries import stripe_source
 
     return stripe_source(external_id) or external_id
+
+
+@bp.app_template_filter("number")
+def number(count: int | None) -> str:
+    """A count with thousands separators: {{ 12345|number }} -> "12,345"."""
+    return "–" if count is None else f"{int(count):,}"
 
 
 @bp.app_template_filter("percent")

@@ -4,7 +4,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from referral_site.referrals.demo_plan import Seeder, batches, demo_code
-from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.fraud.models import (
+    FlagAction,
+    FraudSignal,
+    ReferralCode,
+    ReferralFlagEvent,
+    ReferralSignalRecord,
+    SignalStage,
+)
 from referral_site.referrals.reports import rollups
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.storage import bulk, totals
@@ -81,6 +88,8 @@ def seed_referred(seeder: Seeder) -> None:
         ReferralAccount.__table__: [],
         ReferralCode.__table__: [],
         Referral.__table__: [],
+        ReferralSignalRecord.__table__: [],
+        ReferralFlagEvent.__table__: [],
         Conversion.__table__: [],
         Reward.__table__: [],
         RewardEvent.__table__: [],
@@ -110,18 +119,49 @@ def _referred_user(seeder: Seeder, index: int, rows: dict) -> None:
             "captured_at": created_at - timedelta(minutes=5),
             "status": ReferralStatus.CONVERTED if converted_at else "signed_up",
             "converted_at": converted_at,
-            "review_status": (
-                ReviewStatus.FLAGGED
-                if seeder.rng.random() < 0.01
-                else ReviewStatus.CLEAR
-            ),
+            "review_status": ReviewStatus.CLEAR,
             "created_at": created_at,
         }
     )
+    if seeder.rng.random() < 0.01:
+        _flag(seeder, rows, referral_id, created_at)
     if converted_at is not None:
         ids = (seeder.first_conversion + index, seeder.first_reward + 2 * index)
         people = (referrer_id, user_id)
         _conversion(seeder, ids, referral_id, people, converted_at, rows)
+
+
+#: The signals a flagged demo referral carries, with the explanation stored.
+DEMO_SIGNALS = {
+    FraudSignal.SAME_IP: "Signed up from the referrer's network (same IP hash).",
+    FraudSignal.SAME_DEVICE: "The referrer's browser was used for this signup.",
+    FraudSignal.IP_VELOCITY: "4 referred signups from one IP within 60 minutes.",
+    FraudSignal.DISPOSABLE_EMAIL: "The address is at a disposable-mail domain.",
+}
+
+
+def _flag(seeder: Seeder, rows: dict, referral_id: int, created_at) -> None:
+    """Flag a demo referral as the signup checks do: its signals and their history."""
+    rows[Referral.__table__][-1]["review_status"] = ReviewStatus.FLAGGED
+    signal = list(DEMO_SIGNALS)[referral_id % len(DEMO_SIGNALS)]  # rng left alone
+    rows[ReferralSignalRecord.__table__].append(
+        {
+            "referral_id": referral_id,
+            "name": signal,
+            "stage": SignalStage.SIGNUP,
+            "detail": DEMO_SIGNALS[signal],
+            "created_at": created_at,
+        }
+    )
+    rows[ReferralFlagEvent.__table__].append(
+        {
+            "referral_id": referral_id,
+            "action": FlagAction.FLAGGED,
+            "actor_id": None,
+            "reason": f"Signals at signup: {signal.value}",
+            "created_at": created_at,
+        }
+    )
 
 
 def _conversion_time(

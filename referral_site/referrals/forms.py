@@ -3,7 +3,9 @@
 from flask import current_app, request
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectMultipleField,
     StringField,
@@ -23,7 +25,9 @@ from referral_site.referrals.attribution.codes import normalize_code
 from referral_site.referrals.input_checks import (
     CONTROL_CHARACTERS_MESSAGE,
     has_control_characters,
+    without_control_characters,
 )
+from referral_site.referrals.rewards.money import to_minor
 
 
 def plain_text(form, field) -> None:
@@ -34,6 +38,10 @@ def plain_text(form, field) -> None:
         if isinstance(value, str) and has_control_characters(
             value, multiline=multiline
         ):
+            # A form shown again with the field's message must not echo them.
+            if isinstance(field.data, str):
+                field.data = without_control_characters(field.data)
+            field.raw_data = None
             raise StopValidation(CONTROL_CHARACTERS_MESSAGE)
 
 
@@ -127,13 +135,47 @@ class ReviewForm(BrowserForm):
     )
 
 
+class BulkReviewForm(BrowserForm):
+    """One reason for clearing or confirming several flagged referrals at once."""
+
+    referral_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    reason = StringField(
+        "Reason (kept with each decision)",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=500)],
+    )
+    clear = SubmitField("Clear: let them through")
+    confirm = SubmitField("Confirm: abuse")
+
+    @property
+    def decision(self) -> str | None:
+        """The button that was pressed."""
+        return next((name for name in ("clear", "confirm") if self[name].data), None)
+
+    def validate_referral_ids(self, field) -> None:
+        if not field.data:
+            raise ValidationError("Select at least one referral.")
+        # Ids no referral can have (past PostgreSQL's integer) never reach a query.
+        if any(not 0 < referral_id < 2**31 for referral_id in field.data):
+            raise ValidationError("Select referrals from the list.")
+
+
 class RewardDecisionForm(BrowserForm):
-    """Approve, reject (with a reason) or mark paid one or more rewards."""
+    """Approve, reject (with a reason) or mark paid one or more rewards.
+
+    The rewards are those ticked, or with ``scope`` "matching" every reward the
+    queue's filter matches. A decision on several is shown back for confirmation
+    first (``confirmed``); releasing money on a flagged referral needs
+    ``confirm_flagged``.
+    """
 
     reward_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    scope = HiddenField()
+    confirmed = HiddenField()
     reason = StringField(
         "Reason (required to reject)", filters=[_strip], validators=[Length(max=500)]
     )
+    confirm_flagged = BooleanField("I have read why it is flagged: release it anyway")
     approve = SubmitField("Approve")
     reject = SubmitField("Reject")
     pay = SubmitField("Mark paid")
@@ -145,8 +187,12 @@ class RewardDecisionForm(BrowserForm):
             (name for name in ("approve", "reject", "pay") if self[name].data), None
         )
 
+    @property
+    def all_matching(self) -> bool:
+        return self.scope.data == "matching"
+
     def validate_reward_ids(self, field) -> None:
-        if not field.data:
+        if not field.data and not self.all_matching:
             raise ValidationError("Select at least one reward.")
 
     def validate_reason(self, field) -> None:
@@ -192,3 +238,81 @@ class NewPasswordForm(BrowserForm):
 
 class ConfirmForm(BrowserForm):
     """A button, with its CSRF token: links in emails act only on a POST."""
+
+
+class ClawbackForm(BrowserForm):
+    """An admin takes back a paid reward, with a reason."""
+
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )
+
+
+class NoteForm(BrowserForm):
+    """A note an admin keeps about a person."""
+
+    body = TextAreaField(
+        "Note", filters=[_strip], validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class AccessForm(BrowserForm):
+    """Disable or enable an account, with the reason kept in the notes."""
+
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )
+    disable = SubmitField("Disable account")
+    enable = SubmitField("Enable account")
+
+
+class AdminCodeForm(BrowserForm):
+    """A new primary code an admin gives someone."""
+
+    code = StringField(
+        "New code", filters=[_strip], validators=[DataRequired(), Length(max=32)]
+    )
+
+
+class AdjustmentForm(BrowserForm):
+    """A manual reward or deduction (the button says which): how much, in what, why."""
+
+    amount = StringField(
+        "Amount", filters=[_strip], validators=[DataRequired(), Length(max=20)]
+    )
+    currency = StringField(
+        "Currency", filters=[_strip], validators=[DataRequired(), Length(min=3, max=3)]
+    )
+    reason = StringField(
+        "Reason", filters=[_strip], validators=[DataRequired(), Length(max=500)]
+    )
+    give = SubmitField("Give as a reward")
+    deduct = SubmitField("Deduct")
+
+    def minor_units(self) -> int:
+        """The signed amount in minor units (after validate())."""
+        amount = to_minor(self.amount.data, self.currency.data)
+        return -amount if self.deduct.data else amount
+
+    def validate_amount(self, field) -> None:
+        try:
+            amount = to_minor(field.data, self.currency.data or "")
+        except ValueError as error:
+            raise ValidationError(f"Write the amount as {error}.") from None
+        if amount <= 0:
+            raise ValidationError("Give an amount above zero.")
+
+
+class BlockEmailForm(BrowserForm):
+    """An address or a domain to block, and why."""
+
+    value = StringField(
+        "Address or domain",
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=254)],
+    )
+    reason = StringField("Why", filters=[_strip], validators=[Length(max=500)])
+
+
+class UnblockForm(BrowserForm):
+    """Taking an entry off the blocklist (a button; the token is the form)."""

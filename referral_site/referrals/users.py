@@ -1,10 +1,11 @@
-"""How the plugin reads the host's users: name, email, admin flag, verified email.
+"""How the plugin reads the host's users: name, email, admin flag, verified email,
+disabled flag.
 
 Each is a callable that takes the user model (giving a SQL expression, for
 queries) or a user (giving the value). They come from ``REFERRALS_USER_NAME``,
-``REFERRALS_USER_EMAIL``, ``REFERRALS_USER_IS_ADMIN`` and
-``REFERRALS_USER_EMAIL_VERIFIED``: an attribute name or a callable; empty picks a
-default from the attributes the model has.
+``REFERRALS_USER_EMAIL``, ``REFERRALS_USER_IS_ADMIN``,
+``REFERRALS_USER_EMAIL_VERIFIED`` and ``REFERRALS_USER_IS_DISABLED``: an attribute
+name or a callable; empty picks a default from the attributes the model has.
 """
 
 import operator
@@ -34,6 +35,9 @@ class UserFields:
     email_verified: Callable | None = None
     #: The attribute the plugin's verification page sets (None: it cannot).
     email_verified_attribute: str | None = None
+    #: Whether an account is disabled (a SQL condition on the model); None when
+    #: the host has no such notion.
+    is_disabled: Callable | None = None
 
 
 def _never(_user) -> bool:
@@ -60,12 +64,16 @@ def fields_for(app: Flask, user_model: type) -> UserFields:
     verified = config["REFERRALS_USER_EMAIL_VERIFIED"]
     if not verified:
         verified = next((a for a in VERIFIED_ATTRIBUTES if hasattr(user_model, a)), "")
+    disabled = config["REFERRALS_USER_IS_DISABLED"] or (
+        "is_disabled" if hasattr(user_model, "is_disabled") else None
+    )
     return UserFields(
         name=_accessor(config["REFERRALS_USER_NAME"], name),
         email=_accessor(config["REFERRALS_USER_EMAIL"], "email"),
         is_admin=_accessor(config["REFERRALS_USER_IS_ADMIN"], admin),
         email_verified=_accessor(verified, None) if verified else None,
         email_verified_attribute=verified if isinstance(verified, str) else None,
+        is_disabled=_accessor(disabled, None) if disabled else None,
     )
 
 

@@ -10,8 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from referral_site import create_app
 from referral_site.extensions import db
+from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
+from referral_site.referrals.fraud.models import (
+    FraudSignal,
+    ReferralSignalRecord,
+    SignalStage,
+)
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
@@ -54,6 +60,8 @@ class Seeded:
     admin_email: str
     ann_id: int
     ann_code: str
+    #: Ann's first code, which she replaced with a vanity code (it still works).
+    ann_old_code: str
 
 
 def seed(database_url: str, now: datetime | None = None) -> Seeded:
@@ -91,7 +99,9 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
                 _clicks(user, signups * per_signup, now, rng)
                 for friend in friends:
                     _referral(user, friend, now, rng)
-        seeded = Seeded("admin@example.com", ann.id, account_of(ann.id).code)
+        old_code = account_of(ann.id).code
+        account.set_vanity_code(ann.id, "ANNRIVERA")
+        seeded = Seeded("admin@example.com", ann.id, account_of(ann.id).code, old_code)
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
@@ -138,6 +148,16 @@ def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
     account_of(user.id).referred_by_id = referrer.id
     db.session.add(referral)
     db.session.flush()
+    if referral.review_status == ReviewStatus.FLAGGED:
+        # Flagged as the signup checks flag: with the signal that says why.
+        db.session.add(
+            ReferralSignalRecord(
+                referral_id=referral.id,
+                name=FraudSignal.SAME_IP,
+                stage=SignalStage.SIGNUP,
+                detail="Signed up from the referrer's network (same IP hash).",
+            )
+        )
     if converted:
         currency = "EUR" if referrer.email.startswith(("chloe", "esi")) else "USD"
         db.session.add(

@@ -84,8 +84,12 @@ def vanity_code(raw: str) -> str:
     return code.upper()
 
 
-def set_vanity_code(user_id: int, raw: str) -> str:
-    """Make a chosen code the user's primary one; their older codes keep working."""
+def set_vanity_code(user_id: int, raw: str, *, capped: bool = True) -> str:
+    """Make a chosen code the user's primary one; their older codes keep working.
+
+    An admin changing someone's code (``capped=False``) is not held to
+    REFERRALS_MAX_CODES_PER_USER.
+    """
     code = vanity_code(raw)
     try:
         ensure_account(user_id)
@@ -101,7 +105,7 @@ def set_vanity_code(user_id: int, raw: str) -> str:
                 sa.select(ReferralCode).where(ReferralCode.user_id == user_id)
             ).all()
             if owned is None:
-                if len(mine) >= _config("MAX_CODES_PER_USER"):
+                if capped and len(mine) >= _config("MAX_CODES_PER_USER"):
                     raise CodeRefused(
                         f"You already have {len(mine)} codes, the most allowed."
                     )

@@ -27,10 +27,10 @@ from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.users import current_user_id
 
 
-def my_account_context() -> dict:
+def my_account_context(code_form: VanityCodeForm | None = None) -> dict:
     """What the _my_account.html partial needs, for the /referrals page."""
     return {
-        "code_form": VanityCodeForm(formdata=None),
+        "code_form": code_form or VanityCodeForm(formdata=None),
         "delete_form": DeleteAccountForm(formdata=None),
         "my_codes": account.user_codes(current_user_id()),
     }
@@ -55,18 +55,19 @@ def remember_signed_in_device():
 @bp.route("/referrals/code", methods=["POST"])
 @login_required
 def choose_code():
-    """Make a chosen code the user's primary one."""
+    """Make a chosen code the user's primary one; a refusal shows at the field."""
     form = VanityCodeForm()
     if form.validate_on_submit():
         try:
             code = account.set_vanity_code(current_user_id(), form.code.data)
         except account.CodeRefused as error:
-            flash(str(error), "error")
+            form.code.errors.append(str(error))
         else:
             flash(f"Your code is now {code}; your older links still work.", "success")
-    else:
-        flash("Enter the code you want (letters and digits).", "error")
-    return redirect(url_for("referrals.mine"))
+            return redirect(url_for("referrals.mine"))
+    # The page again, with the typed code and the reason beside the field (the
+    # form posts to #choose-code, so the browser lands on it, not on the top).
+    return _my_page(code_form=form), 400
 
 
 @bp.route("/referrals/export")
@@ -88,6 +89,10 @@ def export_data():
 @login_required
 def mine():
     """The signed-in user's link, offer, figures, rewards and referred people."""
+    return _my_page()
+
+
+def _my_page(code_form: VanityCodeForm | None = None) -> str:
     user_id, per_page = current_user_id(), current_app.config["REFERRALS_PAGE_SIZE"]
     code = accounts.code_of(user_id)
     program = in_force()
@@ -104,7 +109,7 @@ def mine():
         my_rewards=reward_queries.my_rewards(
             user_id, request.args.get("rewards_page", 1, type=int), per_page
         ),
-        **my_account_context(),
+        **my_account_context(code_form),
         **email_context(),
     )
 

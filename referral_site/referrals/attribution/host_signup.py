@@ -49,9 +49,9 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
     form has a referral code field (an empty field means no referral; the
     cookie's code prefills it, see ``captured_code``). Applies every rule of the
     plugin's own signup: unknown codes, self-referral and loops, fraud signals,
-    the attribution model and window, signup rewards. Raises ``UnknownCode`` or
-    ``ReferralLoop`` (both ``ReferralError``, with a message to show) before
-    writing anything; signals are sent once the host's transaction commits.
+    the attribution model and window, signup rewards. Raises ``UnknownCode``,
+    ``ReferralLoop`` or ``EmailBlocked`` (all ``ReferralError``, with a message to
+    show) before writing anything; signals are sent once the host's transaction commits.
     """
     user_id = user_pk_value(user)
     if user_id is None:
@@ -71,6 +71,7 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
         capture, referrer = None, None
     email = current_app.extensions["referrals"].users.email(user)
     origin = None
+    services.refuse_blocked(email)
     if referrer is not None:
         origin = services.Origin(capture, *_request_origin())
         services.refuse_loop(referrer, email)

@@ -51,6 +51,21 @@ class ReferralLoop(ReferralError):
     """The new account would be referred by someone it referred, directly or not."""
 
 
+class EmailBlocked(ReferralError):
+    """The address or its domain is on the admins' blocklist (fraud/blocklist.py)."""
+
+
+def refuse_blocked(email: str) -> None:
+    """Raise EmailBlocked when an admin blocked this address or its domain."""
+    from referral_site.referrals.fraud.blocklist import blocking_entry
+
+    if blocking_entry(email) is not None:
+        raise EmailBlocked(
+            "Signups from this email address are not accepted. Contact us if you "
+            "think this is a mistake."
+        )
+
+
 @dataclass(frozen=True)
 class Referrer:
     """The owner of a referral code, as much as capture and signup need to know."""
@@ -206,6 +221,7 @@ def sign_up(
     """
     User = user_model()
     email = normalize_email(email)
+    refuse_blocked(email)
     user = User(name=name.strip(), email=email)
     # Hashed before the transaction: the hash is the slow part of a signup, and on
     # SQLite the write lock is held from the first statement to the commit.

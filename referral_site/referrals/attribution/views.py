@@ -49,6 +49,9 @@ def signup():
         except services.EmailTaken:
             # Answered like a new account: only the address's owner is told.
             account_mail.queue_account_email(account_mail.TAKEN, form.email.data)
+        except services.EmailBlocked as error:
+            form.email.errors.append(str(error))
+            return render_template("referrals/signup.html", form=form), 400
         except (services.UnknownCode, services.ReferralLoop) as error:
             form.referral_code.errors.append(str(error))
             return render_template("referrals/signup.html", form=form), 400

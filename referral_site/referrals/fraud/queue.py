@@ -6,7 +6,7 @@ from flask import current_app
 
 from referral_site.referrals.fraud.models import ReferralFlagEvent, ReferralSignalRecord
 from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Referral, ReviewStatus
+from referral_site.referrals.storage.models import Referral, ReviewStatus, Reward
 from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.users import user_sql
 
@@ -21,6 +21,8 @@ def review_page(status: ReviewStatus, page: int, per_page: int) -> Page:
     query = (
         sa.select(
             Referral.id,
+            Referral.referrer_id,
+            Referral.referred_id,
             Referral.created_at,
             Referral.code,
             Referral.source,
@@ -64,4 +66,27 @@ def history_by_referral(referral_ids: list[int]) -> dict[int, list]:
     )
     for event, actor_name in rows:
         found[event.referral_id].append((event, actor_name))
+    return found
+
+
+def rewards_by_referral(referral_ids: list[int]) -> dict[int, list]:
+    """The rewards of some referrals (id, status, amount, currency, clawed back)."""
+    clawback = sa.orm.aliased(Reward)
+    found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
+    rows = db.session.execute(
+        sa.select(
+            Reward.referral_id,
+            Reward.id,
+            Reward.status,
+            Reward.amount_minor,
+            Reward.currency,
+            sa.exists()
+            .where(clawback.adjusts_reward_id == Reward.id)
+            .label("clawed_back"),
+        )
+        .where(Reward.referral_id.in_(referral_ids), Reward.adjusts_reward_id.is_(None))
+        .order_by(Reward.id)
+    )
+    for row in rows:
+        found[row.referral_id].append(row)
     return found

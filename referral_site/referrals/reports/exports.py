@@ -5,7 +5,7 @@ sits in memory; reports/views.py encodes the rows as they come.
 """
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -13,9 +13,17 @@ from referral_site.referrals.reports.figures import DateRange, user_model
 from referral_site.referrals.reports.leaderboard import leader, leaderboard_query
 from referral_site.referrals.rewards.money import format_plain
 from referral_site.referrals.storage.db import db
-from referral_site.referrals.storage.models import Referral, Reward
+from referral_site.referrals.storage.models import (
+    Conversion,
+    Referral,
+    Reward,
+    RewardEvent,
+    RewardStatus,
+)
 from referral_site.referrals.users import user_sql
 
+#: The statuses the rewards export can be narrowed to (?status=).
+REWARD_STATUSES = frozenset(status.value for status in RewardStatus)
 #: Rows fetched per round trip while streaming a CSV export.
 STREAM_BATCH = 500
 
@@ -59,27 +67,49 @@ def referral_rows(period: DateRange) -> Iterator[list]:
         ]  # fmt: skip
 
 
-def reward_rows(period: DateRange) -> Iterator[list]:
-    """CSV rows of the rewards created in the range."""
+def reward_rows(period: DateRange, status: str | None = None) -> Iterator[list]:
+    """CSV rows of the rewards created in the range, in one status if given."""
     User = user_model()
     user = user_sql(User)
     yield [
-        "reward_id", "created_at", "user_id", "user_email", "referral_id", "kind",
-        "status", "currency", "amount", "amount_minor",
+        "reward_id", "created_at", "user_id", "user_email", "referral_id", "rule",
+        "conversion_external_id", "kind", "status", "currency", "amount",
+        "amount_minor", "hold_until", "paid_at",
     ]  # fmt: skip
+    paid_at = (
+        sa.select(sa.func.max(RewardEvent.created_at))
+        .where(
+            RewardEvent.reward_id == Reward.id,
+            RewardEvent.to_status == RewardStatus.PAID,
+        )
+        .scalar_subquery()
+    )
     query = (
-        sa.select(Reward, user.email)
+        sa.select(Reward, user.email, Conversion.external_id, paid_at.label("paid_at"))
         .join(User, user.id == Reward.user_id)
+        .outerjoin(Conversion, Conversion.id == Reward.conversion_id)
         .where(period.contains(Reward.created_at))
         .order_by(Reward.created_at, Reward.id)
     )
-    for reward, email in _stream(query):
+    if status in REWARD_STATUSES:
+        query = query.where(Reward.status == RewardStatus(status))
+    for reward, email, external_id, paid in _stream(query):
         yield [
             reward.id, _iso(reward.created_at), reward.user_id, email,
-            reward.referral_id or "", reward.kind.value, reward.status.value,
-            reward.currency, format_plain(reward.amount_minor, reward.currency),
-            reward.amount_minor,
+            reward.referral_id or "", reward.rule, external_id or "",
+            reward.kind.value, reward.status.value, reward.currency,
+            format_plain(reward.amount_minor, reward.currency), reward.amount_minor,
+            _iso(reward.hold_until), _iso(_utc(paid)),
         ]  # fmt: skip
+
+
+def _utc(value):
+    """A timestamp from an aggregate (SQLite gives it naive or as text) in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def leaderboard_rows(period: DateRange) -> Iterator[list]:

@@ -69,30 +69,44 @@ def date_range(key: str | None, now: datetime | None = None) -> DateRange:
     return DateRange(key, label, start)
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
+def _share(part: int, whole: int) -> float | None:
+    """part / whole as a share of a group, or None when it is not one.
+
+    Counts of different groups (clicks before the period, signups through a typed
+    code) can make part exceed whole: such a figure is not a share, so none is shown.
+    """
+    return part / whole if whole and part <= whole else None
 
 
 @dataclass(frozen=True)
 class Funnel:
-    """Clicks, referred signups and conversions in a range, with their rates."""
+    """Clicks, referred signups and conversions in a range, with their rates.
+
+    ``conversions`` are first conversions that happened in the range, whoever made
+    them; ``converted`` counts the range's signups (the cohort) who have converted
+    since. Rates compare one group with itself: signups per click, and the share
+    of the cohort that converted.
+    """
 
     clicks: int
     signups: int
     conversions: int
     users: int = 0
+    converted: int = 0
 
     @property
     def click_to_signup(self) -> float | None:
-        return _rate(self.signups, self.clicks)
+        return _share(self.signups, self.clicks)
 
     @property
     def signup_to_conversion(self) -> float | None:
-        return _rate(self.conversions, self.signups)
+        """The share of the range's signups who have converted."""
+        return _share(self.converted, self.signups)
 
     @property
     def click_to_conversion(self) -> float | None:
-        return _rate(self.conversions, self.clicks)
+        """Converted signups of the range per click in the range."""
+        return _share(self.converted, self.clicks)
 
 
 #: The daily counts, in the order the series and the funnel use them.
@@ -119,7 +133,35 @@ def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
             VisitRollup.referrer_id == referrer_id
         )
     row = db.session.execute(query.where(period.contains_day(source.day))).one()
-    return Funnel(**{name: int(value) for name, value in zip(names, row, strict=True)})
+    counts = {name: int(value) for name, value in zip(names, row, strict=True)}
+    # All time, every conversion is one of the signups': the kept counts say it.
+    converted = counts["conversions"]
+    if period.start is not None:
+        converted = converted_cohort(period, referrer_id)
+    return Funnel(**counts, converted=converted)
+
+
+def converted_cohort(period: DateRange, referrer_id: int | None = None) -> int:
+    """How many referrals made in the range have converted (at any time since).
+
+    Read from an index: (created_at, converted_at) for the program,
+    (referrer_id, created_at) for one referrer.
+    """
+    query = sa.select(sa.func.count()).where(
+        period.contains(Referral.created_at), Referral.converted_at.is_not(None)
+    )
+    if referrer_id is not None:
+        query = query.where(Referral.referrer_id == referrer_id)
+    return int(db.session.scalar(query))
+
+
+#: The statuses of a reward the program owes or has paid, in the reports' order.
+OWED_OR_PAID = (
+    RewardStatus.PENDING,
+    RewardStatus.REVIEW,
+    RewardStatus.APPROVED,
+    RewardStatus.PAID,
+)
 
 
 @dataclass
@@ -138,8 +180,12 @@ class CurrencyTotals:
 
     @property
     def total(self) -> int:
-        """Everything not rejected: what the program owes or has paid."""
-        return sum(v for k, v in self.amounts.items() if k != RewardStatus.REJECTED)
+        """What the program owes or has paid: pending, in review, approved, paid.
+
+        Rejected and reversed rewards are owed to nobody; a clawback (a negative
+        approved reward) lowers the total as it lowers what is owed.
+        """
+        return sum(self.amount(status) for status in OWED_OR_PAID)
 
 
 def rewards_by_status(
@@ -259,6 +305,17 @@ def referrer(user_id: int):
     ).first()
 
 
+def referred_by(user_id):
+    """Who referred this person (id and name), or None."""
+    User = user_model()
+    user = user_sql(User)
+    return db.session.execute(
+        sa.select(user.id, user.name)
+        .join(ReferralAccount, ReferralAccount.referred_by_id == user.id)
+        .where(ReferralAccount.user_id == user_id)
+    ).first()
+
+
 def referrals_page(
     period: DateRange, referrer_id: int, page: int, per_page: int
 ) -> Page:
@@ -268,6 +325,7 @@ def referrals_page(
     query = (
         sa.select(
             Referral.id,
+            Referral.referred_id,
             user.name,
             user.email,
             Referral.source,

@@ -17,7 +17,6 @@ from flask import (
     stream_with_context,
 )
 
-from referral_site.referrals.billing import queries as billing_queries
 from referral_site.referrals.blueprint import admin_required, bp
 from referral_site.referrals.reports import charts, leaderboard, revenue
 from referral_site.referrals.reports import exports as report_exports
@@ -28,11 +27,13 @@ from referral_site.referrals.webhooks import endpoints as webhook_endpoints
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _period() -> reports.DateRange:
+def period_asked() -> reports.DateRange:
+    """The report period of the request (?range=), the default one if unknown."""
     return reports.date_range(request.args.get("range"))
 
 
-def _page() -> int:
+def page_asked() -> int:
+    """The page number of the request (?page=), at least 1."""
     return max(1, request.args.get("page", 1, type=int))
 
 
@@ -40,7 +41,7 @@ def _page() -> int:
 @admin_required
 def admin_report():
     """Program funnel, rewards, daily chart and the leaderboard for a date range."""
-    period = _period()
+    period = period_asked()
     series = reports.daily_series(period)
     reward_totals = reports.rewards_by_status(period)
     return render_template(
@@ -53,32 +54,9 @@ def admin_report():
         series=series,
         chart=charts.daily_chart(series),
         leaders=leaderboard.leaderboard_page(
-            period, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
+            period, page_asked(), current_app.config["REFERRALS_PAGE_SIZE"]
         ),
         turned_off=webhook_endpoints.turned_off(),
-    )
-
-
-@bp.route("/admin/referrers/<referrals_user:user_id>")
-@admin_required
-def admin_referrer(user_id: int):
-    """One referrer's funnel, rewards and referred people in a date range."""
-    person = reports.referrer(user_id)
-    if person is None:
-        abort(404)
-    period = _period()
-    return render_template(
-        "referrals/admin_referrer.html",
-        person=person,
-        period=period,
-        presets=reports.PRESETS,
-        funnel=reports.funnel(period, referrer_id=user_id),
-        rewards=reports.rewards_by_status(period, user_id=user_id),
-        revenue=revenue.referrer_revenue(period, user_id),
-        referrals=reports.referrals_page(
-            period, user_id, _page(), current_app.config["REFERRALS_PAGE_SIZE"]
-        ),
-        conversions=billing_queries.referrer_conversions(user_id),
     )
 
 
@@ -89,10 +67,14 @@ def admin_export(kind: str):
     rows = report_exports.EXPORTS.get(kind)
     if rows is None:
         abort(404)
-    period = _period()
-    filename = f"{kind}-{period.key}.csv"
+    period = period_asked()
+    # The rewards can be narrowed to one status (?status=paid); others ignore it.
+    status = request.args.get("status") if kind == "rewards" else None
+    status = status if status in report_exports.REWARD_STATUSES else None
+    filters = {"status": status} if status else {}
+    filename = f"{kind}-{period.key}{'-' + status if status else ''}.csv"
     return Response(
-        stream_with_context(_csv_lines(rows(period))),
+        stream_with_context(_csv_lines(rows(period, **filters))),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',

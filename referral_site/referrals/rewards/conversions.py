@@ -36,6 +36,8 @@ from referral_site.referrals.users import user_sql
 MAX_AMOUNT = 10**12
 #: How far ahead of our clock an occurred_at may be (the sender's clock may run fast).
 FUTURE_TOLERANCE = timedelta(hours=1)
+#: How far before the signup a conversion's time may be and still count as after it.
+CLOCK_SKEW = timedelta(minutes=5)
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 
@@ -149,9 +151,12 @@ def record_conversion(
     with write_transaction() as session:
         if not _user_exists(session, user_id):
             raise UnknownUser("No user with this id or email.")
-        referrer_id = session.scalar(
-            sa.select(Referral.referrer_id).where(Referral.referred_id == user_id)
-        )
+        referrer_id, signed_up_at = session.execute(
+            sa.select(Referral.referrer_id, Referral.created_at).where(
+                Referral.referred_id == user_id
+            )
+        ).first() or (None, None)
+        _check_after_signup(occurred_at, signed_up_at)
         if referrer_id is not None:
             # Serializes this referrer's conversions: caps, milestones and "first"
             # are counted by one transaction at a time.
@@ -175,6 +180,24 @@ def record_conversion(
         notices.add(signals.conversion_recorded, conversion=result)
     notices.send()
     return result
+
+
+def _check_after_signup(occurred_at: datetime | None, signed_up_at) -> None:
+    """Refuse an outcome dated before the referred user signed up.
+
+    Its rewards would be held from that earlier date, so their hold could be over
+    on arrival and they could be approved at once, before any refund could come.
+    A few minutes are allowed for clocks that differ (a billing system's, whose
+    times have whole seconds, against the signup's own).
+    """
+    if occurred_at is not None and signed_up_at is not None:
+        if occurred_at < signed_up_at - CLOCK_SKEW:
+            raise InvalidConversion(
+                {
+                    "occurred_at": "Must not be before the user signed up "
+                    f"({signed_up_at:%Y-%m-%dT%H:%M:%SZ})."
+                }
+            )
 
 
 def _insert(session, conversion: Conversion) -> bool:

@@ -9,6 +9,8 @@ from referral_site.referrals.rewards.lifecycle import OPEN, Notices, RewardError
 from referral_site.referrals.rewards.verification import unverified_problem
 from referral_site.referrals.storage.models import (
     Conversion,
+    Referral,
+    ReviewStatus,
     Reward,
     RewardStatus,
     utcnow,
@@ -23,21 +25,53 @@ _ACTIONS = {
 }
 
 
+#: How each action reads in a sentence: "2 rewards approved."
+_DONE = {"approve": "approved", "reject": "rejected", "pay": "marked paid"}
+#: Decisions that release money: a flagged referral's reward needs a confirmation.
+_RELEASING = ("approve", "pay")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a batch of admin decisions did: ids changed, and why others were not."""
 
+    action: str
     changed: list[int]
     problems: list[str]
 
+    @property
+    def summary(self) -> str:
+        """ "1 reward approved.", "3 rewards marked paid."""
+        count = len(self.changed)
+        noun = "reward" if count == 1 else "rewards"
+        return f"{count:,} {noun} {_DONE[self.action]}."
+
+
+def actions_for(status: RewardStatus, hold_until: datetime, now=None) -> list[str]:
+    """The decisions a reward in this status can take now, in the buttons' order."""
+    now = now or utcnow()
+    actions = [
+        action for action, (allowed, _to) in _ACTIONS.items() if status in allowed
+    ]
+    if status == RewardStatus.PENDING and hold_until > now:
+        actions.remove("approve")  # the hold waits out refunds
+    return actions
+
 
 def decide(
-    reward_ids: list[int], action: str, *, actor_id: int, reason: str = ""
+    reward_ids: list[int],
+    action: str,
+    *,
+    actor_id: int,
+    reason: str = "",
+    confirm_flagged: bool = False,
 ) -> Decision:
     """Approve, reject (reason required) or mark paid some rewards, in one transaction.
 
     Each reward moves only from a status the action allows; one that another admin
-    moved first is reported in ``problems`` and left as it is.
+    moved first is reported in ``problems`` and left as it is. Approving or paying
+    a reward whose referral is flagged needs ``confirm_flagged``: the admin has
+    seen why it is flagged.
     """
     if action not in _ACTIONS:
         raise RewardError(f"Unknown action {action!r}.")
@@ -57,6 +91,8 @@ def decide(
                     or _held(session, reward_id, now)
                     or unverified_problem(session, reward_id)
                 )
+            if action in _RELEASING and not confirm_flagged:
+                problem = problem or _flagged(session, reward_id)
             problem = problem or move(
                 session,
                 reward_id,
@@ -68,7 +104,7 @@ def decide(
             )
             (problems.append(problem) if problem else changed.append(reward_id))
     notices.send()
-    return Decision(changed=changed, problems=problems)
+    return Decision(action=action, changed=changed, problems=problems)
 
 
 def _disputed(session, reward_id: int) -> str | None:
@@ -93,3 +129,17 @@ def _held(session, reward_id: int, now: datetime) -> str | None:
             f"{row.hold_until:%Y-%m-%d %H:%M} UTC (refunds may still come)."
         )
     return None
+
+
+def _flagged(session, reward_id: int) -> str | None:
+    flagged = session.scalar(
+        sa.select(Referral.id)
+        .join(Reward, Reward.referral_id == Referral.id)
+        .where(Reward.id == reward_id, Referral.review_status == ReviewStatus.FLAGGED)
+    )
+    if flagged is None:
+        return None
+    return (
+        f"Reward #{reward_id} comes from referral #{flagged}, which is flagged: "
+        "read why, then confirm to release it anyway."
+    )

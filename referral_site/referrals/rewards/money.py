@@ -23,3 +23,18 @@ def format_plain(amount_minor: int, currency: str) -> str:
     sign = "-" if amount_minor < 0 else ""
     units, minor = divmod(abs(int(amount_minor)), 10**digits)
     return f"{sign}{units}" + (f".{minor:0{digits}d}" if digits else "")
+
+
+def to_minor(text: str, currency: str) -> int:
+    """A typed decimal amount in minor units: ("12.5", "USD") -> 1250.
+
+    ValueError when it is not a plain number with at most the currency's decimals.
+    """
+    digits = exponent((currency or "").upper())
+    cleaned = (text or "").strip().replace(",", "")
+    whole, _, fraction = cleaned.partition(".")
+    if not whole.isdigit() and not (whole == "" and fraction.isdigit()):
+        raise ValueError("a number such as 12.50")
+    if not (fraction == "" or fraction.isdigit()) or len(fraction) > digits:
+        raise ValueError(f"a number with at most {digits} decimals")
+    return int(whole or "0") * 10**digits + int(fraction.ljust(digits, "0") or "0")

@@ -8,7 +8,8 @@ reads a few rows however long the history. The state machine test checks after
 every step that they equal the sums of the history itself.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -21,13 +22,12 @@ from referral_site.referrals.storage.models import (
     Referral,
     Reward,
     RewardEvent,
+    RewardKind,
     RewardStatus,
+    utcnow,
 )
 from referral_site.referrals.storage.pagination import Page, paginate_rows
 from referral_site.referrals.users import user_sql
-
-#: Statuses an admin can filter the queue by ("all" shows every reward).
-QUEUE_FILTERS = ("all",) + tuple(status.value for status in RewardStatus)
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,53 @@ def balances(user_id: int) -> list[Balance]:
 
 
 @dataclass(frozen=True)
+class MyReward:
+    """One of the user's rewards as their page states it: status in words, and why."""
+
+    id: int
+    rule: str
+    kind: RewardKind
+    amount_minor: int
+    currency: str
+    status: RewardStatus
+    created_at: datetime
+    hold_until: datetime
+    source_key: str
+    adjusts_reward_id: int | None
+    #: Whether the user earned it as the referrer (else as the referred friend).
+    as_referrer: bool | None
+    #: The friend it is for: the person referred, or who invited the user.
+    friend_name: str | None
+    #: Why it was rejected (the rejection's reason), if it was.
+    rejected_because: str | None
+    #: The status in the user's words ("in review", "pending"...).
+    label: str
+    #: What happens next, or None when nothing is to come.
+    note: str | None
+
+
+def _as_seen_by_user(row, now: datetime) -> MyReward:
+    label, note = row.status.value, None
+    if row.status == RewardStatus.REVIEW:
+        label = "in review"
+        note = (
+            f"Hold ended {row.hold_until:%Y-%m-%d}; our team checks it before "
+            "approving it"
+        )
+    elif row.status == RewardStatus.PENDING and row.hold_until > now:
+        note = f"until {row.hold_until:%Y-%m-%d} (refunds may still come)"
+    elif row.status == RewardStatus.PENDING:
+        note = f"hold ended {row.hold_until:%Y-%m-%d}; approval comes next"
+    elif row.status == RewardStatus.APPROVED:
+        note = "to be paid"
+    return MyReward(**row._asdict(), label=label, note=note)
+
+
+@dataclass(frozen=True)
 class MyRewards:
     """What the user's own page shows about their rewards."""
 
-    #: A Page of reward rows (storage.pagination).
+    #: A Page (storage.pagination) of MyReward.
     items: Page
     balances: list[Balance]
 
@@ -108,13 +151,15 @@ def my_rewards(user_id: int, page: int = 1, per_page: int = 25) -> MyRewards:
         .order_by(Reward.created_at.desc(), Reward.id.desc())
     )
     count = sa.select(sa.func.count(Reward.id)).where(Reward.user_id == user_id)
+    found, now = paginate_rows(query, page, per_page, count=count), utcnow()
     return MyRewards(
-        items=paginate_rows(query, page, per_page, count=count),
+        items=replace(found, items=[_as_seen_by_user(row, now) for row in found.items]),
         balances=balances(user_id),
     )
 
 
-def _queue_query():
+def queue_query():
+    """Rewards with their people, referral and source: the queue's and a reward's."""
     User = current_app.extensions["referrals"].user_model
     recipient, referrer, referred = aliased(User), aliased(User), aliased(User)
     recipient_cols = user_sql(recipient)
@@ -122,6 +167,10 @@ def _queue_query():
     referrer_cols = user_sql(referrer)
     return sa.select(
         Reward.id,
+        Reward.user_id,
+        Reward.referral_id,
+        Referral.referrer_id,
+        Referral.referred_id,
         Reward.rule,
         Reward.kind,
         Reward.amount_minor,
@@ -154,14 +203,6 @@ def _queue_query():
     )
 
 
-def queue_page(status: str, page: int, per_page: int) -> Page:
-    """One page of rewards for the admin, oldest first, filtered by status."""
-    query = _queue_query().order_by(Reward.created_at, Reward.id)
-    if status != "all":
-        query = query.where(Reward.status == RewardStatus(status))
-    return paginate_rows(query, page, per_page)
-
-
 @dataclass(frozen=True)
 class RewardDetail:
     """One reward with its whole history, for the admin."""
@@ -172,7 +213,7 @@ class RewardDetail:
 
 def reward_detail(reward_id: int) -> RewardDetail | None:
     """A reward and its events in order, or None."""
-    reward = db.session.execute(_queue_query().where(Reward.id == reward_id)).first()
+    reward = db.session.execute(queue_query().where(Reward.id == reward_id)).first()
     if reward is None:
         return None
     User = current_app.extensions["referrals"].user_model
@@ -192,3 +233,18 @@ def reward_detail(reward_id: int) -> RewardDetail | None:
         .order_by(RewardEvent.id)
     ).all()
     return RewardDetail(reward=reward, history=list(history))
+
+
+def totals_of(reward_ids: list[int]) -> list[tuple[str, int, int]]:
+    """(currency, count, amount) of some rewards: what a bulk decision moves."""
+    rows = db.session.execute(
+        sa.select(
+            Reward.currency,
+            sa.func.count(Reward.id),
+            sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0),
+        )
+        .where(Reward.id.in_(reward_ids))
+        .group_by(Reward.currency)
+        .order_by(Reward.currency)
+    )
+    return [(currency, int(count), int(amount)) for currency, count, amount in rows]

@@ -173,12 +173,30 @@ def clawed_back(session, paid_id: int) -> int:
     )
 
 
-def _adjust(session, paid_id, kept, *, refunded, actor_id, reason, notices) -> None:
+def claw_back_paid(session, paid_id: int, *, actor_id, reason, notices) -> int | None:
+    """Take back what is left of a paid reward (an admin's decision, e.g. abuse
+    confirmed): the id of the negative adjustment, or None if nothing was left."""
+    return _adjust(
+        session,
+        paid_id,
+        0,
+        refunded="all",
+        actor_id=actor_id,
+        reason=reason,
+        notices=notices,
+    )
+
+
+def _adjust(
+    session, paid_id, kept, *, refunded, actor_id, reason, notices
+) -> int | None:
+    """A negative adjustment bringing a paid reward down to ``kept``; its id, or
+    None when earlier adjustments took back that much already."""
     paid = session.get(Reward, paid_id)
     taken = clawed_back(session, paid_id)
     owed = paid.amount_minor - kept - taken
     if owed <= 0:
-        return
+        return None
     # The first clawback of a whole reward keeps the plain key; each further step
     # of partial refunds is keyed by the refunded total it brings the reward to.
     suffix = "" if kept == 0 and taken == 0 else f":{refunded}"
@@ -200,7 +218,7 @@ def _adjust(session, paid_id, kept, *, refunded, actor_id, reason, notices) -> N
         with session.begin_nested():
             session.add(adjustment)
     except IntegrityError:
-        return  # already clawed back
+        return None  # already clawed back
     record_event(session, adjustment.id, None, adjustment, actor_id, reason)
     outbox.reward_created(session, adjustment)
     notices.add(
@@ -212,3 +230,4 @@ def _adjust(session, paid_id, kept, *, refunded, actor_id, reason, notices) -> N
         currency=adjustment.currency,
         status=RewardStatus.APPROVED,
     )
+    return adjustment.id

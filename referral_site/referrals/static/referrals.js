@@ -4,6 +4,9 @@
 // - [data-native-share] is revealed where the browser has a share sheet, and its
 //   button opens it with data-share-url / data-share-title.
 // - inputs with data-select-on-focus select their text when focused or clicked.
+// - a form with data-reward-queue: [data-select-page] ticks every row of the page,
+//   [data-select-matching] stands for every reward of the filter; the count
+//   selected is said in [data-selected-count].
 (function () {
   "use strict";
 
@@ -75,6 +78,50 @@
     if (event.target.matches && event.target.matches("[data-select-on-focus]")) {
       event.target.select();
     }
+  });
+
+  function queueCount(form) {
+    var boxes = form.querySelectorAll('input[name="reward_ids"]');
+    var ticked = form.querySelectorAll('input[name="reward_ids"]:checked').length;
+    var matching = form.querySelector("[data-select-matching]");
+    var pageBox = form.querySelector("[data-select-page]");
+    if (pageBox) {
+      pageBox.checked = ticked === boxes.length && boxes.length > 0;
+      pageBox.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    var out = form.querySelector("[data-selected-count]");
+    if (!out) return;
+    if (matching && matching.checked) {
+      var total = document.querySelector("[data-matching]");
+      var n = total ? Number(total.dataset.matching) : 0;
+      out.textContent = n.toLocaleString("en-US") + " selected (all matching)";
+    } else {
+      out.textContent = ticked.toLocaleString("en-US") + " selected";
+    }
+  }
+
+  document.querySelectorAll("[data-reward-queue]").forEach(function (form) {
+    var label = form.querySelector("[data-select-page-label]");
+    if (label) label.hidden = false;
+    form.addEventListener("change", function (event) {
+      var target = event.target;
+      if (target.matches("[data-select-page]")) {
+        form.querySelectorAll('input[name="reward_ids"]').forEach(function (box) {
+          box.checked = target.checked;
+        });
+      }
+      if (target.matches("[data-select-matching]") && target.checked) {
+        form.querySelectorAll('input[name="reward_ids"]').forEach(function (box) {
+          box.checked = true;
+        });
+      }
+      if (target.matches('input[name="reward_ids"]') && !target.checked) {
+        var matching = form.querySelector("[data-select-matching]");
+        if (matching) matching.checked = false;
+      }
+      queueCount(form);
+    });
+    queueCount(form);
   });
 
   if (navigator.share) {

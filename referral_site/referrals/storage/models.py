@@ -144,6 +144,10 @@ class Referral(Base):
         # The reports' date ranges.
         sa.Index("ix_referrals_created_at", "created_at"),
         sa.Index("ix_referrals_converted_at", "converted_at"),
+        # The fraud queue and the console's count of flagged referrals.
+        sa.Index("ix_referrals_review_status", "review_status"),
+        # How many of a period's signups converted, from the index alone.
+        sa.Index("ix_referrals_created_converted", "created_at", "converted_at"),
     )
 
     # referrer_id, status, converted_at and created_at are counted per day
@@ -249,6 +253,18 @@ class Conversion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+#: The rule of an admin's manual reward, and of an admin's deduction.
+MANUAL_RULE = "manual"
+DEDUCTION_RULE = "manual-deduction"
+#: The sign an amount must have: what the amount_sign CHECK constraint says.
+AMOUNT_SIGN = (
+    "(adjusts_reward_id IS NULL AND amount_minor > 0 AND rule <> 'manual-deduction')"
+    " OR (adjusts_reward_id IS NOT NULL AND amount_minor < 0)"
+    " OR (adjusts_reward_id IS NULL AND amount_minor < 0"
+    " AND rule = 'manual-deduction')"
+)
+
+
 def _manual_source() -> str:
     return f"manual:{secrets.token_hex(8)}"
 
@@ -264,12 +280,9 @@ class Reward(Base):
     __tablename__ = "rewards"
     __table_args__ = (
         sa.CheckConstraint("length(currency) = 3", name="currency_code"),
-        # Grants are positive; only the clawback of a paid reward is negative.
-        sa.CheckConstraint(
-            "(adjusts_reward_id IS NULL AND amount_minor > 0)"
-            " OR (adjusts_reward_id IS NOT NULL AND amount_minor < 0)",
-            name="amount_sign",
-        ),
+        # Grants are positive; only the clawback of a paid reward and an admin's
+        # deduction are negative.
+        sa.CheckConstraint(AMOUNT_SIGN, name="amount_sign"),
         sa.UniqueConstraint("rule", "source_key", "user_id", name="uq_rewards_grant"),
         sa.Index("ix_rewards_user_status", "user_id", "status"),
         # A user's latest rewards, newest first, without sorting all of them.
@@ -297,7 +310,8 @@ class Reward(Base):
         UTCDateTime, default=utcnow, active_history=True
     )
     #: Name of the configured rule that granted it ("adjustment" for clawbacks,
-    #: "manual" for a reward a host created itself).
+    #: "manual" for a reward a host or an admin created, "manual-deduction" for an
+    #: admin's deduction).
     rule: Mapped[str] = mapped_column(sa.String(64), default="manual")
     #: What it was granted for: "conversion:<id>", "referral:<id>",
     #: "milestone:<n>" or "adjustment:<reward id>"; a random "manual:..." otherwise.

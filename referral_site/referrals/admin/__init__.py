@@ -1,0 +1,1 @@
+"""The admin console: navigation, the referrer directory and actions, blocklist."""

@@ -72,7 +72,9 @@ def test_a_rule_edited_in_settings_rewards_the_next_conversion(new_page, site):
     page = new_page()
     log_in(page, "admin@example.com")
     page.goto("/admin")
-    page.get_by_role("link", name="Program settings").click()
+    page.get_by_role("navigation", name="Admin sections").get_by_role(
+        "link", name="Settings"
+    ).click()
     page.wait_for_url("**/admin/settings")
     rule = page.locator('fieldset[data-rule="first-conversion"]')
     rule.get_by_label("Reward", exact=True).fill("12.00")

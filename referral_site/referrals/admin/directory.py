@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.referrals.fraud.models import ReferralCode
+from referral_site.referrals.input_checks import without_control_characters
 from referral_site.referrals.reports.models import DailyTotal
 from referral_site.referrals.storage.models import (
     Referral,
@@ -63,7 +64,7 @@ class Search:
 def parse_search(args) -> Search:
     """A search from request arguments (?q=, ?flagged=1, ?disabled=1, ?ready=1)."""
     return Search(
-        text=(args.get("q") or "").strip()[:254],
+        text=without_control_characters(args.get("q") or "").strip()[:254],
         flagged=bool(args.get("flagged")),
         disabled=bool(args.get("disabled")) and can_filter_disabled(),
         ready=bool(args.get("ready")),

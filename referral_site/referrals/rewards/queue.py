@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from referral_site.referrals.fraud.models import ReferralSignalRecord
+from referral_site.referrals.input_checks import without_control_characters
 from referral_site.referrals.rewards.lifecycle import active_rules, rule_of
 from referral_site.referrals.rewards.queries import queue_query
 from referral_site.referrals.storage.db import db
@@ -94,12 +95,13 @@ def parse_filter(args) -> QueueFilter:
     """A filter from request arguments; what is malformed is left out."""
     status = args.get("status", "all")
     sort = args.get("sort", "created")
-    person = (args.get("person") or "").strip()[:254]
+    # Typed into a search box: control characters are dropped, never queried.
+    person = without_control_characters(args.get("person") or "").strip()[:254]
     return QueueFilter(
         status=status if status in STATUSES else "all",
         person=person,
         person_id=find_person(person) if person else None,
-        rule=(args.get("rule") or "").strip()[:64],
+        rule=without_control_characters(args.get("rule") or "").strip()[:64],
         since=_day(args.get("since")),
         until=_day(args.get("until")),
         sort=sort if sort in SORTS else "created",

@@ -9,7 +9,7 @@ is, ``commit`` just before COMMIT is sent — as a worker dying mid-request woul
 import os
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ def main(point: str, user_id: str, external_id: str) -> None:
             kind="purchase",
             amount=4999,
             external_id=external_id,
-            occurred_at=datetime.now(UTC) - timedelta(days=1),
+            occurred_at=datetime.now(UTC),
         )
     sys.exit("the conversion committed: the kill never happened")
 

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +22,9 @@ API_KEY = "race-api-key-0123456789abcdef"
 RACE_ENV = {
     "REFERRALS_API_KEY": API_KEY,
     "REFERRALS_RATELIMIT_API": "1000000 per minute",
+    # Every round signs its people up and in from this one address.
+    "REFERRALS_RATELIMIT_LOGIN": "1000000 per minute",
+    "REFERRALS_RATELIMIT_SIGNUP": "1000000 per minute",
     "REFERRALS_VELOCITY_MAX_PER_REFERRER": "100000",
     "REFERRALS_VELOCITY_MAX_PER_IP": "100000",
     "REFERRALS_REWARD_RULES": json.dumps(
@@ -203,3 +207,30 @@ def _has_open(pid: int, path: Path) -> bool:
         )
     except OSError:  # exited, or no /proc: stop waiting for it
         return True
+
+
+def backdate_referrals(url: str, emails: list[str], days: int) -> None:
+    """Move the signups of these referred people `days` into the past, on the
+    server's database (conversions are refused when dated before the signup)."""
+    from referral_site.referrals.storage.models import Referral
+
+    engine = engine_for(url)
+    table = Referral.__table__
+    try:
+        with engine.begin() as connection:
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    sa.text("SELECT id FROM users WHERE email IN :emails").bindparams(
+                        sa.bindparam("emails", expanding=True)
+                    ),
+                    {"emails": emails},
+                )
+            ]
+            connection.execute(
+                sa.update(table)
+                .where(table.c.referred_id.in_(ids))
+                .values(created_at=datetime.now(UTC) - timedelta(days=days))
+            )
+    finally:
+        engine.dispose()

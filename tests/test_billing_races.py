@@ -49,7 +49,7 @@ def deliver(base: str, raw: bytes) -> tuple[int, dict]:
 def test_one_stripe_event_delivered_at_once_and_replayed_has_one_effect(server, run):
     base, url, log = server
     prefix = f"stripe{run}"
-    (friend,) = _referrer_and_friends(base, prefix, 1)
+    (friend,) = _referrer_and_friends(base, url, prefix, 1)
     ((user_id,),) = rows(url, "SELECT id FROM users WHERE email = :e", e=friend)
     session = checkout(user_id)
     raw = json.dumps(event("checkout.session.completed", session)).encode()

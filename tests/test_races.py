@@ -14,6 +14,7 @@ from tests.conftest import PASSWORD
 from tests.race_tools import (
     ADMINS,
     RACE_ENV,
+    backdate_referrals,
     create_admins,
     in_parallel,
     post_json,
@@ -125,7 +126,7 @@ MONTH_AGO = (datetime.now(UTC) - timedelta(days=30)).isoformat()
 POSTS = 8
 
 
-def _referrer_and_friends(base: str, prefix: str, friends: int) -> list[str]:
+def _referrer_and_friends(base: str, url: str, prefix: str, friends: int) -> list[str]:
     """Sign up a referrer and friends with their code; returns the friends' emails."""
     _, referrer = _sign_up(base, f"{prefix}-ann@example.com", sign_in=True)
     page = referrer.get("/referrals")[1]
@@ -133,6 +134,8 @@ def _referrer_and_friends(base: str, prefix: str, friends: int) -> list[str]:
     emails = [f"{prefix}-friend{n}@example.com" for n in range(friends)]
     for email in emails:
         assert _sign_up(base, email, code)[0] == 302
+    # They joined before the purchases the tests date a month back.
+    backdate_referrals(url, emails, days=40)
     return emails
 
 
@@ -162,7 +165,7 @@ def _grants(url: str, prefix: str) -> Counter:
 def test_one_conversion_posted_at_once_by_many_clients_is_stored_once(server, run):
     base, url, log = server
     prefix = f"conv{run}"
-    (friend,) = _referrer_and_friends(base, prefix, 1)
+    (friend,) = _referrer_and_friends(base, url, prefix, 1)
     body = _conversion(friend, f"race-{prefix}")
     answers = in_parallel([lambda: post_json(base, "/api/conversions", body)] * POSTS)
     stored = rows(
@@ -187,7 +190,7 @@ def test_racing_qualifying_conversions_grant_each_reward_once(server, run):
     the referrer's milestones 2 and 3 (the first friend converted before)."""
     base, url, log = server
     prefix = f"grant{run}"
-    first, *racing = _referrer_and_friends(base, prefix, 3)
+    first, *racing = _referrer_and_friends(base, url, prefix, 3)
     assert post_json(base, "/api/conversions", _conversion(first, f"{prefix}-a"))[0]
     jobs = [
         partial(post_json, base, "/api/conversions", _conversion(email, f"{email}-{n}"))
@@ -231,7 +234,7 @@ def _first_sources(url: str, prefix: str) -> list[tuple[str, str]]:
 def test_two_admins_deciding_one_reward_over_http_make_one_decision(server, run):
     base, url, log = server
     prefix = f"admin{run}"
-    (friend,) = _referrer_and_friends(base, prefix, 1)
+    (friend,) = _referrer_and_friends(base, url, prefix, 1)
     status, answer = post_json(
         base, "/api/conversions", _conversion(friend, f"{prefix}-c")
     )
@@ -239,7 +242,11 @@ def test_two_admins_deciding_one_reward_over_http_make_one_decision(server, run)
     admins = [signed_in(base, email) for email in ADMINS]
     for admin in admins:
         admin.get("/admin/rewards?status=pending")
-    approved = admins[0].post("/admin/rewards", {"reward_ids": reward_id, "approve": 1})
+    # Many signups from one address flag referrals: the admins read why first.
+    seen = {"confirm_flagged": "y"}
+    approved = admins[0].post(
+        "/admin/rewards", {"reward_ids": reward_id, "approve": 1, **seen}
+    )
     # Paying and rejecting an approved reward exclude each other; approving and
     # then rejecting it would be two legitimate decisions in a row.
     choices = [{"pay": "Mark paid"}, {"reject": "Reject", "reason": "duplicate"}]
@@ -247,7 +254,7 @@ def test_two_admins_deciding_one_reward_over_http_make_one_decision(server, run)
         [
             (
                 lambda admin=admin, choice=choice: admin.post(
-                    "/admin/rewards", {"reward_ids": reward_id, **choice}
+                    "/admin/rewards", {"reward_ids": reward_id, **choice, **seen}
                 )[0]
             )
             for admin, choice in zip(admins, choices, strict=True)
@@ -276,7 +283,7 @@ PROCESS_RUNS = 3
 def test_overlapping_process_rewards_runs_move_each_reward_once(server, run):
     base, url, log = server
     prefix = f"cron{run}"
-    for n, email in enumerate(_referrer_and_friends(base, prefix, 2)):
+    for n, email in enumerate(_referrer_and_friends(base, url, prefix, 2)):
         post_json(base, "/api/conversions", _conversion(email, f"{prefix}-{n}"))
     due = rows(url, "SELECT count(*) FROM rewards WHERE status = 'pending'")[0][0]
     runs = process_rewards_at_once(url, PROCESS_RUNS)

@@ -39,10 +39,7 @@ class Database:
         if self.relay is not None:
             self.relay.cut()
             return
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+        _close_connections(app)
         path = self.tmp_path / "test.db"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(f"{path}{suffix}"):
@@ -52,10 +49,7 @@ class Database:
         if self.relay is not None:
             self.relay.restore()
             return
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+        _close_connections(app)
         path = self.tmp_path / "test.db"
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(f"{path}{suffix}"):
@@ -70,3 +64,11 @@ def database(make_app, tmp_path):
     yield switch
     if switch.relay is not None:
         switch.relay.close()
+
+
+def _close_connections(app) -> None:
+    """Let go of every pooled connection to the SQLite file before it is moved."""
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()

@@ -44,12 +44,17 @@ class SMTPServer:
         return self
 
     def stop(self) -> None:
-        self.server.close()
-        closed = asyncio.run_coroutine_threadsafe(self.server.wait_closed(), self.loop)
+        # asyncio servers are not thread-safe: closing from the test's thread
+        # races the loop's own wake-ups, so the loop closes its server itself.
+        closed = asyncio.run_coroutine_threadsafe(self._close(), self.loop)
         closed.result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+    async def _close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
 
     def messages(self, to: str | None = None) -> list[EmailMessage]:
         """The messages received (for one recipient), oldest first."""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from referral_site.referrals.account import service as account
 from referral_site.referrals.attribution import services
+from referral_site.referrals.capture import visits
 from referral_site.referrals.capture.visit_buffer import flush_all
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.storage.models import Referral, Visit
@@ -86,7 +87,7 @@ def test_a_refused_visit_is_dropped_and_the_rest_of_its_batch_written(
     ann_id, code = make_user()
     with app.test_request_context():
         for referrer in (services.Referrer(id=ann_id + 1000, code="GONE"), None):
-            services.record_visit(
+            visits.record_visit(
                 referrer or services.find_referrer(code),
                 visitor_id="v1",
                 landing_path="/r/x",

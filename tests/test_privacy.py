@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.referrals.account import figures
-from referral_site.referrals.attribution import services
+from referral_site.referrals.capture import visits
 from referral_site.referrals.fraud.models import VisitRollup
 from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.reports import leaderboard
@@ -36,7 +36,7 @@ def test_no_raw_ip_is_stored_anywhere(app, make_user):
             for row in db.session.execute(sa.select(table)):
                 assert all(RAW_IP not in str(value) for value in row), table.name
         assert db.session.scalar(sa.select(Referral.signup_ip_hash)) == (
-            services.hash_ip(RAW_IP)
+            visits.hash_ip(RAW_IP)
         )
 
 
@@ -44,9 +44,9 @@ def test_rotating_the_ip_key_changes_every_hash(make_app):
     first = make_app(REFERRALS_IP_HASH_KEY="key-one")
     second = make_app(REFERRALS_IP_HASH_KEY="key-two")
     with first.app_context():
-        one = services.hash_ip(RAW_IP)
+        one = visits.hash_ip(RAW_IP)
     with second.app_context():
-        two = services.hash_ip(RAW_IP)
+        two = visits.hash_ip(RAW_IP)
     assert one != two and len(one) == len(two) == 64
 
 

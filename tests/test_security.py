@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site import create_app
-from referral_site.referrals.attribution.services import hash_ip
+from referral_site.referrals.capture.visits import hash_ip
 from referral_site.referrals.storage.models import Visit
 from tests import proof
 from tests.conftest import PASSWORD, login, scalar

@@ -15,8 +15,9 @@ from flask_login import current_user, login_required
 
 from referral_site.referrals.account import figures, qr
 from referral_site.referrals.account import service as account
-from referral_site.referrals.attribution import accounts, services
+from referral_site.referrals.attribution import accounts
 from referral_site.referrals.blueprint import bp
+from referral_site.referrals.capture import visits
 from referral_site.referrals.capture.cookies import visitor_id
 from referral_site.referrals.emails.views import email_context
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
@@ -48,7 +49,7 @@ def remember_signed_in_device():
         sightings.note_signed_in_request(
             current_user_id(),
             visitor_id=visitor_id(),
-            ip_hash=services.hash_ip(request.remote_addr),
+            ip_hash=visits.hash_ip(request.remote_addr),
         )
 
 

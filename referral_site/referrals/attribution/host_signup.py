@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from referral_site.referrals import signals
 from referral_site.referrals.attribution import accounts, liveness, services
 from referral_site.referrals.capture import code_changes, cookies
+from referral_site.referrals.capture.visits import hash_ip
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.fraud.review import mailbox_digest
 from referral_site.referrals.outbox import events as outbox
@@ -134,7 +135,7 @@ def _request_origin() -> tuple[str | None, str | None]:
     """The keyed IP hash and visitor id of the signup request (for fraud signals)."""
     if not has_request_context():
         return None, None
-    return services.hash_ip(request.remote_addr), cookies.visitor_id()
+    return hash_ip(request.remote_addr), cookies.visitor_id()
 
 
 def _add_account(session: Session, user_id, referrer) -> ReferralAccount:

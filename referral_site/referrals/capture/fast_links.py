@@ -24,9 +24,8 @@ from flask import Flask, Request, Response
 from flask_login.config import COOKIE_NAME as DEFAULT_REMEMBER_COOKIE
 from werkzeug.utils import redirect
 
-from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.codes import normalize_code
-from referral_site.referrals.capture import bots
+from referral_site.referrals.capture import bots, visits
 from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.storage.models import CaptureSource, utcnow
 
@@ -72,12 +71,12 @@ class FastLinks:
         visitor_id = codec.visitor_id(cookies)
         new_visitor_id = None if visitor_id else capture.new_visitor_id()
         state.visit_buffer.append(
-            services.visit_row(
+            visits.visit_row(
                 referrer,
                 visitor_id=visitor_id or new_visitor_id,
                 landing_path=request.path,
                 source=CaptureSource.LINK,
-                ip_hash=services.hash_ip(request.remote_addr, state.ip_hash_key),
+                ip_hash=visits.hash_ip(request.remote_addr, state.ip_hash_key),
             )
         )
         captured = None

@@ -10,7 +10,7 @@ from flask_login import current_user
 from referral_site.referrals import limits
 from referral_site.referrals.attribution import services
 from referral_site.referrals.blueprint import bp
-from referral_site.referrals.capture import bots
+from referral_site.referrals.capture import bots, visits
 from referral_site.referrals.capture import cookies as capture
 from referral_site.referrals.storage.models import CaptureSource, utcnow
 from referral_site.referrals.users import current_user_id
@@ -30,7 +30,7 @@ def _capture(raw_code: object, source: CaptureSource) -> None:
         return
     if current_user.is_authenticated and current_user_id() == referrer.id:
         return  # people checking their own link are not clicks
-    visit_id = services.record_visit(
+    visit_id = visits.record_visit(
         referrer,
         visitor_id=capture.visitor_id(),
         landing_path=request.path,

@@ -2,6 +2,7 @@
 earning at once on every worker, and a freed code waits out the attribution window.
 """
 
+import os
 import time
 from datetime import timedelta
 
@@ -96,10 +97,10 @@ def test_a_freed_code_is_held_for_the_attribution_window(app, make_user):
         assert account.set_vanity_code(cy_id, "annsclub") == "ANNSCLUB"
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="LISTEN/NOTIFY is PostgreSQL's")
 def test_a_deletion_on_one_worker_empties_every_other_workers_cache(
     make_app, make_user
 ):
+    # PostgreSQL tells the other worker with NOTIFY, SQLite with the stamp file.
     worker_a = make_app(
         REFERRALS_CODE_CACHE_SECONDS=600, REFERRALS_CODE_CHANGES_LISTEN=True
     )
@@ -149,3 +150,24 @@ def test_a_worker_that_lost_its_listening_connection_starts_afresh(make_app, mak
         time.sleep(0.05)
     assert listener.listening.wait(10)  # listening again, with an empty cache
     assert app.extensions["referrals"].code_cache.get(code) is None
+
+
+def test_a_code_change_that_rolls_back_tells_no_worker(app, make_user):
+    from referral_site.referrals.capture import code_changes
+
+    user_id, _ = make_user()
+    with app.app_context():
+        session = services.db.session
+        path = code_changes.stamp_path(session.get_bind().url)
+        before = _stamp(path)
+        code_changes.announce(session, user_id)
+        session.rollback()
+        session.commit()  # a later commit of nothing about codes
+        assert _stamp(path) == before  # SQLite: the stamp file is left alone
+        code_changes.announce(session, user_id)
+        session.commit()
+        assert path is None or _stamp(path) != before
+
+
+def _stamp(path):
+    return os.stat(path).st_mtime_ns if path and os.path.exists(path) else None

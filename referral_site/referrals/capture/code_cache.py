@@ -39,11 +39,16 @@ class CodeCache:
         #: Run once in each process that uses the cache (starts its listener).
         self.on_first_use = on_first_use
         self._user_pid: int | None = None
+        #: On SQLite, the stamp file other workers touch when codes change
+        #: (code_changes.StampWatch); None elsewhere.
+        self.watch = None
 
     def get(self, code: str) -> Any | None:
         """The cached value for a code, or None when absent or expired."""
         if self._user_pid != os.getpid():
             self._first_use_in_this_process()
+        if self.watch is not None and self.watch.moved():
+            self.clear()
         entry = self._entries.get(code)
         if entry is None or entry.expires < time.monotonic():
             return None

@@ -18,6 +18,7 @@ from referral_site.referrals.fraud.models import (
     ReferralSignalRecord,
     SignalStage,
 )
+from referral_site.referrals.outbox import dispatch
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
@@ -29,6 +30,9 @@ from referral_site.referrals.storage.models import (
     Visit,
 )
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.webhooks import delivery
+from referral_site.referrals.webhooks.endpoints import EndpointFields, create_endpoint
+from tests import stripe_events
 
 PASSWORD = "correct horse battery"
 
@@ -73,6 +77,9 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
             "SQLALCHEMY_DATABASE_URI": database_url,
             "PASSWORD_HASH_TIME_COST": 1,
             "PASSWORD_HASH_MEMORY_KIB": 8,
+            "REFERRALS_STRIPE_WEBHOOK_SECRET": stripe_events.SECRET,
+            # The seeded endpoint is a closed port on this machine.
+            "REFERRALS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
     )
     with app.app_context():
@@ -84,17 +91,17 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
         )
         with write_transaction():
             admin.is_admin = True
-        ann = None
+        ann = ann_friends = None
         people = iter(FIRST_NAMES * 3)
         surnames = iter(SURNAMES * 3)
         for name, email, signups, per_signup in REFERRERS:
             user = services.sign_up(
                 name=name, email=email, password=PASSWORD, capture=None
             )
-            ann = ann or user
             friends = [
                 _sign_up(f"{next(people)} {next(surnames)}") for _ in range(signups)
             ]
+            ann, ann_friends = ann or user, ann_friends or friends
             with write_transaction():
                 _clicks(user, signups * per_signup, now, rng)
                 for friend in friends:
@@ -102,6 +109,8 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
         old_code = account_of(ann.id).code
         account.set_vanity_code(ann.id, "ANNRIVERA")
         seeded = Seeded("admin@example.com", ann.id, account_of(ann.id).code, old_code)
+        _stripe_events(app, ann_friends[0].id)
+        _failing_webhook_endpoint()
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
@@ -171,6 +180,38 @@ def _referral(referrer, user, now: datetime, rng: random.Random) -> None:
                 created_at=referral.converted_at,
             )
         )
+
+
+def _stripe_events(app, customer_id) -> None:
+    """Signed Stripe events as Stripe sends them: a payment by a referred friend
+    (applied), one by nobody known (unattributed), a refund of an unknown payment
+    (waiting for it), so the billing page has every kind of row."""
+    client = app.test_client()
+    unknown = stripe_events.checkout(None, amount=1900)
+    for obj, type_ in (
+        (
+            stripe_events.checkout(customer_id, amount=4900),
+            "checkout.session.completed",
+        ),
+        (unknown, "checkout.session.completed"),
+        (stripe_events.charge("pi_seed_unknown", refunded=500), "charge.refunded"),
+    ):
+        response = stripe_events.post(client, stripe_events.event(type_, obj))
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def _failing_webhook_endpoint() -> None:
+    """An endpoint whose receiver is down: deliveries with failed attempts."""
+    create_endpoint(
+        EndpointFields(
+            url="http://127.0.0.1:9/referral-events",
+            description="CRM sync (receiver down)",
+            event_types=[],
+            enabled=True,
+        )
+    )
+    dispatch.dispatch()
+    delivery.deliver_due(batch_size=20)
 
 
 if __name__ == "__main__":

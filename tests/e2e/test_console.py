@@ -15,6 +15,9 @@ SECTIONS = {
     "Referrers": r"/admin/referrers$",
     "Rewards": r"/admin/rewards$",
     "Fraud": r"/admin/fraud$",
+    "Settings": r"/admin/settings$",
+    "Billing": r"/admin/billing$",
+    "Webhooks": r"/admin/webhooks$",
 }
 
 
@@ -136,7 +139,13 @@ PAGES = {
     "admin-reward": "/admin/rewards/1",
     "admin-fraud": "/admin/fraud",
     "admin-fraud-confirmed": "/admin/fraud?status=confirmed",
+    "admin-referrers-all": "/admin/referrers",
+    "admin-settings": "/admin/settings",
+    "admin-billing": "/admin/billing",
+    "admin-webhooks": "/admin/webhooks",
+    "admin-webhook": "/admin/webhooks/1",
     "my-referrals": "/referrals",
+    "my-email-preferences": "/referrals/emails",
     "signup": "/signup",
     "login": "/login",
     "home": "/",
@@ -144,6 +153,7 @@ PAGES = {
 #: Who opens each page (None: an anonymous visitor).
 VISITORS = {
     "my-referrals": "ann@example.com",
+    "my-email-preferences": "ann@example.com",
     "signup": None,
     "login": None,
     "home": None,

@@ -69,6 +69,11 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret(admin, app):
     assert endpoint.secret in page and "hooks.example.com" in page
 
 
+def test_the_retry_schedule_reads_in_plain_units(admin):
+    page = " ".join(admin.get("/admin/webhooks").get_data(as_text=True).split())
+    assert "after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (each ±10%)" in page
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -4,6 +4,7 @@ Each part registers its views on :data:`bp` (capture/views.py, attribution/views
 account/views.py, rewards/views.py, fraud/views.py, reports/views.py).
 """
 
+from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, abort, g, request, session, url_for
@@ -87,6 +88,16 @@ def conversion_source(external_id: str) -> str:
     from referral_site.referrals.billing.queries import stripe_source
 
     return stripe_source(external_id) or external_id
+
+
+@bp.app_template_filter("duration")
+def duration(wait: timedelta) -> str:
+    """A wait in its largest whole unit: "5 s", "30 min", "10 h", "2 d"."""
+    seconds = int(wait.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:,} {unit}"
+    return f"{seconds:,} s"
 
 
 @bp.app_template_filter("number")

@@ -70,14 +70,7 @@ def test_a_stale_cached_lookup_of_a_disabled_account_is_refused_at_signup(
         session = services.db.session
         stale = services.Referrer(id=ann_id, code=code)  # another worker's cache
         with pytest.raises(services.UnknownCode):
-            services.write_referral(
-                session,
-                ann_id + 100,
-                "x@example.com",
-                stale,
-                services.Origin(None, None, None),
-                None,
-            )
+            services.lock_live_referrer(session, stale, ip_hash=None)
         session.rollback()
 
 

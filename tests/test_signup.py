@@ -63,19 +63,18 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
         sa.event.remove(engine, "before_cursor_execute", record)
     # The blocklist's check of the address (before the transaction); the program
     # version in force (one read per request, program/cache.py); the code's owner;
-    # the user, their referral account and their code (the email's unique
-    # constraint is its check); the owner's account locked and found still live in
-    # the transaction; one query for the signals (nobody
+    # the owner's account locked and found still live (on PostgreSQL with the
+    # signup IP's advisory lock in the same statement: the velocity counts are
+    # exact under races); the user, their referral account and their code (the
+    # email's unique constraint is its check); one query for the signals (nobody
     # referred the referrer: no loop to look for); the referral; at commit, one
     # upsert of each count it moves (the referrer's day, their all-time totals,
     # active referrers, the program's day); the outbox's two events (user.signed_up
     # and referral.created, in one executemany). No savepoint, no UPDATE of what was
-    # just inserted. On PostgreSQL one more comes first: the velocity locks on the
-    # referrer's row and the signup's IP (SQLite's BEGIN IMMEDIATE serializes them).
+    # just inserted.
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
-    locks = 1 if engine.dialect.name == "postgresql" else 0
-    assert len([name for name in statements if name != "BEGIN"]) == 14 + locks
+    assert len([name for name in statements if name != "BEGIN"]) == 14
 
 
 def test_typed_code_is_attributed_as_typed(app, client, make_user):

@@ -76,7 +76,7 @@ def attribute_signup(user, *, typed_code: str | None = None) -> Attribution:
     if referrer is not None:
         origin = services.Origin(capture, *_request_origin())
         services.refuse_loop(referrer, email)
-        services.lock_for_velocity(session, referrer, origin.ip_hash)
+        services.lock_live_referrer(session, referrer, origin.ip_hash)
     account = _add_account(session, user_id, referrer)
     notices = rewards.Notices()
     referral = None

@@ -40,14 +40,16 @@ def _set_suspended(user_id, *, suspended: bool) -> None:
     current_app.extensions["referrals"].code_cache.forget_user(user_id)
 
 
-def lock_live_account(session, user_id, code: str) -> bool:
+def lock_live_account(session, user_id, code: str, *, also=()) -> bool:
     """Lock a referrer's account; True if it is live and still owns the code.
 
     Taken in the transaction that attributes or rewards: forgetting, suspending
     and changing codes lock the same row, so none can slip in before the commit.
+    ``also``: SQL expressions evaluated in the same statement (one round trip),
+    before the row is locked.
     """
     row = session.execute(
-        sa.select(ReferralAccount.user_id)
+        sa.select(ReferralAccount.user_id, *also)
         .join(ReferralCode, ReferralCode.user_id == ReferralAccount.user_id)
         .where(
             ReferralAccount.user_id == user_id,

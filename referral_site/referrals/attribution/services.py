@@ -209,7 +209,7 @@ def _create_account(
 ) -> Referral | None:
     """The signup's transaction: the user, checks, the referral, signals, rewards."""
     if referrer is not None:
-        lock_for_velocity(session, referrer, origin.ip_hash)
+        lock_live_referrer(session, referrer, origin.ip_hash)
     # First: a taken email is refused before the rest.
     _insert_user(session, user, referrer.id if referrer is not None else None)
     if referrer is None:
@@ -221,32 +221,28 @@ def _create_account(
     )
 
 
-def lock_for_velocity(session, referrer: Referrer, ip_hash: str | None) -> None:
-    """Hold the referrer's row and the signup IP until commit, so that racing
-    signups count each other in the velocity signals (read-committed reads would
-    otherwise miss the referrals not yet committed, and undercount).
+def lock_live_referrer(session, referrer: Referrer, ip_hash: str | None) -> None:
+    """Lock the referrer's account for this signup; UnknownCode if the code no
+    longer leads to a live account.
 
-    ``FOR NO KEY UPDATE``: it queues signups for one referrer but not the inserts
-    whose foreign keys share-lock the row (clicks, the new account), so nothing
-    waits on a signup in a cycle. The IP has no row: a transaction-scoped advisory
-    lock on its hash stands for it, taken in the same statement (one round trip:
-    the select list is computed before the row is locked, so every signup takes
-    the IP's lock first, then the referrer's). SQLite's BEGIN IMMEDIATE already
-    serializes writers.
+    The lookup may be a moment old (or cached): with the account locked, the code
+    must still lead to a live referrer, and forgetting, suspending or changing
+    codes waits for the commit. The lock also queues signups for one referrer, so
+    racing signups count each other in the velocity signals (read-committed reads
+    would otherwise miss referrals not yet committed, and undercount). Nothing
+    references the account row by foreign key, so no insert waits on it. The IP
+    has no row: on PostgreSQL a transaction-scoped advisory lock on its hash
+    stands for it, taken in the same statement (one round trip; the select list
+    is computed before the row is locked, so every signup takes the IP's lock
+    first, then the referrer's). SQLite's BEGIN IMMEDIATE already serializes
+    writers.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return
-    user = user_sql(user_model())
-    columns = [user.id]
-    if ip_hash and dialect == "postgresql":
+    also = []
+    if ip_hash and session.get_bind().dialect.name == "postgresql":
         key = sa.func.hashtextextended(_IP_LOCK_PREFIX + ip_hash, 0)
-        columns.append(sa.func.pg_advisory_xact_lock(key))
-    session.execute(
-        sa.select(*columns)
-        .where(user.id == referrer.id)
-        .with_for_update(key_share=True)
-    )
+        also.append(sa.func.pg_advisory_xact_lock(key))
+    if not liveness.lock_live_account(session, referrer.id, referrer.code, also=also):
+        raise UnknownCode("That referral code does not exist.")
 
 
 def refuse_loop(referrer: Referrer, email: str) -> None:
@@ -261,11 +257,8 @@ def refuse_loop(referrer: Referrer, email: str) -> None:
 def write_referral(
     session, user_id, email: str, referrer: Referrer, origin: "Origin", notices
 ) -> Referral:
-    """A new user's referral with its fraud signals, signup rewards and events."""
-    # The lookup may be a moment old (or cached): in this transaction, with the
-    # account locked, the code must still lead to a live referrer.
-    if not liveness.lock_live_account(session, referrer.id, referrer.code):
-        raise UnknownCode("That referral code does not exist.")
+    """A new user's referral with its fraud signals, signup rewards and events
+    (after lock_live_referrer in the same transaction)."""
     # Read before the referral is written: the velocity counts add it themselves.
     found = fraud_signals.signup_signals(
         referrer.id,

@@ -5,6 +5,7 @@ import sqlalchemy.orm
 from flask import current_app
 
 from referral_site.referrals.fraud.models import ReferralFlagEvent, ReferralSignalRecord
+from referral_site.referrals.rewards.clawbacks import left_to_claw_back
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import Referral, ReviewStatus, Reward
 from referral_site.referrals.storage.pagination import Page, paginate_rows
@@ -71,7 +72,6 @@ def history_by_referral(referral_ids: list[int]) -> dict[int, list]:
 
 def rewards_by_referral(referral_ids: list[int]) -> dict[int, list]:
     """The rewards of some referrals (id, status, amount, currency, clawed back)."""
-    clawback = sa.orm.aliased(Reward)
     found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
     rows = db.session.execute(
         sa.select(
@@ -80,9 +80,7 @@ def rewards_by_referral(referral_ids: list[int]) -> dict[int, list]:
             Reward.status,
             Reward.amount_minor,
             Reward.currency,
-            sa.exists()
-            .where(clawback.adjusts_reward_id == Reward.id)
-            .label("clawed_back"),
+            (left_to_claw_back() <= 0).label("clawed_back"),
         )
         .where(Reward.referral_id.in_(referral_ids), Reward.adjusts_reward_id.is_(None))
         .order_by(Reward.id)

@@ -39,21 +39,39 @@ def claw_back(reward_id: int, *, actor_id, reason: str) -> int:
     return adjustment
 
 
-def _clawed_back():
+def left_to_claw_back():
+    """SQL: what of a paid reward (``Reward``) its adjustments have not taken back.
+
+    A partial refund after payout takes back a share; the rest can still be
+    clawed back when abuse is confirmed later, so "has an adjustment" is not
+    "clawed back". Rejected or reversed adjustments took nothing.
+    """
     adjustment = sa.orm.aliased(Reward)
-    return sa.exists().where(adjustment.adjusts_reward_id == Reward.id)
+    taken = (
+        sa.select(sa.func.coalesce(sa.func.sum(adjustment.amount_minor), 0))
+        .where(
+            adjustment.adjusts_reward_id == Reward.id,
+            adjustment.status.notin_((RewardStatus.REJECTED, RewardStatus.REVERSED)),
+        )
+        .scalar_subquery()
+    )
+    return Reward.amount_minor + taken
 
 
 def paid_not_clawed_back(referral_ids: list[int]) -> dict[int, list]:
-    """Per referral, its paid rewards nobody took back yet (id, amount, currency)."""
+    """Per referral, its paid rewards not wholly taken back yet (id, the amount
+    still to claw back, currency)."""
     found: dict[int, list] = {referral_id: [] for referral_id in referral_ids}
+    left = left_to_claw_back()
     rows = db.session.execute(
-        sa.select(Reward.referral_id, Reward.id, Reward.amount_minor, Reward.currency)
+        sa.select(
+            Reward.referral_id, Reward.id, left.label("amount_minor"), Reward.currency
+        )
         .where(
             Reward.referral_id.in_(referral_ids),
             Reward.status == RewardStatus.PAID,
             Reward.adjusts_reward_id.is_(None),
-            ~_clawed_back(),
+            left > 0,
         )
         .order_by(Reward.id)
     )
@@ -63,9 +81,8 @@ def paid_not_clawed_back(referral_ids: list[int]) -> dict[int, list]:
 
 
 def is_clawed_back(reward_id: int) -> bool:
-    """Whether a paid reward already has its clawback."""
-    return bool(
-        db.session.scalar(
-            sa.select(sa.exists().where(Reward.adjusts_reward_id == reward_id))
-        )
+    """Whether a paid reward was wholly taken back (clawed back or refunded)."""
+    left = db.session.scalar(
+        sa.select(left_to_claw_back()).where(Reward.id == reward_id)
     )
+    return left is not None and left <= 0

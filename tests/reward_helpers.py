@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.storage.models import Referral, Reward, RewardStatus
 from referral_site.referrals.storage.transactions import write_transaction
+from tests.conftest import plugin_session
 
 API_KEY = "test-api-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -66,7 +66,7 @@ def rewards_of(app, **where) -> list[tuple]:
         ).order_by(Reward.id)
         for name, value in where.items():
             query = query.where(getattr(Reward, name) == value)
-        return [tuple(row) for row in db.session.execute(query)]
+        return [tuple(row) for row in plugin_session(app).execute(query)]
 
 
 def reward_ids(app, status: RewardStatus | None = None) -> list[int]:
@@ -74,7 +74,7 @@ def reward_ids(app, status: RewardStatus | None = None) -> list[int]:
         query = sa.select(Reward.id).order_by(Reward.id)
         if status is not None:
             query = query.where(Reward.status == status)
-        return list(db.session.scalars(query))
+        return list(plugin_session(app).scalars(query))
 
 
 def set_review_status(app, referred_id: int, review_status) -> int:

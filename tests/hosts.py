@@ -1,0 +1,213 @@
+"""The plugin's two hosts in the tests, the site and the bookshop, used alike.
+
+The ``host`` fixture (made available by conftest.py) runs a test once on each: the
+site (its own signup pages, integer keys, the plugin at the root) and the bookshop
+(tests/host_apps.py: its own ``SQLAlchemy()``, a ``readers`` table keyed by a UUID
+string, a unique username, its own password scheme and registration calling
+attribute_signup, its own deletion calling forget_user, a role for admins, CSRF
+checked by each form rather than app-wide, the plugin under a URL prefix). A
+``Host`` drives each the way its people would: its own join and sign-in pages.
+"""
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from referral_site.extensions import db as site_db
+from referral_site.models import User
+from referral_site.referrals import code_of, record_conversion
+from tests.conftest import PASSWORD, login, signup
+from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
+from tests.reward_helpers import API_KEY
+
+#: Where the bookshop mounts the plugin (the site mounts it at the root).
+BOOKSHOP_PREFIX = "/club"
+
+_TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+
+
+@dataclass
+class Host:
+    """A host app and how a person uses it: join, sign in and out, leave."""
+
+    kind: str  # "site" or "bookshop"
+    app: Flask
+    prefix: str  # where the plugin's pages are mounted
+    landing: str  # the host's signup page, where a referral link lands
+    join: Callable  # (client, name, code=None) -> response
+    sign_in: Callable  # (client, name)
+    sign_out: Callable  # (client)
+    leave: Callable  # (client) -> response
+    user_id: Callable  # (name) -> the host's key
+    make_admin: Callable  # (name)
+
+    def url(self, path: str) -> str:
+        """A plugin page's path on this host (under its URL prefix)."""
+        return self.prefix + path
+
+    def client(self):
+        """A person's browser: a test client sending a browser's User-Agent."""
+        client = self.app.test_client()
+        client.environ_base["HTTP_USER_AGENT"] = BROWSER["User-Agent"]
+        return client
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator:
+        """The plugin's database session (the host's), inside an app context."""
+        with self.app.app_context():
+            yield self.app.extensions["referrals"].db.session
+
+    def scalar(self, statement):
+        with self.session() as session:
+            return session.scalar(statement)
+
+    def scalars(self, statement) -> list:
+        with self.session() as session:
+            return list(session.scalars(statement))
+
+    def rows(self, statement) -> list[tuple]:
+        with self.session() as session:
+            return [tuple(row) for row in session.execute(statement)]
+
+    def count(self, column, *where) -> int:
+        """Rows of column's table (matching where), e.g. count(Referral.id)."""
+        return self.scalar(sa.select(sa.func.count(column)).where(*where))
+
+    def code(self, name: str) -> str:
+        with self.app.app_context():
+            return code_of(self.user_id(name))
+
+    def person(self, name: str, code: str | None = None):
+        """Someone who joined as name (typing code, if any); their signed-in client."""
+        client = self.client()
+        response = self.join(client, name, code)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    def referred(self, referrer: str, name: str):
+        """A visitor follows the referrer's link and joins as name; their client."""
+        visitor = self.client()
+        visitor.get(self.url(f"/r/{self.code(referrer)}"))
+        response = self.join(visitor, name)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return visitor
+
+    def admin(self, name: str = "boss"):
+        """A signed-in admin's client, who joined as name."""
+        client = self.person(name)
+        self.make_admin(name)
+        self.sign_in(client, name)
+        return client
+
+    def referring_admin(self):
+        """ann, who referred bob and is an admin: her signed-in client."""
+        ann = self.person("ann")
+        self.referred("ann", "bob")
+        self.make_admin("ann")
+        self.sign_in(ann, "ann")
+        return ann
+
+    def convert(self, name: str, **conversion):
+        """Record a conversion of name's, as the host's billing would."""
+        with self.app.app_context():
+            return record_conversion(self.user_id(name), **conversion)
+
+    def submit(self, client, page: str, action: str | None = None, data=None):
+        """Post a form of page (to action, else page) with the CSRF token it
+        carries, as a browser would."""
+        found = _TOKEN.search(client.get(page).get_data(as_text=True))
+        token = {"csrf_token": found[1]} if found else {}
+        return client.post(action or page, data=token | (data or {}))
+
+
+def _join_site(client, name, code=None):
+    """Sign up on the site, then sign in with the password (as a person would
+    before confirming the address: signup answers alike for every address)."""
+    response = signup(client, email=f"{name}@example.com", name=name, code=code)
+    if response.status_code == 302:
+        login(client, f"{name}@example.com")
+    return response
+
+
+def site_host(app: Flask) -> Host:
+    """The site as a Host."""
+
+    def user_id(name):
+        with app.app_context():
+            email = f"{name}@example.com"
+            return site_db.session.scalar(sa.select(User.id).where(User.email == email))
+
+    def make_admin(name):
+        with app.app_context():
+            site_db.session.get(User, user_id(name)).is_admin = True
+            site_db.session.commit()
+
+    return Host(
+        kind="site",
+        app=app,
+        prefix="",
+        landing="/signup",
+        join=_join_site,
+        sign_in=lambda client, name: login(client, f"{name}@example.com"),
+        sign_out=lambda client: client.post("/logout"),
+        leave=lambda client: client.post(
+            "/referrals/delete", data={"password": PASSWORD}
+        ),
+        user_id=user_id,
+        make_admin=make_admin,
+    )
+
+
+def bookshop_host(app: Flask) -> Host:
+    """The bookshop as a Host."""
+
+    def user_id(name):
+        with app.app_context():
+            return shelf.session.scalar(
+                sa.select(Reader.uid).where(Reader.username == name)
+            )
+
+    def make_admin(name):
+        with app.app_context():
+            shelf.session.get(Reader, user_id(name)).role = "admin"
+            shelf.session.commit()
+
+    return Host(
+        kind="bookshop",
+        app=app,
+        prefix=app.config["REFERRALS_URL_PREFIX"],
+        landing="/join",
+        join=join_bookshop,
+        sign_in=lambda client, name: client.get(f"/as/{user_id(name)}"),
+        sign_out=lambda client: client.post("/bye"),
+        leave=lambda client: client.post("/leave"),
+        user_id=user_id,
+        make_admin=make_admin,
+    )
+
+
+@pytest.fixture(params=["site", "bookshop"])
+def make_host(request, make_app, tmp_path):
+    """Build this test's host (the site, then the bookshop) with extra settings."""
+    with contextlib.ExitStack() as stack:
+
+        def build(**settings) -> Host:
+            settings = {"REFERRALS_API_KEY": API_KEY} | settings
+            if request.param == "site":
+                return site_host(make_app(**settings))
+            settings.setdefault("REFERRALS_URL_PREFIX", BOOKSHOP_PREFIX)
+            bookshop = bookshop_app(tmp_path, **settings)
+            return bookshop_host(stack.enter_context(bookshop))
+
+        yield build
+
+
+@pytest.fixture
+def host(make_host) -> Host:
+    """The site, then the bookshop: each test using it runs on both."""
+    return make_host()

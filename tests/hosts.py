@@ -89,6 +89,11 @@ class Host:
         assert response.status_code == 302, response.get_data(as_text=True)
         return client
 
+    def make_user(self, name: str = "ann", code: str | None = None) -> tuple:
+        """Someone who joined as name (typing code, if any): (their key, their code)."""
+        self.person(name, code)
+        return self.user_id(name), self.code(name)
+
     def referred(self, referrer: str, name: str):
         """A visitor follows the referrer's link and joins as name; their client."""
         visitor = self.client()

@@ -192,14 +192,15 @@ def post_form(client, path: str, fields: dict, code: str | None = None):
     return client.post(path, headers=BROWSER, data=data)
 
 
-def join_bookshop(client, username: str, code: str | None = None):
-    """Register through the bookshop's own form."""
+def join_bookshop(client, username: str, code: str | None = None, email=None):
+    """Register through the bookshop's own form (the address defaults to the
+    username's at example.com)."""
     return post_form(
         client,
         "/join",
         {
             "username": username,
-            "email": f"{username}@example.com",
+            "email": email or f"{username}@example.com",
             "password": "correct horse battery",
         },
         code,

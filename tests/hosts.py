@@ -39,7 +39,7 @@ class Host:
     app: Flask
     prefix: str  # where the plugin's pages are mounted
     landing: str  # the host's signup page, where a referral link lands
-    join: Callable  # (client, name, code=None) -> response
+    join: Callable  # (client, name, code=None, email=None) -> response
     sign_in: Callable  # (client, name)
     sign_out: Callable  # (client)
     leave: Callable  # (client) -> response
@@ -50,10 +50,13 @@ class Host:
         """A plugin page's path on this host (under its URL prefix)."""
         return self.prefix + path
 
-    def client(self):
-        """A person's browser: a test client sending a browser's User-Agent."""
+    def client(self, ip: str | None = None):
+        """A person's browser (at ip, if given): a test client sending a browser's
+        User-Agent."""
         client = self.app.test_client()
         client.environ_base["HTTP_USER_AGENT"] = BROWSER["User-Agent"]
+        if ip:
+            client.environ_base["REMOTE_ADDR"] = ip
         return client
 
     @contextlib.contextmanager
@@ -82,16 +85,17 @@ class Host:
         with self.app.app_context():
             return code_of(self.user_id(name))
 
-    def person(self, name: str, code: str | None = None):
-        """Someone who joined as name (typing code, if any); their signed-in client."""
-        client = self.client()
-        response = self.join(client, name, code)
+    def person(self, name: str, code=None, *, email=None, ip=None):
+        """Someone who joined as name (typing code, if any; at ip, if given, with
+        their own address, if given); their signed-in client."""
+        client = self.client(ip)
+        response = self.join(client, name, code, email)
         assert response.status_code == 302, response.get_data(as_text=True)
         return client
 
-    def make_user(self, name: str = "ann", code: str | None = None) -> tuple:
+    def make_user(self, name: str = "ann", code=None, *, email=None) -> tuple:
         """Someone who joined as name (typing code, if any): (their key, their code)."""
-        self.person(name, code)
+        self.person(name, code, email=email)
         return self.user_id(name), self.code(name)
 
     def referred(self, referrer: str, name: str):
@@ -130,22 +134,29 @@ class Host:
         return client.post(action or page, data=token | (data or {}))
 
 
-def _join_site(client, name, code=None):
+def _join_site(client, name, code=None, email=None):
     """Sign up on the site, then sign in with the password (as a person would
     before confirming the address: signup answers alike for every address)."""
-    response = signup(client, email=f"{name}@example.com", name=name, code=code)
+    email = email or f"{name}@example.com"
+    response = signup(client, email=email, name=name, code=code)
     if response.status_code == 302:
-        login(client, f"{name}@example.com")
+        login(client, email)
     return response
 
 
 def site_host(app: Flask) -> Host:
-    """The site as a Host."""
+    """The site as a Host; its users are told apart by name in the tests."""
 
     def user_id(name):
         with app.app_context():
-            email = f"{name}@example.com"
-            return site_db.session.scalar(sa.select(User.id).where(User.email == email))
+            return site_db.session.scalar(sa.select(User.id).where(User.name == name))
+
+    def sign_in(client, name):
+        with app.app_context():
+            email = site_db.session.scalar(
+                sa.select(User.email).where(User.name == name)
+            )
+        return login(client, email)
 
     def make_admin(name):
         with app.app_context():
@@ -158,7 +169,7 @@ def site_host(app: Flask) -> Host:
         prefix="",
         landing="/signup",
         join=_join_site,
-        sign_in=lambda client, name: login(client, f"{name}@example.com"),
+        sign_in=sign_in,
         sign_out=lambda client: client.post("/logout"),
         leave=lambda client: client.post(
             "/referrals/delete", data={"password": PASSWORD}

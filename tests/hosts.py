@@ -12,7 +12,7 @@ checked by each form rather than app-wide, the plugin under a URL prefix). A
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
@@ -45,18 +45,20 @@ class Host:
     leave: Callable  # (client) -> response
     user_id: Callable  # (name) -> the host's key
     make_admin: Callable  # (name)
+    browsers: int = field(default=0, init=False)
 
     def url(self, path: str) -> str:
         """A plugin page's path on this host (under its URL prefix)."""
         return self.prefix + path
 
     def client(self, ip: str | None = None):
-        """A person's browser (at ip, if given): a test client sending a browser's
-        User-Agent."""
+        """A person's browser: a test client sending a browser's User-Agent, from
+        ip or else an address of its own (people are not all behind one IP)."""
+        self.browsers += 1
         client = self.app.test_client()
         client.environ_base["HTTP_USER_AGENT"] = BROWSER["User-Agent"]
-        if ip:
-            client.environ_base["REMOTE_ADDR"] = ip
+        n = self.browsers
+        client.environ_base["REMOTE_ADDR"] = ip or f"10.0.{n // 250}.{n % 250 + 1}"
         return client
 
     @contextlib.contextmanager
@@ -97,6 +99,20 @@ class Host:
         """Someone who joined as name (typing code, if any): (their key, their code)."""
         self.person(name, code, email=email)
         return self.user_id(name), self.code(name)
+
+    @property
+    def users(self) -> Callable:
+        """conftest's make_user on this host, through its own signup:
+        (email, name, admin=False, code=None) -> (their key, their code)."""
+
+        def create(email="ann@example.com", name="Ann", *, admin=False, code=None):
+            self.person(name, code, email=email)
+            if admin:
+                self.make_admin(name)
+            return self.user_id(name), self.code(name)
+
+        create.app = self.app
+        return create
 
     def referred(self, referrer: str, name: str):
         """A visitor follows the referrer's link and joins as name; their client."""

@@ -150,11 +150,13 @@ def _register_views(app: Flask) -> None:
 
 
 @contextlib.contextmanager
-def bookshop_app(tmp_path, send_mail=None, **settings):
+def bookshop_app(tmp_path, send_mail=None, database=None, **settings):
     """The bookshop, a host with its own accounts (tests/test_own_signup_host.py);
-    ``send_mail`` is its own way of sending email, if any."""
+    ``send_mail`` is its own way of sending email, if any; ``database`` settings
+    of a database already made, else one of its own."""
     app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
-    with own_database(tmp_path) as database:
+    given = contextlib.nullcontext(database) if database else None
+    with given or own_database(tmp_path) as database:
         app.config.update(
             database,
             SECRET_KEY="bookshop-secret",

@@ -11,6 +11,7 @@ checked by each form rather than app-wide, the plugin under a URL prefix). A
 
 import contextlib
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -21,8 +22,15 @@ from flask import Flask
 from referral_site.extensions import db as site_db
 from referral_site.models import User
 from referral_site.referrals import code_of, record_conversion
-from tests.conftest import PASSWORD, login, signup
-from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
+from tests.conftest import PASSWORD, POSTGRES_URL, login, signup
+from tests.host_apps import (
+    BROWSER,
+    Reader,
+    bookshop_app,
+    join_bookshop,
+    own_database,
+    shelf,
+)
 from tests.reward_helpers import API_KEY
 
 #: Where the bookshop mounts the plugin (the site mounts it at the root).
@@ -223,6 +231,39 @@ def bookshop_host(app: Flask) -> Host:
     )
 
 
+@pytest.fixture(scope="session")
+def _bookshop_schema(tmp_path_factory, _postgres_schema):
+    """The bookshop's tables, made once: on SQLite a database file that each test
+    copies, on PostgreSQL a schema of the bookshop's own that each test empties
+    (as the site's tables are)."""
+    folder = tmp_path_factory.mktemp("bookshop")
+    with own_database(folder) as database, bookshop_app(folder, database=database):
+        if POSTGRES_URL:
+            yield database
+            return
+    template = folder / "test.db"
+
+    def copy(tmp_path) -> dict:
+        shutil.copy(template, tmp_path / "bookshop.db")
+        return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'bookshop.db'}"}
+
+    yield copy
+
+
+def _bookshop_database(schema, tmp_path) -> dict:
+    return schema if POSTGRES_URL else schema(tmp_path)
+
+
+def _empty_bookshop(app: Flask) -> None:
+    """Empty the bookshop's shared schema on PostgreSQL after a test."""
+    if not POSTGRES_URL:
+        return
+    with app.app_context():
+        names = ", ".join(table.name for table in shelf.metadata.sorted_tables)
+        shelf.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        shelf.session.commit()
+
+
 @pytest.fixture(params=["site", "bookshop"])
 def make_host(request, make_app, tmp_path):
     """Build this test's host (the site, then the bookshop) with extra settings."""
@@ -233,8 +274,13 @@ def make_host(request, make_app, tmp_path):
             if request.param == "site":
                 return site_host(make_app(**settings))
             settings.setdefault("REFERRALS_URL_PREFIX", BOOKSHOP_PREFIX)
-            bookshop = bookshop_app(tmp_path, **settings)
-            return bookshop_host(stack.enter_context(bookshop))
+            schema = request.getfixturevalue("_bookshop_schema")
+            database = _bookshop_database(schema, tmp_path)
+            app = stack.enter_context(
+                bookshop_app(tmp_path, database=database, **settings)
+            )
+            stack.callback(_empty_bookshop, app)
+            return bookshop_host(app)
 
         yield build
 

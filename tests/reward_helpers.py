@@ -40,7 +40,9 @@ def backdate_signup(app, referred_id, *, days: float) -> None:
 
 
 def post_conversion(client, headers=AUTH, **body):
-    return client.post("/api/conversions", json=body, headers=headers)
+    """Post a conversion to the API of client's app (under the plugin's prefix)."""
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
+    return client.post(f"{prefix}/api/conversions", json=body, headers=headers)
 
 
 def conversion_body(user_email="bob@example.com", **overrides):

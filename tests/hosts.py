@@ -48,12 +48,18 @@ class Host:
     prefix: str  # where the plugin's pages are mounted
     landing: str  # the host's signup page, where a referral link lands
     join: Callable  # (client, name, code=None, email=None) -> response
-    sign_in: Callable  # (client, name)
+    sign_in: Callable  # (client, name or email)
     sign_out: Callable  # (client)
     leave: Callable  # (client) -> response
-    user_id: Callable  # (name) -> the host's key
-    make_admin: Callable  # (name)
+    user_id: Callable  # (name or email) -> the host's key
+    make_admin: Callable  # (name or email)
     browsers: int = field(default=0, init=False)
+
+    @property
+    def signed_out_status(self) -> int:
+        """What the host's Flask-Login answers a signed-out person on a private
+        page: the site sends them to its login page, the bookshop names none."""
+        return 302 if self.kind == "site" else 401
 
     def url(self, path: str) -> str:
         """A plugin page's path on this host (under its URL prefix)."""
@@ -168,18 +174,23 @@ def _join_site(client, name, code=None, email=None):
     return response
 
 
+def _is(model, who: str):
+    """The user named who, or whose address who is (an @ tells them apart)."""
+    if "@" in who:
+        return model.email == who
+    return (model.name if model is User else model.username) == who
+
+
 def site_host(app: Flask) -> Host:
     """The site as a Host; its users are told apart by name in the tests."""
 
-    def user_id(name):
+    def user_id(who):
         with app.app_context():
-            return site_db.session.scalar(sa.select(User.id).where(User.name == name))
+            return site_db.session.scalar(sa.select(User.id).where(_is(User, who)))
 
-    def sign_in(client, name):
+    def sign_in(client, who):
         with app.app_context():
-            email = site_db.session.scalar(
-                sa.select(User.email).where(User.name == name)
-            )
+            email = site_db.session.scalar(sa.select(User.email).where(_is(User, who)))
         return login(client, email)
 
     def make_admin(name):
@@ -206,11 +217,9 @@ def site_host(app: Flask) -> Host:
 def bookshop_host(app: Flask) -> Host:
     """The bookshop as a Host."""
 
-    def user_id(name):
+    def user_id(who):
         with app.app_context():
-            return shelf.session.scalar(
-                sa.select(Reader.uid).where(Reader.username == name)
-            )
+            return shelf.session.scalar(sa.select(Reader.uid).where(_is(Reader, who)))
 
     def make_admin(name):
         with app.app_context():

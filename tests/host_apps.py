@@ -89,6 +89,10 @@ JOIN_PAGE = """{% set invited = referral_invitation() %}
 {% for m in get_flashed_messages() %}<p class=error>{{ m }}</p>{% endfor %}"""
 
 
+ACCOUNT_PAGE = """<form method=post action="/leave">{{ form.csrf_token }}
+<button>Leave the bookshop</button></form>"""
+
+
 def _register_views(app: Flask) -> None:
     @app.route("/")
     def home():
@@ -138,6 +142,11 @@ def _register_views(app: Flask) -> None:
     def bye():
         logout_user()
         return redirect(url_for("home"))
+
+    @app.get("/account")
+    def account():
+        """The reader's account page: its one form, to leave, carries a token."""
+        return render_template_string(ACCOUNT_PAGE, form=FlaskForm())
 
     @app.post("/leave")
     def leave():

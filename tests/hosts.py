@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from referral_site.extensions import db as site_db
 from referral_site.models import User
@@ -37,6 +38,30 @@ from tests.reward_helpers import API_KEY
 BOOKSHOP_PREFIX = "/club"
 
 _TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+
+
+class Browser(FlaskClient):
+    """A person's browser: where the host's forms check CSRF tokens (the
+    bookshop's always, the site's when a test turns them on), a posted form
+    carries the token the host's pages carry; ``csrf=False`` leaves it out, as a
+    forged post would."""
+
+    #: A page of the host's carrying a CSRF token and no flashed messages, if
+    #: its forms check tokens in the tests.
+    token_page: str | None = None
+
+    def post(self, *args, csrf=True, **kwargs):
+        data = kwargs.get("data")
+        if self.token_page and csrf and isinstance(data, dict):
+            page = self.get(self.token_page).get_data(as_text=True)
+            kwargs["data"] = {"csrf_token": _TOKEN.search(page)[1]} | data
+        return super().post(*args, **kwargs)
+
+
+class BookshopBrowser(Browser):
+    """A browser on the bookshop, whose forms each check their token."""
+
+    token_page = "/account"
 
 
 @dataclass
@@ -198,6 +223,7 @@ def site_host(app: Flask) -> Host:
             site_db.session.get(User, user_id(name)).is_admin = True
             site_db.session.commit()
 
+    app.test_client_class = Browser
     return Host(
         kind="site",
         app=app,
@@ -226,6 +252,7 @@ def bookshop_host(app: Flask) -> Host:
             shelf.session.get(Reader, user_id(name)).role = "admin"
             shelf.session.commit()
 
+    app.test_client_class = BookshopBrowser
     return Host(
         kind="bookshop",
         app=app,

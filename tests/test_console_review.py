@@ -1,4 +1,7 @@
-"""Deciding on rewards in the console: reasons, confirmations, clawbacks, the queue."""
+"""Deciding on rewards in the console: reasons, confirmations, clawbacks, the queue.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 import csv
 import io
@@ -14,15 +17,42 @@ from referral_site.referrals.fraud.models import FraudSignal
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.models import Referral, Reward, RewardStatus
-from tests.conftest import login, scalar
+from tests.conftest import scalar
 from tests.reward_helpers import referred_pair, reward_ids, rewards_of
 from tests.test_reports import add_reward
+
+
+@pytest.fixture
+def app(host):
+    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+@pytest.fixture
+def client(host):
+    return host.client()
+
+
+@pytest.fixture
+def admin(host):
+    """A signed-in admin's client (Boss)."""
+    host.users("boss@example.com", "Boss", admin=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    return client
+
 
 PAST = datetime.now(UTC) - timedelta(days=20)
 
 
 @pytest.fixture
-def approved(app, make_user):
+def approved(host, app, make_user):
     """Ann referred Bob, whose purchase gave both an approved reward; an admin."""
     make_user("boss@example.com", "Boss", admin=True)
     referred_pair(make_user)
@@ -36,7 +66,7 @@ def approved(app, make_user):
         )
         rewards.process_rewards()
     admin = app.test_client()
-    login(admin, "boss@example.com")
+    host.sign_in(admin, "boss@example.com")
     return admin
 
 
@@ -55,26 +85,31 @@ def _boss(app) -> int:
     return scalar(app, sa.select(User.id).where(User.email == "boss@example.com"))
 
 
-def test_a_flagged_rewards_page_shows_why_and_asks_before_releasing_it(app, approved):
+def test_a_flagged_rewards_page_shows_why_and_asks_before_releasing_it(
+    host, app, approved
+):
     _flag(app)  # its approved rewards go back to review
     reward_id = reward_ids(app)[0]
-    page = approved.get(f"/admin/rewards/{reward_id}").get_data(as_text=True)
+    page = approved.get(host.url(f"/admin/rewards/{reward_id}")).get_data(as_text=True)
     assert "same ip: Same network as Ann." in page
     assert 'name="confirm_flagged"' in page
     refused = approved.post(
-        f"/admin/rewards/{reward_id}", data={"approve": "1"}, follow_redirects=True
+        host.url(f"/admin/rewards/{reward_id}"),
+        data={"approve": "1"},
+        follow_redirects=True,
     )
     assert "which is flagged" in refused.get_data(as_text=True)
     assert rewards_of(app, id=reward_id)[0][4] == RewardStatus.REVIEW
     approved.post(
-        f"/admin/rewards/{reward_id}", data={"approve": "1", "confirm_flagged": "y"}
+        host.url(f"/admin/rewards/{reward_id}"),
+        data={"approve": "1", "confirm_flagged": "y"},
     )
     assert rewards_of(app, id=reward_id)[0][4] == RewardStatus.APPROVED
 
 
-def test_the_queue_row_says_why_a_reward_is_in_review(app, approved):
+def test_the_queue_row_says_why_a_reward_is_in_review(host, app, approved):
     _flag(app)
-    page = approved.get("/admin/rewards?status=review").get_data(as_text=True)
+    page = approved.get(host.url("/admin/rewards?status=review")).get_data(as_text=True)
     assert page.count("same ip: Same network as Ann.") == 2
 
 
@@ -131,10 +166,12 @@ def test_a_rewards_page_offers_only_the_decisions_its_status_allows(
     assert shown == offered
 
 
-def test_a_decision_is_reported_in_words(app, approved):
+def test_a_decision_is_reported_in_words(host, app, approved):
     reward_id = reward_ids(app)[0]
     page = approved.post(
-        f"/admin/rewards/{reward_id}", data={"pay": "1"}, follow_redirects=True
+        host.url(f"/admin/rewards/{reward_id}"),
+        data={"pay": "1"},
+        follow_redirects=True,
     ).get_data(as_text=True)
     assert "1 reward marked paid." in page and "reward(s)" not in page
 
@@ -150,7 +187,9 @@ def test_select_all_matching_decides_every_reward_of_the_filter_after_confirming
     assert reward_ids(app, RewardStatus.PAID) == reward_ids(app)
 
 
-def test_the_queue_filters_by_person_rule_date_and_ready(app, approved, make_user):
+def test_the_queue_filters_by_person_rule_date_and_ready(
+    host, app, approved, make_user
+):
     _, bob = (row[0] for row in rewards_of(app))
     # A referrer's own rewards and those of the people they referred.
     assert _rows(approved, "?person=ANN@example.com") == reward_ids(app)
@@ -166,7 +205,7 @@ def test_the_queue_filters_by_person_rule_date_and_ready(app, approved, make_use
     assert len(_rows(approved, "?status=ready")) == 1
 
 
-def test_the_queue_sorts_by_amount_both_ways(app, approved):
+def test_the_queue_sorts_by_amount_both_ways(host, app, approved):
     ascending = _rows(approved, "?sort=amount")
     assert _rows(approved, "?sort=amount&order=desc") == ascending[::-1]
     assert _rows(approved, "?sort=bogus") == reward_ids(app)
@@ -177,8 +216,8 @@ def _rows(client, query: str) -> list[int]:
     return [int(n) for n in re.findall(r'<tr data-reward="(\d+)"', page)]
 
 
-def test_names_in_the_queue_link_to_their_pages(app, approved):
-    page = approved.get("/admin/rewards").get_data(as_text=True)
+def test_names_in_the_queue_link_to_their_pages(host, app, approved):
+    page = approved.get(host.url("/admin/rewards")).get_data(as_text=True)
     for user_id in {row[0] for row in rewards_of(app)}:
         assert f'href="/admin/referrers/{user_id}"' in page
 
@@ -204,7 +243,7 @@ def test_the_rewards_csv_filters_by_status_and_carries_rule_source_and_paid_date
     assert "\r\nX" not in everything.headers["Content-Disposition"]
 
 
-def test_a_manual_deduction_below_zero_is_refused_to_anyone_else(app, approved):
+def test_a_manual_deduction_below_zero_is_refused_to_anyone_else(host, app, approved):
     """Only the manual-deduction rule may hold a negative amount with no source."""
     from referral_site.referrals.storage.transactions import write_transaction
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from referral_site.referrals.fraud.models import ReferralSignalRecord
 from referral_site.referrals.storage.models import Referral, ReviewStatus
 from tests.conftest import scalar
+from tests.hosts import site_host
 from tests.test_reports import add_reward
 
 
@@ -86,16 +87,16 @@ def test_every_admin_page_links_to_every_section_with_its_own_marked(
 ):
     admin, ann_id = console
     for path in _admin_pages(app, ann_id):
-        nav = _nav(admin.get(path).get_data(as_text=True))
+        nav = _nav(admin.get(host.url(path)).get_data(as_text=True))
         for label, href in SECTIONS.items():
-            assert f'href="{href}"' in nav, (path, label)
+            assert f'href="{host.url(href)}"' in nav, (path, label)
         current = re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
         expected = next(
             href
             for href in sorted(SECTIONS.values(), key=len, reverse=True)
             if path.split("?")[0].startswith(href)
         )
-        assert current == [expected], path
+        assert current == [host.url(expected)], path
 
 
 def test_the_navigation_counts_what_waits_for_a_decision(host, app, console):
@@ -106,9 +107,12 @@ def test_the_navigation_counts_what_waits_for_a_decision(host, app, console):
     assert re.search(r"Fraud <span class=\"count-badge\">1<", nav)
 
 
-def test_the_sites_admin_link_is_current_on_every_console_page(host, app, console):
-    admin, ann_id = console
-    for path in _admin_pages(app, ann_id):
+def test_the_sites_admin_link_is_current_on_every_console_page(make_app):
+    """The site's own layout (its navigation's Admin link) around the console."""
+    site = site_host(make_app())
+    admin = site.admin("boss")
+    ann_id, _ = site.make_user("ann")
+    for path in _admin_pages(site.app, ann_id):
         page = admin.get(path).get_data(as_text=True)
         assert re.search(r'href="/admin" aria-current="page">Admin<', page), path
 
@@ -116,9 +120,9 @@ def test_the_sites_admin_link_is_current_on_every_console_page(host, app, consol
 def test_the_sites_layout_loads_the_plugins_stylesheet(host, app, console):
     admin, _ = console
     for path in ("/admin/rewards", "/admin/fraud", "/referrals"):
-        page = admin.get(path).get_data(as_text=True)
-        assert "/_referrals/static/referrals.css" in page, path
-        assert page.count("/_referrals/static/referrals.js") == 1, path
+        page = admin.get(host.url(path)).get_data(as_text=True)
+        assert host.url("/_referrals/static/referrals.css") in page, path
+        assert page.count(host.url("/_referrals/static/referrals.js")) == 1, path
     css = app.test_client().get(host.url("/_referrals/static/referrals.css"))
     styles = css.get_data(as_text=True)
     for selector in (".filters", ".tabs", ".review-form", ".button-danger"):
@@ -175,7 +179,7 @@ def test_pages_have_unique_ids_and_landmark_names(host, app, console, who):
         paths = ["/referrals"]
     for path in paths:
         parser = _Landmarks()
-        parser.feed(client.get(path).get_data(as_text=True))
+        parser.feed(client.get(host.url(path)).get_data(as_text=True))
         assert [i for i, n in parser.ids.items() if n > 1] == [], path
         assert [n for n, c in parser.names().items() if c > 1] == [], path
 
@@ -187,7 +191,7 @@ def test_a_refused_code_shows_at_its_field_with_what_was_typed(host, app, make_u
     response = client.post(host.url("/referrals/code"), data={"code": "ad-min!"})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert 'action="/referrals/code#choose-code"' in page  # lands on the form
+    assert f'action="{host.url("/referrals/code")}#choose-code"' in page  # the form
     field = re.search(r'<input[^>]*id="code"[^>]*>', page).group(0)
     assert 'value="ad-min!"' in field and 'aria-invalid="true"' in field
     assert re.search(r'id="code-errors".*letters A-Z and digits only', page, re.S)
@@ -205,8 +209,10 @@ def test_users_read_what_in_review_and_a_hold_over_mean(host, app, make_user):
     assert not re.search(r"until \d{4}-\d\d-\d\d", page)  # no date in the past
 
 
-def test_seed_demo_flags_referrals_with_their_reasons(host, app, runner):
-    result = runner.invoke(
+def test_seed_demo_flags_referrals_with_their_reasons(make_app):
+    """The site's demo data (seed-demo makes the site's users)."""
+    app = make_app()
+    result = app.test_cli_runner().invoke(
         args=["referrals", "seed-demo", "--users", "400", "--referrals", "350"]
     )
     assert result.exit_code == 0, result.output
@@ -228,7 +234,7 @@ def test_counts_and_money_are_formatted_alike_on_every_page(host, app, console):
     admin, ann_id = console
     add_reward(app, ann_id, 123_456_700, status="approved")
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert "$1,234,567.00" in page, path
     queue = admin.get(host.url("/admin/rewards?sort=amount&order=desc")).get_data(
         as_text=True

@@ -37,6 +37,12 @@ from tests.reward_helpers import API_KEY
 #: Where the bookshop mounts the plugin (the site mounts it at the root).
 BOOKSHOP_PREFIX = "/club"
 
+
+def found_keys(page: str, attribute: str) -> list[str]:
+    """The user keys a page lists in attribute (data-person="..."), as strings."""
+    return re.findall(rf'{attribute}="([^"]+)"', page)
+
+
 _TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
 
@@ -51,10 +57,13 @@ class Browser(FlaskClient):
     token_page: str | None = None
 
     def post(self, *args, csrf=True, **kwargs):
-        data = kwargs.get("data")
+        data = kwargs.get("data", {} if "json" not in kwargs else None)
         if self.token_page and csrf and isinstance(data, dict):
             page = self.get(self.token_page).get_data(as_text=True)
-            kwargs["data"] = {"csrf_token": _TOKEN.search(page)[1]} | data
+            token = _TOKEN.search(page)[1]
+            # A form with a prefix (access-reason...) names its token access-csrf_token.
+            names = {f"{key.split('-')[0]}-csrf_token" for key in data if "-" in key}
+            kwargs["data"] = dict.fromkeys(names or {"csrf_token"}, token) | data
         return super().post(*args, **kwargs)
 
 

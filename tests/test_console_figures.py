@@ -10,7 +10,6 @@ import pytest
 
 from referral_site.referrals.reports import figures as reports
 from tests.reward_helpers import (
-    API_KEY,
     conversion_body,
     post_conversion,
 )
@@ -50,7 +49,7 @@ def _cell(page: str, key: str) -> str:
 
 
 def test_total_owed_or_paid_leaves_out_reversed_and_rejected_rewards(
-    app, make_user, admin
+    host, app, make_user, admin
 ):
     ann_id, _ = make_user("ann@example.com", "Ann")
     for amount, status in [
@@ -65,7 +64,7 @@ def test_total_owed_or_paid_leaves_out_reversed_and_rejected_rewards(
         (usd,) = reports.rewards_by_status()
     assert usd.total == 6000
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert _cell(page, "total") == "$60.00", path
         # Every amount the total adds up has its own column.
         assert _cell(page, "review") == "$10.00", path
@@ -77,16 +76,15 @@ def test_counts_and_money_carry_thousands_separators(host, app, make_user, admin
     add_reward(app, ann_id, 123_456_789, status="approved")
     add_clicks(app, ann_id, *([1.0] * 1_200))
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert "$1,234,567.89" in page, path
         assert 'data-stat="clicks">1,200<' in page, path
 
 
 @pytest.mark.parametrize("path", ["/admin/rewards?status=pending", "/admin?range=all"])
-def test_pagers_say_previous_and_next_not_older_and_newer(
-    host, make_app, make_user, path
-):
-    app = make_app(REFERRALS_PAGE_SIZE=1)
+def test_pagers_say_previous_and_next_not_older_and_newer(make_host, path):
+    host = make_host(REFERRALS_PAGE_SIZE=1)
+    app, make_user = host.app, host.users
     make_user("boss@example.com", "Boss", admin=True)
     ann_id, code = make_user("ann@example.com", "Ann")
     make_user("bob@example.com", "Bob", code=code)
@@ -96,13 +94,13 @@ def test_pagers_say_previous_and_next_not_older_and_newer(
         add_reward(app, ann_id, 1000, status="pending", age=age)
     client = app.test_client()
     host.sign_in(client, "boss@example.com")
-    page = client.get(path).get_data(as_text=True)
+    page = client.get(host.url(path)).get_data(as_text=True)
     assert "Older" not in page and "Newer" not in page
     assert re.search(r'rel="next"[^>]*>Next', page)
 
 
 def test_referrer_rates_count_one_cohort_and_never_pass_100_percent(
-    app, make_user, admin
+    host, app, make_user, admin
 ):
     ann_id, code = make_user("ann@example.com", "Ann")
     # Two people who signed up 40 days ago and converted 5 days ago, and one who
@@ -111,14 +109,13 @@ def test_referrer_rates_count_one_cohort_and_never_pass_100_percent(
     refer(app, make_user, code, "old2@example.com", age=40, converted_age=5)
     refer(app, make_user, code, "new@example.com", age=5)
     for path in (f"/admin/referrers/{ann_id}?range=30d", "/admin?range=30d"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         shares = [float(n) for n in re.findall(r"([\d.]+)%", page)]
         assert shares and max(shares) <= 100, path
         assert "of this period’s signups converted" in page, path
 
 
-def test_a_conversion_dated_before_the_signup_is_refused(host, make_app, make_user):
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+def test_a_conversion_dated_before_the_signup_is_refused(host, app, make_user):
     _, code = make_user("ann@example.com", "Ann")
     make_user("bob@example.com", "Bob", code=code)  # signs up now
     before = (days_ago(0) - timedelta(days=3)).isoformat()

@@ -79,12 +79,6 @@ def _flag(app) -> int:
     return referral_id
 
 
-def _boss(app) -> int:
-    from referral_site.models import User
-
-    return scalar(app, sa.select(User.id).where(User.email == "boss@example.com"))
-
-
 def test_a_flagged_rewards_page_shows_why_and_asks_before_releasing_it(
     host, app, approved
 ):
@@ -114,14 +108,14 @@ def test_the_queue_row_says_why_a_reward_is_in_review(host, app, approved):
 
 
 def test_confirming_abuse_on_paid_rewards_says_so_and_offers_the_clawback(
-    app, approved
+    host, app, approved
 ):
     ids = reward_ids(app)
     with app.app_context():
-        rewards.decide(ids, "pay", actor_id=_boss(app))
+        rewards.decide(ids, "pay", actor_id=host.user_id("boss@example.com"))
     referral_id = _flag(app)
     done = approved.post(
-        "/admin/fraud/decide",
+        host.url("/admin/fraud/decide"),
         data={"referral_ids": [referral_id], "reason": "own account", "confirm": "1"},
         follow_redirects=True,
     ).get_data(as_text=True)
@@ -129,16 +123,20 @@ def test_confirming_abuse_on_paid_rewards_says_so_and_offers_the_clawback(
     assert f"Referral #{referral_id} had rewards already paid: #{ids[0]} ($10.00)" in (
         done
     )
-    confirmed = approved.get("/admin/fraud?status=confirmed").get_data(as_text=True)
+    confirmed = approved.get(host.url("/admin/fraud?status=confirmed")).get_data(
+        as_text=True
+    )
     assert "Paid, not clawed back" in confirmed
-    page = approved.get(f"/admin/rewards/{ids[0]}").get_data(as_text=True)
+    page = approved.get(host.url(f"/admin/rewards/{ids[0]}")).get_data(as_text=True)
     assert "Claw back" in page and 'name="approve"' not in page
-    approved.post(f"/admin/rewards/{ids[0]}/claw-back", data={"reason": "abuse"})
+    approved.post(
+        host.url(f"/admin/rewards/{ids[0]}/claw-back"), data={"reason": "abuse"}
+    )
     assert rewards_of(app, rule="adjustment") == [
         (rewards_of(app)[0][0], "adjustment", -1000, "USD", RewardStatus.APPROVED)
     ]
     again = approved.post(
-        f"/admin/rewards/{ids[0]}/claw-back",
+        host.url(f"/admin/rewards/{ids[0]}/claw-back"),
         data={"reason": "abuse"},
         follow_redirects=True,
     )
@@ -154,14 +152,19 @@ def test_confirming_abuse_on_paid_rewards_says_so_and_offers_the_clawback(
     ],
 )
 def test_a_rewards_page_offers_only_the_decisions_its_status_allows(
-    app, approved, status, offered
+    host, app, approved, status, offered
 ):
     reward_id = reward_ids(app)[0]
     if status != "approved":
         action = {"paid": "pay", "rejected": "reject"}[status]
         with app.app_context():
-            rewards.decide([reward_id], action, actor_id=_boss(app), reason="x")
-    page = approved.get(f"/admin/rewards/{reward_id}").get_data(as_text=True)
+            rewards.decide(
+                [reward_id],
+                action,
+                actor_id=host.user_id("boss@example.com"),
+                reason="x",
+            )
+    page = approved.get(host.url(f"/admin/rewards/{reward_id}")).get_data(as_text=True)
     shown = set(re.findall(r'name="(approve|reject|pay)"', page))
     assert shown == offered
 
@@ -177,13 +180,14 @@ def test_a_decision_is_reported_in_words(host, app, approved):
 
 
 def test_select_all_matching_decides_every_reward_of_the_filter_after_confirming(
-    app, approved
+    host, app, approved
 ):
     data = {"scope": "matching", "status": "approved", "pay": "1"}
-    asked = approved.post("/admin/rewards", data=data).get_data(as_text=True)
+    queue = host.url("/admin/rewards")
+    asked = approved.post(queue, data=data).get_data(as_text=True)
     assert "Mark paid 2 rewards?" in asked and "2 in USD: $15.00" in asked
     assert reward_ids(app, RewardStatus.PAID) == []
-    approved.post("/admin/rewards", data=data | {"confirmed": "yes"})
+    approved.post(queue, data=data | {"confirmed": "yes"})
     assert reward_ids(app, RewardStatus.PAID) == reward_ids(app)
 
 
@@ -212,23 +216,24 @@ def test_the_queue_sorts_by_amount_both_ways(host, app, approved):
 
 
 def _rows(client, query: str) -> list[int]:
-    page = client.get("/admin/rewards" + query).get_data(as_text=True)
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
+    page = client.get(f"{prefix}/admin/rewards{query}").get_data(as_text=True)
     return [int(n) for n in re.findall(r'<tr data-reward="(\d+)"', page)]
 
 
 def test_names_in_the_queue_link_to_their_pages(host, app, approved):
     page = approved.get(host.url("/admin/rewards")).get_data(as_text=True)
     for user_id in {row[0] for row in rewards_of(app)}:
-        assert f'href="/admin/referrers/{user_id}"' in page
+        assert f'href="{host.url(f"/admin/referrers/{user_id}")}"' in page
 
 
 def test_the_rewards_csv_filters_by_status_and_carries_rule_source_and_paid_date(
-    app, approved
+    host, app, approved
 ):
     first = reward_ids(app)[0]
     with app.app_context():
-        rewards.decide([first], "pay", actor_id=_boss(app))
-    response = approved.get("/admin/export/rewards.csv?range=all&status=paid")
+        rewards.decide([first], "pay", actor_id=host.user_id("boss@example.com"))
+    response = approved.get(host.url("/admin/export/rewards.csv?range=all&status=paid"))
     assert "rewards-all-paid.csv" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [int(row["reward_id"]) for row in rows] == [first]
@@ -236,7 +241,9 @@ def test_the_rewards_csv_filters_by_status_and_carries_rule_source_and_paid_date
     assert row["rule"] == "first-conversion"
     assert row["conversion_external_id"] == "ch_9"
     assert row["paid_at"][:10] == datetime.now(UTC).date().isoformat()
-    everything = approved.get("/admin/export/rewards.csv?range=all&status=x\r\nX: y")
+    everything = approved.get(
+        host.url("/admin/export/rewards.csv?range=all&status=x\r\nX: y")
+    )
     assert (
         len(list(csv.DictReader(io.StringIO(everything.get_data(as_text=True))))) == 2
     )

@@ -6,6 +6,7 @@ The tests run on both hosts (tests/hosts.py), the site and the bookshop.
 import csv
 import io
 import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -66,7 +67,7 @@ def add_clicks(app, referrer_id: int, *ages: float) -> None:
                 Visit(
                     code="X",
                     referrer_id=referrer_id,
-                    visitor_id=f"v{referrer_id}-{n}-{age}",
+                    visitor_id=uuid.uuid4().hex,  # a visitor each (32 characters)
                     landing_path="/r/X",
                     source=CaptureSource.LINK,
                     created_at=days_ago(age),

@@ -62,7 +62,7 @@ def days_ago(n: float) -> datetime:
 def add_clicks(app, referrer_id: int, *ages: float) -> None:
     """Visits on a referrer's link, n days old each."""
     with app.app_context(), write_transaction() as session:
-        for n, age in enumerate(ages):
+        for age in ages:
             session.add(
                 Visit(
                     code="X",

@@ -168,13 +168,15 @@ def bookshop_app(tmp_path, send_mail=None, database=None, **settings):
     with given or own_database(tmp_path) as database:
         app.config.update(
             database,
-            SECRET_KEY="bookshop-secret",
-            RATELIMIT_STORAGE_URI="memory://",
-            REFERRALS_AUTH_VIEWS=False,
-            REFERRALS_LANDING_ENDPOINT="join",
-            REFERRALS_USER_IS_ADMIN=lambda reader: reader.role == "admin",
-            REFERRALS_RATELIMIT_SIGNUP="5 per hour",
-            **settings,
+            **{
+                "SECRET_KEY": "bookshop-secret",
+                "RATELIMIT_STORAGE_URI": "memory://",
+                "REFERRALS_AUTH_VIEWS": False,
+                "REFERRALS_LANDING_ENDPOINT": "join",
+                "REFERRALS_USER_IS_ADMIN": lambda reader: reader.role == "admin",
+                "REFERRALS_RATELIMIT_SIGNUP": "5 per hour",
+            }
+            | settings,
         )
         shelf.init_app(app)
         LoginManager(app).user_loader(lambda uid: shelf.session.get(Reader, uid))

@@ -63,7 +63,7 @@ class Browser(FlaskClient):
             token = _TOKEN.search(page)[1]
             # A form with a prefix (access-reason...) names its token access-csrf_token.
             names = {f"{key.split('-')[0]}-csrf_token" for key in data if "-" in key}
-            kwargs["data"] = dict.fromkeys(names or {"csrf_token"}, token) | data
+            kwargs["data"] = dict.fromkeys({"csrf_token", *names}, token) | data
         return super().post(*args, **kwargs)
 
 

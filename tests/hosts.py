@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 
 from referral_site.extensions import db as site_db
 from referral_site.models import User
-from referral_site.referrals import code_of, record_conversion
+from referral_site.referrals import code_of
 from tests.conftest import PASSWORD, POSTGRES_URL, login, signup
 from tests.host_apps import (
     BROWSER,
@@ -36,11 +36,6 @@ from tests.reward_helpers import API_KEY
 
 #: Where the bookshop mounts the plugin (the site mounts it at the root).
 BOOKSHOP_PREFIX = "/club"
-
-
-def found_keys(page: str, attribute: str) -> list[str]:
-    """The user keys a page lists in attribute (data-person="..."), as strings."""
-    return re.findall(rf'{attribute}="([^"]+)"', page)
 
 
 _TOKEN = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
@@ -185,11 +180,6 @@ class Host:
         self.sign_in(ann, "ann")
         return ann
 
-    def convert(self, name: str, **conversion):
-        """Record a conversion of name's, as the host's billing would."""
-        with self.app.app_context():
-            return record_conversion(self.user_id(name), **conversion)
-
     def submit(self, client, page: str, action: str | None = None, data=None):
         """Post a form of page (to action, else page) with the CSRF token it
         carries, as a browser would."""
@@ -289,8 +279,10 @@ def _bookshop_schema(tmp_path_factory, _postgres_schema):
     template = folder / "test.db"
 
     def copy(tmp_path) -> dict:
-        shutil.copy(template, tmp_path / "bookshop.db")
-        return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'bookshop.db'}"}
+        path = tmp_path / "bookshop.db"
+        if not path.exists():  # a test's second bookshop shares its first's
+            shutil.copy(template, path)
+        return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}
 
     yield copy
 

@@ -14,8 +14,9 @@ from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import ReferralAccount
 
-#: Fixtures of their own modules: a database to switch off, a Redis to stop.
-pytest_plugins = ["tests.database_switch", "tests.redis_server"]
+#: Fixtures of their own modules: a database to switch off, a Redis to stop, the
+#: two hosts of the plugin (``host``: each test using it runs on both).
+pytest_plugins = ["tests.database_switch", "tests.redis_server", "tests.hosts"]
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 PASSWORD = "correct horse battery"
@@ -174,15 +175,21 @@ def signup(client, email="bob@example.com", name="Bob", password=PASSWORD, code=
     return client.post("/signup", data=data)
 
 
+def plugin_session(app):
+    """The plugin's database session on app (the host's own ``SQLAlchemy()``'s)."""
+    return app.extensions["referrals"].db.session
+
+
 def query(app, statement):
     """Run one read query in an app context and return all rows."""
     with app.app_context():
-        return db.session.execute(statement).all()
+        return plugin_session(app).execute(statement).all()
 
 
 def scalar(app, statement):
+    """Run one read query in an app context and return its first value."""
     with app.app_context():
-        return db.session.scalar(statement)
+        return plugin_session(app).scalar(statement)
 
 
 def get_account(app, email) -> ReferralAccount:

@@ -89,6 +89,10 @@ JOIN_PAGE = """{% set invited = referral_invitation() %}
 {% for m in get_flashed_messages() %}<p class=error>{{ m }}</p>{% endfor %}"""
 
 
+ACCOUNT_PAGE = """<form method=post action="/leave">{{ form.csrf_token }}
+<button>Leave the bookshop</button></form>"""
+
+
 def _register_views(app: Flask) -> None:
     @app.route("/")
     def home():
@@ -139,6 +143,11 @@ def _register_views(app: Flask) -> None:
         logout_user()
         return redirect(url_for("home"))
 
+    @app.get("/account")
+    def account():
+        """The reader's account page: its one form, to leave, carries a token."""
+        return render_template_string(ACCOUNT_PAGE, form=FlaskForm())
+
     @app.post("/leave")
     def leave():
         reader = shelf.session.get(Reader, current_user.uid)
@@ -150,20 +159,24 @@ def _register_views(app: Flask) -> None:
 
 
 @contextlib.contextmanager
-def bookshop_app(tmp_path, send_mail=None, **settings):
+def bookshop_app(tmp_path, send_mail=None, database=None, **settings):
     """The bookshop, a host with its own accounts (tests/test_own_signup_host.py);
-    ``send_mail`` is its own way of sending email, if any."""
+    ``send_mail`` is its own way of sending email, if any; ``database`` settings
+    of a database already made, else one of its own."""
     app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
-    with own_database(tmp_path) as database:
+    given = contextlib.nullcontext(database) if database else None
+    with given or own_database(tmp_path) as database:
         app.config.update(
             database,
-            SECRET_KEY="bookshop-secret",
-            RATELIMIT_STORAGE_URI="memory://",
-            REFERRALS_AUTH_VIEWS=False,
-            REFERRALS_LANDING_ENDPOINT="join",
-            REFERRALS_USER_IS_ADMIN=lambda reader: reader.role == "admin",
-            REFERRALS_RATELIMIT_SIGNUP="5 per hour",
-            **settings,
+            **{
+                "SECRET_KEY": "bookshop-secret",
+                "RATELIMIT_STORAGE_URI": "memory://",
+                "REFERRALS_AUTH_VIEWS": False,
+                "REFERRALS_LANDING_ENDPOINT": "join",
+                "REFERRALS_USER_IS_ADMIN": lambda reader: reader.role == "admin",
+                "REFERRALS_RATELIMIT_SIGNUP": "5 per hour",
+            }
+            | settings,
         )
         shelf.init_app(app)
         LoginManager(app).user_loader(lambda uid: shelf.session.get(Reader, uid))
@@ -192,14 +205,15 @@ def post_form(client, path: str, fields: dict, code: str | None = None):
     return client.post(path, headers=BROWSER, data=data)
 
 
-def join_bookshop(client, username: str, code: str | None = None):
-    """Register through the bookshop's own form."""
+def join_bookshop(client, username: str, code: str | None = None, email=None):
+    """Register through the bookshop's own form (the address defaults to the
+    username's at example.com)."""
     return post_form(
         client,
         "/join",
         {
             "username": username,
-            "email": f"{username}@example.com",
+            "email": email or f"{username}@example.com",
             "password": "correct horse battery",
         },
         code,

@@ -4,7 +4,6 @@ import re
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.program.models import ProgramVersion
 
 RULE_FIELDS = (
@@ -36,7 +35,8 @@ def program_form(rules, *, based_on=0, **settings) -> dict:
 
 def versions(app) -> list[int]:
     with app.app_context():
-        return list(db.session.scalars(sa.select(ProgramVersion.id)))
+        session = app.extensions["referrals"].db.session
+        return list(session.scalars(sa.select(ProgramVersion.id)))
 
 
 def form_values(html: str) -> dict:

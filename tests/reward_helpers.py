@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.storage.models import Referral, Reward, RewardStatus
 from referral_site.referrals.storage.transactions import write_transaction
+from tests.conftest import plugin_session
 
 API_KEY = "test-api-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -40,7 +40,9 @@ def backdate_signup(app, referred_id, *, days: float) -> None:
 
 
 def post_conversion(client, headers=AUTH, **body):
-    return client.post("/api/conversions", json=body, headers=headers)
+    """Post a conversion to the API of client's app (under the plugin's prefix)."""
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
+    return client.post(f"{prefix}/api/conversions", json=body, headers=headers)
 
 
 def conversion_body(user_email="bob@example.com", **overrides):
@@ -66,7 +68,7 @@ def rewards_of(app, **where) -> list[tuple]:
         ).order_by(Reward.id)
         for name, value in where.items():
             query = query.where(getattr(Reward, name) == value)
-        return [tuple(row) for row in db.session.execute(query)]
+        return [tuple(row) for row in plugin_session(app).execute(query)]
 
 
 def reward_ids(app, status: RewardStatus | None = None) -> list[int]:
@@ -74,7 +76,7 @@ def reward_ids(app, status: RewardStatus | None = None) -> list[int]:
         query = sa.select(Reward.id).order_by(Reward.id)
         if status is not None:
             query = query.where(Reward.status == status)
-        return list(db.session.scalars(query))
+        return list(plugin_session(app).scalars(query))
 
 
 def set_review_status(app, referred_id: int, review_status) -> int:

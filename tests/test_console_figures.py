@@ -1,4 +1,7 @@
-"""The admin console's figures: totals, rates, pagers and conversions in time."""
+"""The admin console's figures: totals, rates, pagers and conversions in time.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 import re
 from datetime import timedelta
@@ -6,13 +9,37 @@ from datetime import timedelta
 import pytest
 
 from referral_site.referrals.reports import figures as reports
-from tests.conftest import login
 from tests.reward_helpers import (
-    API_KEY,
     conversion_body,
     post_conversion,
 )
 from tests.test_reports import add_clicks, add_reward, days_ago, refer
+
+
+@pytest.fixture
+def app(host):
+    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+@pytest.fixture
+def client(host):
+    return host.client()
+
+
+@pytest.fixture
+def admin(host):
+    """A signed-in admin's client (Boss)."""
+    host.users("boss@example.com", "Boss", admin=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    return client
 
 
 def _cell(page: str, key: str) -> str:
@@ -22,7 +49,7 @@ def _cell(page: str, key: str) -> str:
 
 
 def test_total_owed_or_paid_leaves_out_reversed_and_rejected_rewards(
-    app, make_user, admin
+    host, app, make_user, admin
 ):
     ann_id, _ = make_user("ann@example.com", "Ann")
     for amount, status in [
@@ -37,26 +64,27 @@ def test_total_owed_or_paid_leaves_out_reversed_and_rejected_rewards(
         (usd,) = reports.rewards_by_status()
     assert usd.total == 6000
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert _cell(page, "total") == "$60.00", path
         # Every amount the total adds up has its own column.
         assert _cell(page, "review") == "$10.00", path
         assert _cell(page, "reversed") == "$25.00", path
 
 
-def test_counts_and_money_carry_thousands_separators(app, make_user, admin):
+def test_counts_and_money_carry_thousands_separators(host, app, make_user, admin):
     ann_id, _ = make_user("ann@example.com", "Ann")
     add_reward(app, ann_id, 123_456_789, status="approved")
     add_clicks(app, ann_id, *([1.0] * 1_200))
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert "$1,234,567.89" in page, path
         assert 'data-stat="clicks">1,200<' in page, path
 
 
 @pytest.mark.parametrize("path", ["/admin/rewards?status=pending", "/admin?range=all"])
-def test_pagers_say_previous_and_next_not_older_and_newer(make_app, make_user, path):
-    app = make_app(REFERRALS_PAGE_SIZE=1)
+def test_pagers_say_previous_and_next_not_older_and_newer(make_host, path):
+    host = make_host(REFERRALS_PAGE_SIZE=1)
+    app, make_user = host.app, host.users
     make_user("boss@example.com", "Boss", admin=True)
     ann_id, code = make_user("ann@example.com", "Ann")
     make_user("bob@example.com", "Bob", code=code)
@@ -65,14 +93,14 @@ def test_pagers_say_previous_and_next_not_older_and_newer(make_app, make_user, p
     for age in (3, 2, 1):
         add_reward(app, ann_id, 1000, status="pending", age=age)
     client = app.test_client()
-    login(client, "boss@example.com")
-    page = client.get(path).get_data(as_text=True)
+    host.sign_in(client, "boss@example.com")
+    page = client.get(host.url(path)).get_data(as_text=True)
     assert "Older" not in page and "Newer" not in page
     assert re.search(r'rel="next"[^>]*>Next', page)
 
 
 def test_referrer_rates_count_one_cohort_and_never_pass_100_percent(
-    app, make_user, admin
+    host, app, make_user, admin
 ):
     ann_id, code = make_user("ann@example.com", "Ann")
     # Two people who signed up 40 days ago and converted 5 days ago, and one who
@@ -81,14 +109,13 @@ def test_referrer_rates_count_one_cohort_and_never_pass_100_percent(
     refer(app, make_user, code, "old2@example.com", age=40, converted_age=5)
     refer(app, make_user, code, "new@example.com", age=5)
     for path in (f"/admin/referrers/{ann_id}?range=30d", "/admin?range=30d"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         shares = [float(n) for n in re.findall(r"([\d.]+)%", page)]
         assert shares and max(shares) <= 100, path
         assert "of this period’s signups converted" in page, path
 
 
-def test_a_conversion_dated_before_the_signup_is_refused(make_app, make_user):
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+def test_a_conversion_dated_before_the_signup_is_refused(host, app, make_user):
     _, code = make_user("ann@example.com", "Ann")
     make_user("bob@example.com", "Bob", code=code)  # signs up now
     before = (days_ago(0) - timedelta(days=3)).isoformat()

@@ -1,4 +1,7 @@
-"""The console's pages: navigation, styles, landmarks, and what users read."""
+"""The console's pages: navigation, styles, landmarks, and what users read.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 import re
 from collections import Counter
@@ -9,8 +12,36 @@ import sqlalchemy as sa
 
 from referral_site.referrals.fraud.models import ReferralSignalRecord
 from referral_site.referrals.storage.models import Referral, ReviewStatus
-from tests.conftest import login, scalar
+from tests.conftest import scalar
+from tests.hosts import site_host
 from tests.test_reports import add_reward
+
+
+@pytest.fixture
+def app(host):
+    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+@pytest.fixture
+def client(host):
+    return host.client()
+
+
+@pytest.fixture
+def admin(host):
+    """A signed-in admin's client (Boss)."""
+    host.users("boss@example.com", "Boss", admin=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    return client
+
 
 #: Every section of the console, as the navigation names it, and its address.
 SECTIONS = {
@@ -22,7 +53,7 @@ SECTIONS = {
 
 
 @pytest.fixture
-def console(app, make_user, admin):
+def console(host, app, make_user, admin):
     """An admin, a referrer with a reward ready to approve, and a flagged referral."""
     ann_id, code = make_user("ann@example.com", "Ann")
     make_user("bob@example.com", "Bob", code=code)
@@ -51,43 +82,48 @@ def _nav(page: str) -> str:
     return match.group(0)
 
 
-def test_every_admin_page_links_to_every_section_with_its_own_marked(app, console):
+def test_every_admin_page_links_to_every_section_with_its_own_marked(
+    host, app, console
+):
     admin, ann_id = console
     for path in _admin_pages(app, ann_id):
-        nav = _nav(admin.get(path).get_data(as_text=True))
+        nav = _nav(admin.get(host.url(path)).get_data(as_text=True))
         for label, href in SECTIONS.items():
-            assert f'href="{href}"' in nav, (path, label)
+            assert f'href="{host.url(href)}"' in nav, (path, label)
         current = re.findall(r'<a href="([^"]+)" aria-current="page">', nav)
         expected = next(
             href
             for href in sorted(SECTIONS.values(), key=len, reverse=True)
             if path.split("?")[0].startswith(href)
         )
-        assert current == [expected], path
+        assert current == [host.url(expected)], path
 
 
-def test_the_navigation_counts_what_waits_for_a_decision(app, console):
+def test_the_navigation_counts_what_waits_for_a_decision(host, app, console):
     admin, _ = console
-    nav = _nav(admin.get("/admin").get_data(as_text=True))
+    nav = _nav(admin.get(host.url("/admin")).get_data(as_text=True))
     # In review: what only an admin can move (process-rewards approves the rest).
     assert re.search(r"Rewards <span class=\"count-badge\">1<", nav)
     assert re.search(r"Fraud <span class=\"count-badge\">1<", nav)
 
 
-def test_the_sites_admin_link_is_current_on_every_console_page(app, console):
-    admin, ann_id = console
-    for path in _admin_pages(app, ann_id):
+def test_the_sites_admin_link_is_current_on_every_console_page(make_app):
+    """The site's own layout (its navigation's Admin link) around the console."""
+    site = site_host(make_app())
+    admin = site.admin("boss")
+    ann_id, _ = site.make_user("ann")
+    for path in _admin_pages(site.app, ann_id):
         page = admin.get(path).get_data(as_text=True)
         assert re.search(r'href="/admin" aria-current="page">Admin<', page), path
 
 
-def test_the_sites_layout_loads_the_plugins_stylesheet(app, console):
+def test_the_sites_layout_loads_the_plugins_stylesheet(host, app, console):
     admin, _ = console
     for path in ("/admin/rewards", "/admin/fraud", "/referrals"):
-        page = admin.get(path).get_data(as_text=True)
-        assert "/_referrals/static/referrals.css" in page, path
-        assert page.count("/_referrals/static/referrals.js") == 1, path
-    css = app.test_client().get("/_referrals/static/referrals.css")
+        page = admin.get(host.url(path)).get_data(as_text=True)
+        assert host.url("/_referrals/static/referrals.css") in page, path
+        assert page.count(host.url("/_referrals/static/referrals.js")) == 1, path
+    css = app.test_client().get(host.url("/_referrals/static/referrals.css"))
     styles = css.get_data(as_text=True)
     for selector in (".filters", ".tabs", ".review-form", ".button-danger"):
         # Not only inside the standalone skeleton (.referrals): in any layout.
@@ -133,48 +169,50 @@ class _Landmarks(HTMLParser):
 
 
 @pytest.mark.parametrize("who", ["admin", "ann"])
-def test_pages_have_unique_ids_and_landmark_names(app, console, who):
+def test_pages_have_unique_ids_and_landmark_names(host, app, console, who):
     admin, ann_id = console
     client = admin
     paths = _admin_pages(app, ann_id)
     if who == "ann":
         client = app.test_client()
-        login(client, "ann@example.com")
+        host.sign_in(client, "ann@example.com")
         paths = ["/referrals"]
     for path in paths:
         parser = _Landmarks()
-        parser.feed(client.get(path).get_data(as_text=True))
+        parser.feed(client.get(host.url(path)).get_data(as_text=True))
         assert [i for i, n in parser.ids.items() if n > 1] == [], path
         assert [n for n, c in parser.names().items() if c > 1] == [], path
 
 
-def test_a_refused_code_shows_at_its_field_with_what_was_typed(app, make_user):
+def test_a_refused_code_shows_at_its_field_with_what_was_typed(host, app, make_user):
     make_user()
     client = app.test_client()
-    login(client, "ann@example.com")
-    response = client.post("/referrals/code", data={"code": "ad-min!"})
+    host.sign_in(client, "ann@example.com")
+    response = client.post(host.url("/referrals/code"), data={"code": "ad-min!"})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert 'action="/referrals/code#choose-code"' in page  # lands on the form
+    assert f'action="{host.url("/referrals/code")}#choose-code"' in page  # the form
     field = re.search(r'<input[^>]*id="code"[^>]*>', page).group(0)
     assert 'value="ad-min!"' in field and 'aria-invalid="true"' in field
     assert re.search(r'id="code-errors".*letters A-Z and digits only', page, re.S)
 
 
-def test_users_read_what_in_review_and_a_hold_over_mean(app, make_user):
+def test_users_read_what_in_review_and_a_hold_over_mean(host, app, make_user):
     ann_id, _ = make_user()
     add_reward(app, ann_id, 1000, status="review", age=20)
     add_reward(app, ann_id, 2000, status="pending", age=20)  # hold ended
     client = app.test_client()
-    login(client, "ann@example.com")
-    page = client.get("/referrals").get_data(as_text=True)
+    host.sign_in(client, "ann@example.com")
+    page = client.get(host.url("/referrals")).get_data(as_text=True)
     assert ">in review<" in page and "our team checks it" in page
     assert "approval comes next" in page
     assert not re.search(r"until \d{4}-\d\d-\d\d", page)  # no date in the past
 
 
-def test_seed_demo_flags_referrals_with_their_reasons(app, runner):
-    result = runner.invoke(
+def test_seed_demo_flags_referrals_with_their_reasons(make_app):
+    """The site's demo data (seed-demo makes the site's users)."""
+    app = make_app()
+    result = app.test_cli_runner().invoke(
         args=["referrals", "seed-demo", "--users", "400", "--referrals", "350"]
     )
     assert result.exit_code == 0, result.output
@@ -192,11 +230,13 @@ def test_seed_demo_flags_referrals_with_their_reasons(app, runner):
     assert scalar(app, without_reason) == 0
 
 
-def test_counts_and_money_are_formatted_alike_on_every_page(app, console):
+def test_counts_and_money_are_formatted_alike_on_every_page(host, app, console):
     admin, ann_id = console
     add_reward(app, ann_id, 123_456_700, status="approved")
     for path in ("/admin?range=all", f"/admin/referrers/{ann_id}?range=all"):
-        page = admin.get(path).get_data(as_text=True)
+        page = admin.get(host.url(path)).get_data(as_text=True)
         assert "$1,234,567.00" in page, path
-    queue = admin.get("/admin/rewards?sort=amount&order=desc").get_data(as_text=True)
+    queue = admin.get(host.url("/admin/rewards?sort=amount&order=desc")).get_data(
+        as_text=True
+    )
     assert "$1,234,567.00" in queue

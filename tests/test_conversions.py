@@ -1,4 +1,8 @@
-"""Conversions in through the JSON API and the Python call: auth, validation, replay."""
+"""Conversions in through the JSON API and the Python call: auth, validation, replay.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop, the API
+taking each host's own user keys; malformed integer keys are the site's.
+"""
 
 import re
 
@@ -14,7 +18,7 @@ from referral_site.referrals.storage.models import (
     Reward,
     RewardStatus,
 )
-from tests.conftest import login, scalar
+from tests.conftest import plugin_session, scalar
 from tests.reward_helpers import (
     API_KEY,
     AUTH,
@@ -27,12 +31,21 @@ from tests.reward_helpers import (
 
 
 @pytest.fixture
-def api_app(make_app):
-    return make_app(REFERRALS_API_KEY=API_KEY)
+def api_app(host):
+    """The host (the site, then the bookshop), its API key set."""
+    return host.app
 
 
-def test_api_is_off_without_a_key(client, make_user):
-    referred_pair(make_user)
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+def test_api_is_off_without_a_key(make_host):
+    host = make_host(REFERRALS_API_KEY="")
+    referred_pair(host.users)
+    client = host.client()
     response = post_conversion(client, **conversion_body())
     assert response.status_code == 404
     assert "REFERRALS_API_KEY" in response.get_json()["error"]
@@ -106,9 +119,9 @@ def test_a_replay_with_other_details_is_a_conflict(api_app, make_user):
 @pytest.mark.parametrize(
     "data", [b"{not json", b"[1, 2]", b"", b'"text"', b"null"], ids=repr
 )
-def test_a_body_that_is_not_a_json_object_is_refused(api_app, data):
-    response = api_app.test_client().post(
-        "/api/conversions",
+def test_a_body_that_is_not_a_json_object_is_refused(host, data):
+    response = host.client().post(
+        host.url("/api/conversions"),
         data=data,
         headers=AUTH | {"Content-Type": "application/json"},
     )
@@ -171,14 +184,20 @@ def test_a_body_without_a_user_is_refused(api_app):
     assert "user" in response.get_json()["errors"]
 
 
-@pytest.mark.parametrize(
-    "who", [{"email": "nobody@example.com"}, {"user_id": 999_999}], ids=str
-)
-def test_an_unknown_user_gets_404(api_app, make_user, who):
+#: A well-formed key that names nobody, on each host.
+UNKNOWN_KEY = {"site": 999_999, "bookshop": "00000000-0000-4000-8000-000000000000"}
+
+
+@pytest.mark.parametrize("who", ["email", "user_id"])
+def test_an_unknown_user_gets_404(host, make_user, who):
+    api_app = host.app
     referred_pair(make_user)
-    body = conversion_body() | who
-    if "user_id" in who:
+    body = conversion_body()
+    if who == "user_id":
         del body["email"]
+        body["user_id"] = UNKNOWN_KEY[host.kind]
+    else:
+        body["email"] = "nobody@example.com"
     response = post_conversion(api_app.test_client(), **body)
     assert response.status_code == 404
     assert scalar(api_app, sa.select(sa.func.count(Conversion.id))) == 0
@@ -259,7 +278,7 @@ def test_signals_announce_conversions_and_rewards(api_app, make_user):
         client = api_app.test_client()
         post_conversion(client, **conversion_body())
         post_conversion(client, **conversion_body())  # a replay announces nothing
-        client.post("/api/conversions/ch_1/refund", headers=AUTH)
+        client.post(_url(api_app, "/api/conversions/ch_1/refund"), headers=AUTH)
     finally:
         for signal, receiver in receivers:
             signal.disconnect(receiver)
@@ -270,7 +289,8 @@ def test_signals_announce_conversions_and_rewards(api_app, make_user):
 
 
 def test_refund_of_an_unknown_conversion_is_404(api_app):
-    response = api_app.test_client().post("/api/conversions/nope/refund", headers=AUTH)
+    client = api_app.test_client()
+    response = client.post(_url(api_app, "/api/conversions/nope/refund"), headers=AUTH)
     assert response.status_code == 404
 
 
@@ -278,7 +298,7 @@ def test_refund_needs_the_api_key(api_app, make_user):
     referred_pair(make_user)
     client = api_app.test_client()
     post_conversion(client, **conversion_body())
-    assert client.post("/api/conversions/ch_1/refund").status_code == 401
+    assert client.post(_url(api_app, "/api/conversions/ch_1/refund")).status_code == 401
     assert _column(api_app, Conversion.refunded_at) == [None]
 
 
@@ -291,70 +311,86 @@ def test_an_old_conversion_is_recorded_with_its_time(api_app, make_user):
     assert _column(api_app, Conversion.occurred_at) == [when]
 
 
-def _column(app, column):
-    from referral_site.extensions import db
+def _url(app, path: str) -> str:
+    return app.config["REFERRALS_URL_PREFIX"] + path
 
+
+def _column(app, column):
     with app.app_context():
-        return list(db.session.scalars(sa.select(column)))
+        return list(plugin_session(app).scalars(sa.select(column)))
 
 
 def _referral(app, referred_id):
-    from referral_site.extensions import db
-
     with app.app_context():
-        return db.session.execute(
-            sa.select(Referral.status, Referral.converted_at).where(
-                Referral.referred_id == referred_id
+        return (
+            plugin_session(app)
+            .execute(
+                sa.select(Referral.status, Referral.converted_at).where(
+                    Referral.referred_id == referred_id
+                )
             )
-        ).one()
+            .one()
+        )
 
 
 def test_a_posted_conversion_goes_from_pending_to_paid_and_the_user_sees_it(
-    api_app, make_user
+    host, make_user
 ):
     make_user("boss@example.com", "Boss", admin=True)
     referred_pair(make_user)
     when = days_ago(15).isoformat()
-    post_conversion(api_app.test_client(), **conversion_body(occurred_at=when))
-    ann = api_app.test_client()
-    login(ann, "ann@example.com")
-    assert re.search(r'data-total="pending">\$10.00<', ann.get("/referrals").text)
+    post_conversion(host.client(), **conversion_body(occurred_at=when))
+    ann = host.client()
+    host.sign_in(ann, "Ann")
+    mine = host.url("/referrals")
+    assert re.search(r'data-total="pending">\$10.00<', ann.get(mine).text)
 
-    result = api_app.test_cli_runner().invoke(args=["referrals", "process-rewards"])
+    result = host.app.test_cli_runner().invoke(args=["referrals", "process-rewards"])
     assert "approved 2" in result.output
-    assert re.search(r'data-total="approved">\$10.00<', ann.get("/referrals").text)
+    assert re.search(r'data-total="approved">\$10.00<', ann.get(mine).text)
 
-    admin = api_app.test_client()
-    login(admin, "boss@example.com")
+    admin = host.client()
+    host.sign_in(admin, "Boss")
     ids = [r["id"] for r in post_conversion(admin, **conversion_body()).json["rewards"]]
-    admin.post("/admin/rewards", data={"reward_ids": ids[0], "pay": "Mark paid"})
-    admin.post(
-        "/admin/rewards",
+    queue = host.url("/admin/rewards")
+    host.submit(admin, queue, data={"reward_ids": ids[0], "pay": "Mark paid"})
+    host.submit(
+        admin,
+        queue,
         data={"reward_ids": ids[1], "reject": "Reject", "reason": "test account"},
     )
-    page = ann.get("/referrals").text
+    page = ann.get(mine).text
     assert re.search(r'data-total="paid">\$10.00<', page)
     assert re.search(r'data-total="approved">\$0.00<', page)
-    assert [r[4] for r in rewards_of(api_app)] == [
+    assert [r[4] for r in rewards_of(host.app)] == [
         RewardStatus.PAID,
         RewardStatus.REJECTED,
     ]
 
 
-@pytest.mark.parametrize("user_id", [0, -3, 2**31, 10**30, "7", 7.0, True])
-def test_a_malformed_user_id_is_refused(api_app, user_id):
-    body = conversion_body() | {"user_id": user_id}
-    del body["email"]
-    response = post_conversion(api_app.test_client(), **body)
-    assert response.status_code == 400
-    assert "user_id" in response.get_json()["errors"]
+#: Keys not of the host's key type (integers on the site, strings on the bookshop).
+MALFORMED_KEYS = {
+    "site": [0, -3, 2**31, 10**30, "7", 7.0, True],
+    "bookshop": [7, 7.0, True, "", "x" * 1000, ["a"]],
+}
 
 
-def test_external_ids_with_slashes_can_be_refunded(api_app, make_user):
+def test_a_malformed_user_id_is_refused(host):
+    for user_id in MALFORMED_KEYS[host.kind]:
+        body = conversion_body() | {"user_id": user_id}
+        del body["email"]
+        response = post_conversion(host.client(), **body)
+        assert response.status_code == 400, user_id
+        assert "user_id" in response.get_json()["errors"], user_id
+
+
+def test_external_ids_with_slashes_can_be_refunded(host, make_user):
     referred_pair(make_user)
-    client = api_app.test_client()
+    client = host.client()
     post_conversion(client, **conversion_body(external_id="inv/2026/17"))
-    response = client.post("/api/conversions/inv/2026/17/refund", headers=AUTH)
+    response = client.post(
+        host.url("/api/conversions/inv/2026/17/refund"), headers=AUTH
+    )
     assert response.status_code == 200 and response.get_json()["refunded"] is True
     assert [r["status"] for r in response.get_json()["rewards"]] == [
         "reversed",
@@ -362,9 +398,9 @@ def test_external_ids_with_slashes_can_be_refunded(api_app, make_user):
     ]
 
 
-def test_the_api_is_exempt_from_csrf_but_still_needs_its_key(make_app, make_user):
-    app = make_app(REFERRALS_API_KEY=API_KEY, WTF_CSRF_ENABLED=True)
+def test_the_api_is_exempt_from_csrf_but_still_needs_its_key(host, make_user):
     referred_pair(make_user)
-    client = app.test_client()
+    host.app.config["WTF_CSRF_ENABLED"] = True  # the site's tests turn it off
+    client = host.client()
     assert post_conversion(client, **conversion_body()).status_code == 201
     assert post_conversion(client, {}, **conversion_body()).status_code == 401

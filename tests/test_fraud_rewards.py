@@ -1,4 +1,7 @@
-"""Flags reach the rewards: scoring at conversion and refund, and admin decisions."""
+"""Flags reach the rewards: scoring at conversion and refund, and admin decisions.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 from datetime import timedelta
 
@@ -14,9 +17,8 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
     utcnow,
 )
-from tests.conftest import get_account, login, query, scalar, signup
+from tests.conftest import query, scalar
 from tests.reward_helpers import (
-    API_KEY,
     AUTH,
     conversion_body,
     days_ago,
@@ -50,10 +52,16 @@ def conversion_signals(app) -> set[str]:
     return {row.name.value for row in rows}
 
 
+def _build(make_host, **settings):
+    """This test's host with settings: (the host, its app, its make_user)."""
+    host = make_host(**settings)
+    return host, host.app, host.users
+
+
 @pytest.fixture
-def flagged(make_app, make_user):
+def flagged(make_host):
     """Bob referred by Ann, flagged, then converted: both rewards wait for review."""
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+    _, app, make_user = _build(make_host)
     referral_admin, _ = make_user("boss@example.com", "Boss", admin=True)
     referred_pair(make_user)
     referral_id = scalar(app, sa.select(Referral.id))
@@ -86,8 +94,8 @@ def test_a_cleared_flag_lets_the_rewards_follow_the_rules(flagged):
     assert statuses(app) == {RewardStatus.APPROVED}
 
 
-def test_the_conversion_api_is_rate_limited(make_app, make_user):
-    app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_RATELIMIT_API="3 per minute")
+def test_the_conversion_api_is_rate_limited(make_host):
+    _, app, make_user = _build(make_host, REFERRALS_RATELIMIT_API="3 per minute")
     referred_pair(make_user)
     client = app.test_client()
     statuses = [
@@ -103,7 +111,8 @@ def test_the_conversion_api_is_rate_limited(make_app, make_user):
 
 
 def _refund(client, external_id="ch_1"):
-    return client.post(f"/api/conversions/{external_id}/refund", headers=AUTH)
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
+    return client.post(f"{prefix}/api/conversions/{external_id}/refund", headers=AUTH)
 
 
 @pytest.mark.parametrize(
@@ -111,9 +120,9 @@ def _refund(client, external_id="ch_1"):
     [(3, True), (13.9, True), (14.1, False), (40, False)],
 )
 def test_a_refund_through_the_api_soon_after_the_purchase_flags_the_referral(
-    make_app, make_user, days_before_refund, flagged
+    make_host, days_before_refund, flagged
 ):
-    app = make_app(REFERRALS_API_KEY=API_KEY)
+    _, app, make_user = _build(make_host)
     referred_pair(make_user)
     client = app.test_client()
     bought = days_ago(days_before_refund).isoformat()
@@ -128,7 +137,7 @@ def test_a_refund_through_the_api_soon_after_the_purchase_flags_the_referral(
 
 
 def test_a_quick_refund_sends_the_referrals_other_approved_rewards_to_review(
-    make_app, make_user
+    make_host,
 ):
     rules = [
         {"name": "welcome", "trigger": "signup", "recipient": "referrer",
@@ -136,9 +145,9 @@ def test_a_quick_refund_sends_the_referrals_other_approved_rewards_to_review(
         {"name": "per-sale", "trigger": "every_conversion", "recipient": "referrer",
          "kind": "credit", "amount": 1000},
     ]  # fmt: skip
-    app = make_app(REFERRALS_API_KEY=API_KEY, REFERRALS_REWARD_RULES=rules)
-    signup(app.test_client(), email="ann@example.com", name="Ann", code="")
-    signup(app.test_client(), code=get_account(app, "ann@example.com").code)
+    host, app, _ = _build(make_host, REFERRALS_REWARD_RULES=rules)
+    _, code = host.make_user("ann")
+    host.make_user("bob", code)
     process_rewards_after(app, days=0)
     assert rewards_of(app, rule="welcome")[0][4] == RewardStatus.APPROVED
     client = app.test_client()
@@ -151,17 +160,16 @@ def test_a_quick_refund_sends_the_referrals_other_approved_rewards_to_review(
 
 
 def test_a_conversion_is_scored_for_the_referrer_using_the_referred_browser(
-    make_app, make_user
+    make_host,
 ):
-    app = make_app(REFERRALS_API_KEY=API_KEY)
-    _, code = make_user("ann@example.com", "Ann")
-    bobs_browser = app.test_client()
-    bobs_browser.environ_base["REMOTE_ADDR"] = "203.0.113.50"
-    bobs_browser.get(f"/r/{code}")
-    signup(bobs_browser)
-    bobs_browser.post("/logout")
-    login(bobs_browser, "ann@example.com")  # the referrer, on Bob's machine
-    bobs_browser.get("/referrals")
+    host, app, _ = _build(make_host)
+    _, code = host.make_user("ann")
+    bobs_browser = host.client("203.0.113.50")
+    bobs_browser.get(host.url(f"/r/{code}"))
+    host.join(bobs_browser, "bob")
+    host.sign_out(bobs_browser)
+    host.sign_in(bobs_browser, "ann")  # the referrer, on Bob's machine
+    bobs_browser.get(host.url("/referrals"))
     assert review_status(app) == ReviewStatus.CLEAR  # signup was clean
     response = post_conversion(app.test_client(), **conversion_body())
     assert response.status_code == 201

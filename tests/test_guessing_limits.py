@@ -6,12 +6,9 @@ import sqlalchemy as sa
 
 from referral_site.referrals.capture.visit_buffer import flush_all
 from referral_site.referrals.storage.models import Visit
-from tests import test_hosts_alike as hosts_alike
 from tests.conftest import scalar
-from tests.test_hosts_alike import API_KEY, BROWSER, Host
-
-#: The site and the bookshop (test_hosts_alike.py), each test on both.
-host = hosts_alike.host
+from tests.hosts import BROWSER, Host
+from tests.reward_helpers import API_KEY
 
 GUESSER = {"REMOTE_ADDR": "198.51.100.7"}
 NEIGHBOUR = {"REMOTE_ADDR": "198.51.100.8"}
@@ -26,7 +23,8 @@ def _client(host: Host, environ: dict):
 
 
 def _guess(client, how: str, code: str):
-    path = f"/r/{code}" if how == "link" else f"/?ref={code}"
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
+    path = f"{prefix}/r/{code}" if how == "link" else f"/?ref={code}"
     return client.get(path, headers=BROWSER)
 
 
@@ -65,7 +63,7 @@ def test_a_limited_guesser_cannot_tell_a_real_code(host: Host, how):
 
 def _api(client, key: str):
     return client.post(
-        "/api/conversions",
+        client.application.config["REFERRALS_URL_PREFIX"] + "/api/conversions",
         json={"email": "nobody@example.com"},
         headers={"Authorization": f"Bearer {key}"},
     )

@@ -12,13 +12,11 @@ from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.rewards.conversions import record_conversion
 from referral_site.referrals.storage.models import Referral, Reward
-from tests import test_hosts_alike as hosts_alike
 from tests.conftest import PASSWORD, POSTGRES_URL, login, scalar
 from tests.hostile_values import row_counts as _row_counts
+from tests.hosts import BROWSER, Host
 from tests.reward_helpers import API_KEY, AUTH, conversion_body, post_conversion
 from tests.routes import object_routes
-from tests.test_hosts_alike import API_KEY as HOST_API_KEY
-from tests.test_hosts_alike import BROWSER, Host, _admin
 
 #: NUL, escape, DEL and a C1 control: no field of the program means any of them.
 CONTROLS = ["\x00", "\x1b", "\x7f", "\x85"]
@@ -32,10 +30,6 @@ def _counts(app) -> dict[str, int]:
     """Rows per table, but the sightings every signed-in request may write."""
     with app.app_context():
         return {k: v for k, v in _row_counts().items() if k != "user_sightings"}
-
-
-#: The site and the bookshop (test_hosts_alike.py), each test on both.
-host = hosts_alike.host
 
 
 @pytest.fixture
@@ -202,21 +196,21 @@ def test_reward_ids_past_the_column_are_404s(objects, value):
 
 
 def test_host_user_keys_with_control_characters_or_too_long_are_404s(host: Host):
-    admin = _admin(host)
+    admin = host.referring_admin()
     bob = str(host.user_id("bob"))
-    assert admin.get(f"/admin/referrers/{bob}").status_code == 200
+    assert admin.get(host.url(f"/admin/referrers/{bob}")).status_code == 200
     integer_keys = bob.isdigit()
     hostile = ["a%00b", "b%1bc", "x" * 1000] + (
         [str(v) for v in PAST_THE_COLUMN] if integer_keys else []
     )
     for key in hostile:
-        assert admin.get(f"/admin/referrers/{key}").status_code == 404, key
+        assert admin.get(host.url(f"/admin/referrers/{key}")).status_code == 404, key
 
 
 def test_host_forms_and_api_refuse_nul_alike(host: Host):
-    admin = _admin(host)
+    admin = host.referring_admin()
     response = admin.post(
-        "/api/conversions",
+        host.url("/api/conversions"),
         json={
             "user_id": host.user_id("bob"),
             "kind": "purchase",
@@ -224,15 +218,15 @@ def test_host_forms_and_api_refuse_nul_alike(host: Host):
             "currency": "EUR",
             "external_id": "x\x00y",
         },
-        headers={"Authorization": f"Bearer {HOST_API_KEY}"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
     )
     assert response.status_code == 400
     refund = admin.post(
-        "/api/conversions/a%00b/refund",
-        headers={"Authorization": f"Bearer {HOST_API_KEY}"},
+        host.url("/api/conversions/a%00b/refund"),
+        headers={"Authorization": f"Bearer {API_KEY}"},
     )
     assert refund.status_code == 400
-    page = admin.post("/referrals/code", data={"code": "ANN\x00CODE"})
+    page = admin.post(host.url("/referrals/code"), data={"code": "ANN\x00CODE"})
     assert page.status_code == 400  # the page again, the field marked
     assert "Remove the control characters" in page.get_data(as_text=True)
     assert "ANN\x00CODE" not in page.get_data(as_text=True)

@@ -1,23 +1,17 @@
 """The plugin behaves the same on the site and on a host unlike it (the bookshop).
 
-Each test runs against both: the site (its own signup pages, integer keys) and the
-bookshop (its own registration calling attribute_signup, UUID string keys, a
-unique username, a role for admins, its own deletion calling forget_user), on
-SQLite and on PostgreSQL.
+Each test runs against both (tests/hosts.py): the site (its own signup pages,
+integer keys) and the bookshop (its own registration calling attribute_signup,
+UUID string keys, a unique username, a role for admins, its own deletion calling
+forget_user, the plugin under a URL prefix), on SQLite and on PostgreSQL.
 """
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import pytest
 import sqlalchemy as sa
-from flask import Flask
 
-from referral_site.extensions import db as site_db
-from referral_site.models import User
-from referral_site.referrals import code_of, record_conversion, refund_conversion
+from referral_site.referrals import record_conversion, refund_conversion
 from referral_site.referrals.attribution.services import Referrer, find_referrer
 from referral_site.referrals.fraud.models import FraudSignal, ReferralSignalRecord
 from referral_site.referrals.outbox.models import OutboxEvent
@@ -29,115 +23,12 @@ from referral_site.referrals.storage.models import (
     RewardStatus,
     Visit,
 )
-from tests.conftest import PASSWORD, login, signup
-from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
-
-
-@dataclass
-class Host:
-    """A host app and how a person uses it: join, sign in and out, leave."""
-
-    app: Flask
-    join: Callable  # (client, name, code=None) -> response
-    sign_in: Callable  # (client, name)
-    sign_out: Callable  # (client)
-    leave: Callable  # (client) -> response
-    user_id: Callable  # (name) -> the host's key
-    make_admin: Callable  # (name)
-
-    def scalar(self, statement):
-        with self.app.app_context():
-            return self.app.extensions["referrals"].db.session.scalar(statement)
-
-    def scalars(self, statement) -> list:
-        with self.app.app_context():
-            return list(self.app.extensions["referrals"].db.session.scalars(statement))
-
-    def code(self, name: str) -> str:
-        with self.app.app_context():
-            return code_of(self.user_id(name))
-
-
-API_KEY = "hosts-alike-api-key-0123456789"
-
-
-def _join_site(client, name, code=None):
-    """Sign up on the site, then sign in with the password (as a person would
-    before confirming the address: signup answers alike for every address)."""
-    response = signup(client, email=f"{name}@example.com", name=name, code=code)
-    if response.status_code == 302:
-        login(client, f"{name}@example.com")
-    return response
-
-
-def _site(make_app) -> Host:
-    app = make_app(REFERRALS_API_KEY=API_KEY)
-
-    def user_id(name):
-        with app.app_context():
-            email = f"{name}@example.com"
-            return site_db.session.scalar(sa.select(User.id).where(User.email == email))
-
-    def make_admin(name):
-        with app.app_context():
-            site_db.session.get(User, user_id(name)).is_admin = True
-            site_db.session.commit()
-
-    return Host(
-        app=app,
-        join=_join_site,
-        sign_in=lambda client, name: login(client, f"{name}@example.com"),
-        sign_out=lambda client: client.post("/logout"),
-        leave=lambda client: client.post(
-            "/referrals/delete", data={"password": PASSWORD}
-        ),
-        user_id=user_id,
-        make_admin=make_admin,
-    )
-
-
-def _bookshop(app) -> Host:
-    def user_id(name):
-        return shelf.session.scalar(
-            sa.select(Reader.uid).where(Reader.username == name)
-        )
-
-    def uid(name):
-        with app.app_context():
-            return user_id(name)
-
-    def make_admin(name):
-        with app.app_context():
-            shelf.session.get(Reader, user_id(name)).role = "admin"
-            shelf.session.commit()
-
-    return Host(
-        app=app,
-        join=join_bookshop,
-        sign_in=lambda client, name: client.get(f"/as/{uid(name)}"),
-        sign_out=lambda client: client.post("/bye"),
-        leave=lambda client: client.post("/leave"),
-        user_id=uid,
-        make_admin=make_admin,
-    )
-
-
-@pytest.fixture(params=["site", "bookshop"])
-def host(request, make_app, tmp_path):
-    if request.param == "site":
-        yield _site(make_app)
-        return
-    with bookshop_app(tmp_path, REFERRALS_API_KEY=API_KEY) as app:
-        yield _bookshop(app)
+from tests.hosts import API_KEY, BROWSER, Host
 
 
 def _referred(host: Host, referrer: str, name: str):
     """A visitor follows the referrer's link and joins as name; their client."""
-    visitor = host.app.test_client()
-    visitor.get(f"/r/{host.code(referrer)}", headers=BROWSER)
-    response = host.join(visitor, name)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return visitor
+    return host.referred(referrer, name)
 
 
 def test_a_link_then_a_signup_is_attributed_once(host):
@@ -178,7 +69,7 @@ def test_first_touch_keeps_the_first_code(host):
         host.join(host.app.test_client(), name)
     visitor = host.app.test_client()
     for name in ("ann", "cat"):
-        visitor.get(f"/r/{host.code(name)}", headers=BROWSER)
+        visitor.get(host.url(f"/r/{host.code(name)}"), headers=BROWSER)
     host.join(visitor, "bob")
     assert host.scalar(sa.select(Referral.referrer_id)) == host.user_id("ann")
 
@@ -186,7 +77,7 @@ def test_first_touch_keeps_the_first_code(host):
 def test_people_following_their_own_link_are_not_clicks(host):
     ann = host.app.test_client()
     host.join(ann, "ann")
-    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    ann.get(host.url(f"/r/{host.code('ann')}"), headers=BROWSER)
     assert host.scalar(sa.select(sa.func.count(Visit.id))) == 0
 
 
@@ -203,7 +94,7 @@ def test_a_referral_loop_is_refused(host):
     # ann's mailbox (a +tag changes nothing), signing up through bob's link,
     # would close a loop: refused with a message.
     visitor = host.app.test_client()
-    visitor.get(f"/r/{host.code('bob')}", headers=BROWSER)
+    visitor.get(host.url(f"/r/{host.code('bob')}"), headers=BROWSER)
     response = host.join(visitor, "ann+again")
     assert response.status_code == 400
     assert "someone you referred" in response.get_data(as_text=True)
@@ -212,9 +103,9 @@ def test_a_referral_loop_is_refused(host):
 def test_the_referrers_device_flags_the_referral(host):
     ann = host.app.test_client()
     host.join(ann, "ann")
-    ann.get("/referrals", headers=BROWSER)  # seen signed in on this device
+    ann.get(host.url("/referrals"), headers=BROWSER)  # seen signed in on this device
     host.sign_out(ann)
-    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    ann.get(host.url(f"/r/{host.code('ann')}"), headers=BROWSER)
     host.join(ann, "annalt")
     with host.app.app_context():
         session = host.app.extensions["referrals"].db.session
@@ -244,8 +135,8 @@ def test_people_see_only_their_own_referrals(host):
     cat = host.app.test_client()
     host.join(cat, "cat")
     _referred(host, "ann", "bob")
-    assert "bob" in ann.get("/referrals").get_data(as_text=True)
-    assert "bob" not in cat.get("/referrals").get_data(as_text=True)
+    assert "bob" in ann.get(host.url("/referrals")).get_data(as_text=True)
+    assert "bob" not in cat.get(host.url("/referrals")).get_data(as_text=True)
 
 
 def test_admin_pages_are_for_admins_only(host):
@@ -253,12 +144,12 @@ def test_admin_pages_are_for_admins_only(host):
     host.join(ann, "ann")
     _referred(host, "ann", "bob")
     for path in ("/admin", "/admin/rewards", "/admin/fraud"):
-        assert ann.get(path).status_code == 403
+        assert ann.get(host.url(path)).status_code == 403
     host.make_admin("ann")
     host.sign_in(ann, "ann")
-    report = ann.get("/admin")
+    report = ann.get(host.url("/admin"))
     assert report.status_code == 200 and "ann" in report.get_data(as_text=True)
-    referrer = ann.get(f"/admin/referrers/{host.user_id('ann')}")
+    referrer = ann.get(host.url(f"/admin/referrers/{host.user_id('ann')}"))
     assert referrer.status_code == 200 and host.code("ann") in referrer.get_data(
         as_text=True
     )
@@ -268,7 +159,7 @@ def test_the_data_export_holds_the_users_own_data(host):
     ann = host.app.test_client()
     host.join(ann, "ann")
     _referred(host, "ann", "bob")
-    exported = json.loads(ann.get("/referrals/export").get_data(as_text=True))
+    exported = json.loads(ann.get(host.url("/referrals/export")).get_data(as_text=True))
     assert exported["account"]["referral_code"] == host.code("ann")
     assert len(exported["people_you_referred"]) == 1
     assert "bob@example.com" not in json.dumps(exported)
@@ -281,26 +172,16 @@ def test_a_forgotten_users_link_is_dead_and_the_counts_stay(host):
     _referred(host, "ann", "bob")
     assert host.leave(ann).status_code == 302
     visitor = host.app.test_client()
-    visitor.get(f"/r/{code}", headers=BROWSER)
+    visitor.get(host.url(f"/r/{code}"), headers=BROWSER)
     assert visitor.get_cookie("ref") is None
     assert host.scalar(sa.select(sa.func.count(Referral.id))) == 1
 
 
-def _admin(host: Host):
-    """A signed-in admin's client (ann) after ann referred bob."""
-    ann = host.app.test_client()
-    host.join(ann, "ann")
-    _referred(host, "ann", "bob")
-    host.make_admin("ann")
-    host.sign_in(ann, "ann")
-    return ann
-
-
 def test_the_conversions_api_takes_the_hosts_user_ids(host):
-    client = _admin(host)
+    client = host.referring_admin()
     bob = host.user_id("bob")
     response = client.post(
-        "/api/conversions",
+        host.url("/api/conversions"),
         json={
             "user_id": bob,
             "kind": "purchase",
@@ -313,27 +194,29 @@ def test_the_conversions_api_takes_the_hosts_user_ids(host):
     assert response.status_code == 201, response.get_data(as_text=True)
     rewarded = sa.select(sa.func.count(Reward.id)).where(Reward.user_id == bob)
     assert host.scalar(rewarded) == 1
-    refused = client.post("/api/conversions", json={}, headers={"Authorization": "x"})
+    refused = client.post(
+        host.url("/api/conversions"), json={}, headers={"Authorization": "x"}
+    )
     assert refused.status_code == 401
 
 
 def test_admins_decide_on_a_flagged_referral(host):
     ann = host.app.test_client()
     host.join(ann, "ann")
-    ann.get("/referrals", headers=BROWSER)
+    ann.get(host.url("/referrals"), headers=BROWSER)
     host.sign_out(ann)
-    ann.get(f"/r/{host.code('ann')}", headers=BROWSER)
+    ann.get(host.url(f"/r/{host.code('ann')}"), headers=BROWSER)
     host.join(ann, "annalt")  # flagged: ann's own device
     host.join(host.app.test_client(), "boss")
     host.make_admin("boss")
     boss = host.app.test_client()
     host.sign_in(boss, "boss")
-    page = boss.get("/admin/fraud").get_data(as_text=True)
+    page = boss.get(host.url("/admin/fraud")).get_data(as_text=True)
     assert "annalt" in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
     referral_id = host.scalar(sa.select(Referral.id))
     response = boss.post(
-        f"/admin/fraud/{referral_id}/confirm",
+        host.url(f"/admin/fraud/{referral_id}/confirm"),
         data={"csrf_token": token, "reason": "the referrer's own second account"},
     )
     assert response.status_code == 302
@@ -341,8 +224,8 @@ def test_admins_decide_on_a_flagged_referral(host):
 
 
 def test_csv_exports_name_the_hosts_users(host):
-    client = _admin(host)
-    export = client.get("/admin/export/referrals.csv?range=all")
+    client = host.referring_admin()
+    export = client.get(host.url("/admin/export/referrals.csv?range=all"))
     text = export.get_data(as_text=True)
     assert export.status_code == 200 and "bob@example.com" in text
     assert "ann@example.com" in text  # the referrer's address
@@ -351,14 +234,15 @@ def test_csv_exports_name_the_hosts_users(host):
 def test_the_qr_code_carries_the_link(host):
     ann = host.app.test_client()
     host.join(ann, "ann")
-    svg = ann.get("/referrals/qr.svg")
+    svg = ann.get(host.url("/referrals/qr.svg"))
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
 
 
 def test_guessing_codes_is_rate_limited(host):
     guesser = host.app.test_client()
     statuses = [
-        guesser.get(f"/r/NOPE{n:04d}", headers=BROWSER).status_code for n in range(12)
+        guesser.get(host.url(f"/r/NOPE{n:04d}"), headers=BROWSER).status_code
+        for n in range(12)
     ]
     assert statuses[:10] == [302] * 10 and statuses[-1] == 429
 
@@ -371,7 +255,9 @@ def test_a_forgotten_referrer_gains_nothing_from_a_stale_cache(host):
     host.join(ann, "ann")
     ann_id, code = host.user_id("ann"), host.code("ann")
     visitor = host.app.test_client()
-    visitor.get(f"/r/{code}", headers=BROWSER)  # captured before the forgetting
+    visitor.get(
+        host.url(f"/r/{code}"), headers=BROWSER
+    )  # captured before the forgetting
     host.leave(ann)
     with host.app.test_request_context():
         cache = host.app.extensions["referrals"].code_cache

@@ -1,4 +1,7 @@
-"""The leaderboard's sources: exact all-time totals, rankings of the range presets."""
+"""The leaderboard's sources: exact all-time totals, rankings of the range presets.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 import re
 from collections import Counter
@@ -7,7 +10,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.reports import leaderboard, rankings
 from referral_site.referrals.reports.models import (
@@ -24,7 +26,39 @@ from referral_site.referrals.storage.models import (
     Visit,
     utcnow,
 )
+from tests.conftest import plugin_session
 from tests.test_reports import _count_queries, _csv, add_clicks, add_reward, refer
+
+
+@pytest.fixture
+def app(host):
+    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+@pytest.fixture
+def client(host):
+    return host.client()
+
+
+@pytest.fixture
+def admin(host):
+    """A signed-in admin's client (Boss)."""
+    host.users("boss@example.com", "Boss", admin=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    return client
+
+
+@pytest.fixture
+def runner(host):
+    return host.app.test_cli_runner()
 
 
 def refresh(runner) -> str:
@@ -39,10 +73,10 @@ def counted_from_rows(app, days: int | None) -> list[tuple]:
     period = reports.date_range("all" if days is None else f"{days}d")
     with app.app_context():
         counts: Counter = Counter()
-        for visit in db.session.scalars(sa.select(Visit)):
+        for visit in plugin_session(app).scalars(sa.select(Visit)):
             if period.start is None or visit.created_at >= period.start:
                 counts[(visit.referrer_id, "clicks")] += 1
-        for referral in db.session.scalars(sa.select(Referral)):
+        for referral in plugin_session(app).scalars(sa.select(Referral)):
             if period.start is None or referral.created_at >= period.start:
                 counts[(referral.referrer_id, "signups")] += 1
             converted = referral.status == ReferralStatus.CONVERTED
@@ -82,7 +116,7 @@ def program(app, make_user) -> dict[str, int]:
 
 def make_code(app, user_id: int) -> str:
     with app.app_context():
-        return db.session.get(ReferralAccount, user_id).code
+        return plugin_session(app).get(ReferralAccount, user_id).code
 
 
 def rewards_from_rows(app, days: int | None) -> dict[int, list]:
@@ -90,7 +124,7 @@ def rewards_from_rows(app, days: int | None) -> dict[int, list]:
     period = reports.date_range("all" if days is None else f"{days}d")
     totals: Counter = Counter()
     with app.app_context():
-        for reward in db.session.scalars(sa.select(Reward)):
+        for reward in plugin_session(app).scalars(sa.select(Reward)):
             recent = period.start is None or reward.created_at >= period.start
             if recent and reward.status != RewardStatus.REJECTED:
                 totals[(reward.user_id, reward.currency)] += reward.amount_minor
@@ -107,7 +141,7 @@ def rewards_shown(app, key: str) -> dict[int, list]:
 
 
 @pytest.mark.parametrize("days", [7, 30, 90, None])
-def test_every_range_shows_the_counts_of_the_rows(app, make_user, runner, days):
+def test_every_range_shows_the_counts_of_the_rows(host, app, make_user, runner, days):
     ids = program(app, make_user)
     for amount, currency, status, age in [
         (1000, "USD", "pending", 1),
@@ -125,10 +159,12 @@ def test_every_range_shows_the_counts_of_the_rows(app, make_user, runner, days):
     assert shown_rewards[ids["ann"]]  # every range has some of Ann's rewards
 
 
-def test_a_preset_shows_its_last_ranking_and_says_when(app, make_user, admin, runner):
+def test_a_preset_shows_its_last_ranking_and_says_when(
+    host, app, make_user, admin, runner
+):
     ids = program(app, make_user)
     add_reward(app, ids["ann"], 1000, age=1)
-    page = admin.get("/admin?range=7d").get_data(as_text=True)
+    page = admin.get(host.url("/admin?range=7d")).get_data(as_text=True)
     assert "data-as-of" not in page  # not ranked yet: counted now
     before = counted_from_rows(app, 7)
     assert "ranked 4 referrers" in refresh(runner)  # 7d: ann, bob, cat, dan
@@ -137,7 +173,7 @@ def test_a_preset_shows_its_last_ranking_and_says_when(app, make_user, admin, ru
     add_reward(app, ids["ann"], 500, age=1)
     assert shown(app, "7d") == before  # as of the ranking
     assert rewards_shown(app, "7d") == {ids["ann"]: [("USD", 1000)]}
-    page = admin.get("/admin?range=7d").get_data(as_text=True)
+    page = admin.get(host.url("/admin?range=7d")).get_data(as_text=True)
     assert re.search(r'<time datetime="[^"]+" data-as-of>', page)
     assert "refresh-leaderboards" in page
     assert 'data-stat="referred-signups">6<' in page  # the funnel is exact now
@@ -149,8 +185,9 @@ def test_a_preset_shows_its_last_ranking_and_says_when(app, make_user, admin, ru
     assert rewards_shown(app, "7d") == {ids["ann"]: [("USD", 1500)]}
 
 
-def test_pages_of_a_ranking_follow_its_ranks(make_app, make_user, runner):
-    app = make_app(REFERRALS_PAGE_SIZE=2)
+def test_pages_of_a_ranking_follow_its_ranks(make_host):
+    host = make_host(REFERRALS_PAGE_SIZE=2)
+    app, make_user, runner = host.app, host.users, host.app.test_cli_runner()
     for n in range(5):
         user_id, _ = make_user(f"r{n}@example.com", f"Referrer {n}")
         add_clicks(app, user_id, *([0.5] * (n + 1)))
@@ -164,18 +201,20 @@ def test_pages_of_a_ranking_follow_its_ranks(make_app, make_user, runner):
     assert all(page.as_of is not None for page in pages)
 
 
-def test_the_csv_export_of_a_preset_matches_its_ranking(app, make_user, admin, runner):
+def test_the_csv_export_of_a_preset_matches_its_ranking(
+    host, app, make_user, admin, runner
+):
     program(app, make_user)
     refresh(runner)
-    rows = _csv(admin.get("/admin/export/leaderboard.csv?range=30d"))
-    assert [
-        (int(r["referrer_id"]), int(r["clicks"]), int(r["signups"])) for r in rows
-    ] == [(i, clicks, signups) for i, clicks, signups, _ in shown(app, "30d")]
+    rows = _csv(admin.get(host.url("/admin/export/leaderboard.csv?range=30d")))
+    assert [(r["referrer_id"], int(r["clicks"]), int(r["signups"])) for r in rows] == [
+        (str(i), clicks, signups) for i, clicks, signups, _ in shown(app, "30d")
+    ]
     assert [r["rank"] for r in rows] == [str(n) for n in range(1, len(rows) + 1)]
 
 
 def test_refreshing_keeps_the_last_two_rankings_and_drops_abandoned_ones(
-    app, make_user
+    host, app, make_user
 ):
     ids = program(app, make_user)
     add_reward(app, ids["ann"], 1000, age=1)
@@ -183,29 +222,41 @@ def test_refreshing_keeps_the_last_two_rankings_and_drops_abandoned_ones(
     now = utcnow()
     with app.app_context():
         for age in (timedelta(hours=7), timedelta(0)):  # dead, and still writing
-            db.session.add(
+            plugin_session(app).add(
                 RankingSnapshot(
                     range_key="7d", starts_on=now.date(), taken_at=now - age
                 )
             )
-        db.session.commit()
+        plugin_session(app).commit()
         rankings.BATCH_SIZE, batch = 2, rankings.BATCH_SIZE  # several batches
         try:
             runs = [rankings.refresh_all(now + timedelta(minutes=n)) for n in range(3)]
         finally:
             rankings.BATCH_SIZE = batch
-        kept = db.session.execute(
-            sa.select(RankingSnapshot.range_key, RankingSnapshot.taken_at)
-            .where(RankingSnapshot.referrers.is_not(None))
-            .order_by(RankingSnapshot.id)
-        ).all()
-        unfinished = db.session.scalars(
-            sa.select(RankingSnapshot.taken_at).where(
-                RankingSnapshot.referrers.is_(None)
+        kept = (
+            plugin_session(app)
+            .execute(
+                sa.select(RankingSnapshot.range_key, RankingSnapshot.taken_at)
+                .where(RankingSnapshot.referrers.is_not(None))
+                .order_by(RankingSnapshot.id)
             )
-        ).all()
-        ranks = db.session.scalar(sa.select(sa.func.count(RankedReferrer.rank)))
-        rewards = db.session.scalar(sa.select(sa.func.count(RankedReward.currency)))
+            .all()
+        )
+        unfinished = (
+            plugin_session(app)
+            .scalars(
+                sa.select(RankingSnapshot.taken_at).where(
+                    RankingSnapshot.referrers.is_(None)
+                )
+            )
+            .all()
+        )
+        ranks = plugin_session(app).scalar(
+            sa.select(sa.func.count(RankedReferrer.rank))
+        )
+        rewards = plugin_session(app).scalar(
+            sa.select(sa.func.count(RankedReward.currency))
+        )
     assert [(row.range_key, row.taken_at) for row in kept] == [
         (refreshed.range_key, refreshed.taken_at)
         for run in runs[1:]
@@ -216,7 +267,7 @@ def test_refreshing_keeps_the_last_two_rankings_and_drops_abandoned_ones(
 
 
 def test_report_pages_issue_a_fixed_number_of_queries_with_rankings(
-    app, make_user, admin, runner
+    host, app, make_user, admin, runner
 ):
     _, ann = make_user("ann@example.com", "Ann")
     paths = [
@@ -227,7 +278,10 @@ def test_report_pages_issue_a_fixed_number_of_queries_with_rankings(
     ]
     refer(app, make_user, ann, "first@example.com", converted_age=0)
     refresh(runner)
-    admin.get("/admin")  # a session's first request also records its device sighting
+    admin.get(
+        host.url("/admin")
+    )  # a session's first request also records its device sighting
+    paths = [host.url(path) for path in paths]
     small = {path: _count_queries(app, admin, path) for path in paths}
     for n in range(12):
         user_id, code = make_user(f"r{n}@example.com", f"R{n}", code=ann)

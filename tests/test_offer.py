@@ -1,5 +1,10 @@
 """The offer shown to the people it is for: referrers on /referrals, invited visitors
-on the landing and signup pages (the plugin's and a host's own)."""
+on the landing and signup pages (the plugin's and a host's own).
+
+The tests of /referrals run on both hosts (tests/hosts.py), the site and the
+bookshop; those of the invitation on the signup and home pages are of the site's
+pages (the plugin's signup, the site's home), and the last of the bookshop's own.
+"""
 
 from datetime import UTC, datetime
 
@@ -10,7 +15,6 @@ from referral_site.referrals import code_of
 from referral_site.referrals.program import service
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
-from tests.conftest import get_account, login
 from tests.host_apps import BROWSER, Reader, bookshop_app, join_bookshop, shelf
 from tests.reward_helpers import (
     SIGNED_UP_DAYS_AGO,
@@ -47,15 +51,23 @@ def convert(app, user_id, external_id, amount=10_000):
         )  # fmt: skip
 
 
-def page_of(app, email, path="/referrals") -> str:
-    client = app.test_client()
-    login(client, email)
-    return client.get(path).get_data(as_text=True)
+@pytest.fixture
+def on_host(host):
+    """The host of the test (the site, then the bookshop): (app, make_user)."""
+    return host.app, host.users
 
 
-def test_referrals_states_the_offer_of_the_rules_in_force(app, make_user):
+def page_of(host, email, path="/referrals") -> str:
+    """The plugin's page at path, as the person with this email sees it."""
+    client = host.client()
+    host.sign_in(client, email)
+    return client.get(host.url(path)).get_data(as_text=True)
+
+
+def test_referrals_states_the_offer_of_the_rules_in_force(host, on_host):
+    app, make_user = on_host
     make_user("ann@example.com", "Ann")
-    assert DEFAULT_OFFER in page_of(app, "ann@example.com")
+    assert DEFAULT_OFFER in page_of(host, "ann@example.com")
     save(
         app,
         [
@@ -65,20 +77,22 @@ def test_referrals_states_the_offer_of_the_rules_in_force(app, make_user):
     )
     assert (
         "Give your friends $3.00 off when they sign up, get 10% of every purchase "
-        "your friends make." in page_of(app, "ann@example.com")
+        "your friends make." in page_of(host, "ann@example.com")
     )
 
 
-def test_the_offers_own_wording_replaces_the_derived_one(app, make_user):
+def test_the_offers_own_wording_replaces_the_derived_one(host, on_host):
+    app, make_user = on_host
     make_user("ann@example.com", "Ann")
     save(app, [{"name": "s", "trigger": "first_conversion", "amount": 500}],
          referrer_offer="Invite a friend, get a free month.")  # fmt: skip
-    page = page_of(app, "ann@example.com")
+    page = page_of(host, "ann@example.com")
     assert "Invite a friend, get a free month." in page
     assert DEFAULT_OFFER not in page
 
 
-def test_referrals_shows_progress_to_the_next_milestone(app, make_user):
+def test_referrals_shows_progress_to_the_next_milestone(host, on_host):
+    app, make_user = on_host
     save(
         app,
         [
@@ -89,53 +103,54 @@ def test_referrals_shows_progress_to_the_next_milestone(app, make_user):
     )  # fmt: skip
     _, bob = referred_pair(make_user)
     convert(app, bob, "ch_1")
-    page = page_of(app, "ann@example.com")
+    page = page_of(host, "ann@example.com")
     assert "1 of 2 friends have bought: 1 more for a $50.00 bonus" in page
     assert '<progress id="milestone-progress" max="2" value="1">' in page
-    code = get_account(app, "ann@example.com").code
-    cat, _ = make_user("cat@example.com", "Cat", code=code)
+    cat, _ = make_user("cat@example.com", "Cat", code=host.code("Ann"))
     backdate_signup(app, cat, days=SIGNED_UP_DAYS_AGO)  # joined before buying
     convert(app, cat, "ch_2")
-    page = page_of(app, "ann@example.com")
+    page = page_of(host, "ann@example.com")
     assert "2 of 5 friends have bought: 3 more for a $50.00 bonus" in page
     assert "(milestone: 2 friends)" in page
 
 
-def test_no_milestone_progress_without_milestone_rules(app, make_user):
+def test_no_milestone_progress_without_milestone_rules(host, on_host):
+    _, make_user = on_host
     make_user("ann@example.com", "Ann")
-    assert "data-milestone" not in page_of(app, "ann@example.com")
+    assert "data-milestone" not in page_of(host, "ann@example.com")
 
 
-def test_each_reward_names_the_friend_it_is_for(app, make_user):
+def test_each_reward_names_the_friend_it_is_for(host, on_host):
+    app, make_user = on_host
     _, bob = referred_pair(make_user)
     convert(app, bob, "ch_1")
-    ann_page = page_of(app, "ann@example.com")
+    ann_page = page_of(host, "ann@example.com")
     assert '<td data-label="For" data-friend>Bob</td>' in ann_page
-    bob_page = page_of(app, "bob@example.com")
+    bob_page = page_of(host, "bob@example.com")
     assert '<td data-label="For" data-friend>Joining through Ann</td>' in bob_page
 
 
-def test_a_rejected_reward_says_why(app, make_user):
+def test_a_rejected_reward_says_why(host, on_host):
+    app, make_user = on_host
     _, bob = referred_pair(make_user)
     convert(app, bob, "ch_1")
     first = reward_ids(app)[0]
     with app.app_context():
         rewards.decide([first], "reject", actor_id=None, reason="Same household")
-    assert "Why: Same household" in page_of(app, "ann@example.com")
+    assert "Why: Same household" in page_of(host, "ann@example.com")
 
 
-def test_referrals_pages_through_all_rewards(make_app, make_user):
-    app = make_app(REFERRALS_PAGE_SIZE=2)
+def test_referrals_pages_through_all_rewards(make_host):
+    host = make_host(REFERRALS_PAGE_SIZE=2)
+    app = host.app
     save(app, [{"name": "each", "trigger": "every_conversion", "amount": 100}])
-    _, bob = referred_pair(make_user)
+    _, bob = referred_pair(host.users)
     for number in range(5):
         convert(app, bob, f"ch_{number}")
-    client = app.test_client()
-    login(client, "ann@example.com")
-    first = client.get("/referrals").get_data(as_text=True)
+    first = page_of(host, "ann@example.com")
     assert first.count('data-label="Granted"') == 2
     assert "Page 1 of 3" in first and "Older rewards" in first
-    last = client.get("/referrals?rewards_page=3").get_data(as_text=True)
+    last = page_of(host, "ann@example.com", "/referrals?rewards_page=3")
     assert last.count('data-label="Granted"') == 1
     assert "Newer rewards" in last and "Older rewards" not in last
 

@@ -1,12 +1,8 @@
 """Signed-in pages and exports are kept out of caches (Cache-Control: no-store),
 on the site and on a host unlike it (issue 16, item 11)."""
 
-from tests import test_hosts_alike as hosts_alike
 from tests.conftest import login
-from tests.test_hosts_alike import BROWSER, Host, _admin
-
-#: The site and the bookshop (test_hosts_alike.py), each test on both.
-host = hosts_alike.host
+from tests.hosts import BROWSER, Host
 
 #: The plugin's pages a signed-in admin opens; each carries what it shows.
 PRIVATE = [
@@ -22,9 +18,9 @@ PRIVATE = [
 
 
 def test_signed_in_pages_and_exports_are_no_store(host: Host):
-    admin = _admin(host)
+    admin = host.referring_admin()
     for path in PRIVATE + [f"/admin/referrers/{host.user_id('bob')}"]:
-        response = admin.get(path, headers=BROWSER)
+        response = admin.get(host.url(path), headers=BROWSER)
         response.get_data()  # the CSV exports stream: read them to the end
         assert response.status_code == 200, path
         assert response.headers.get("Cache-Control") == "no-store", path
@@ -34,10 +30,10 @@ def test_public_pages_may_be_cached_and_the_qr_code_keeps_its_own(host: Host):
     visitor = host.app.test_client()
     response = visitor.get("/", headers=BROWSER)
     assert "no-store" not in response.headers.get("Cache-Control", "")
-    admin = _admin(host)
-    qr = admin.get("/referrals/qr.svg", headers=BROWSER)
+    admin = host.referring_admin()
+    qr = admin.get(host.url("/referrals/qr.svg"), headers=BROWSER)
     assert qr.headers["Cache-Control"] == "private, max-age=3600"
-    static = admin.get("/_referrals/static/referrals.css")
+    static = admin.get(host.url("/_referrals/static/referrals.css"))
     assert "no-store" not in static.headers.get("Cache-Control", "")
 
 

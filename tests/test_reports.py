@@ -1,15 +1,18 @@
-"""The admin report, its exports and the figures behind both pages."""
+"""The admin report, its exports and the figures behind both pages.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop.
+"""
 
 import csv
 import io
 import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import segno
 import sqlalchemy as sa
 
-from referral_site.extensions import db
 from referral_site.referrals.reports import figures as reports
 from referral_site.referrals.rewards.money import format_money, format_plain
 from referral_site.referrals.storage.models import (
@@ -23,8 +26,33 @@ from referral_site.referrals.storage.models import (
     utcnow,
 )
 from referral_site.referrals.storage.transactions import write_transaction
-from tests.conftest import login
 from tests.qr_matrix import svg_path_matrix, with_border
+
+
+@pytest.fixture
+def app(host):
+    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host, joining through its own signup."""
+    return host.users
+
+
+@pytest.fixture
+def client(host):
+    return host.client()
+
+
+@pytest.fixture
+def admin(host):
+    """A signed-in admin's client (Boss)."""
+    host.users("boss@example.com", "Boss", admin=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    return client
 
 
 def days_ago(n: float) -> datetime:
@@ -34,12 +62,12 @@ def days_ago(n: float) -> datetime:
 def add_clicks(app, referrer_id: int, *ages: float) -> None:
     """Visits on a referrer's link, n days old each."""
     with app.app_context(), write_transaction() as session:
-        for n, age in enumerate(ages):
+        for age in ages:
             session.add(
                 Visit(
                     code="X",
                     referrer_id=referrer_id,
-                    visitor_id=f"v{referrer_id}-{n}-{age}",
+                    visitor_id=uuid.uuid4().hex,  # a visitor each (32 characters)
                     landing_path="/r/X",
                     source=CaptureSource.LINK,
                     created_at=days_ago(age),
@@ -118,7 +146,7 @@ def test_date_range_presets_start_at_midnight_utc(key, expected_key, first_day):
         assert period.start == datetime.combine(first_day, datetime.min.time(), UTC)
 
 
-def test_report_figures_follow_the_date_range(app, make_user, admin):
+def test_report_figures_follow_the_date_range(host, app, make_user, admin):
     ann_id, ann = make_user("ann@example.com", "Ann")
     add_clicks(app, ann_id, 1, 2, 3, 40, 41, 100)
     refer(app, make_user, ann, "bob@example.com", age=1, converted_age=0.5)
@@ -134,7 +162,7 @@ def test_report_figures_follow_the_date_range(app, make_user, admin):
         "all": ("6", "4", "3", "$35.00"),
     }
     for key, (clicks, signups, conversions, pending) in expected.items():
-        page = admin.get(f"/admin?range={key}").get_data(as_text=True)
+        page = admin.get(host.url(f"/admin?range={key}")).get_data(as_text=True)
         assert stat(page, "clicks") == clicks, key
         assert stat(page, "referred-signups") == signups, key
         assert stat(page, "conversions") == conversions, key
@@ -142,7 +170,7 @@ def test_report_figures_follow_the_date_range(app, make_user, admin):
         assert 'aria-current="true" class="is-current"' in page
 
 
-def test_rewards_are_totalled_per_currency_and_status(app, make_user, admin):
+def test_rewards_are_totalled_per_currency_and_status(host, app, make_user, admin):
     ann_id, _ = make_user("ann@example.com", "Ann")
     for amount, currency, status in [
         (1000, "USD", "pending"),
@@ -158,12 +186,14 @@ def test_rewards_are_totalled_per_currency_and_status(app, make_user, admin):
     assert totals["USD"].count("pending") == 2
     assert totals["USD"].total == 3200  # rejected rewards are not owed
     assert totals["EUR"].amount("approved") == 2000
-    page = admin.get("/admin").get_data(as_text=True)
+    page = admin.get(host.url("/admin")).get_data(as_text=True)
     assert "$25.00 <span" in page and "€20.00 <span" in page
     assert "<strong>$32.00</strong>" in page
 
 
-def test_leaderboard_ranks_referrers_and_links_to_their_page(app, make_user, admin):
+def test_leaderboard_ranks_referrers_and_links_to_their_page(
+    host, app, make_user, admin
+):
     ann_id, ann = make_user("ann@example.com", "Ann")
     cat_id, cat = make_user("cat@example.com", "Cat")
     add_clicks(app, cat_id, 1, 1, 1)
@@ -173,53 +203,56 @@ def test_leaderboard_ranks_referrers_and_links_to_their_page(app, make_user, adm
     add_reward(app, ann_id, 1000, "USD", "approved")
     add_reward(app, ann_id, 500, "EUR", "pending")
     add_reward(app, ann_id, 9900, "USD", "rejected")
-    page = admin.get("/admin").get_data(as_text=True)
+    page = admin.get(host.url("/admin")).get_data(as_text=True)
     assert page.index("Ann") < page.index("Cat")
-    assert f'href="/admin/referrers/{ann_id}?range=30d"' in page
+    assert f'href="{host.url(f"/admin/referrers/{ann_id}")}?range=30d"' in page
     ann_row = page[page.index(f'data-referrer-id="{ann_id}"') :]
     assert (
         '<span class="block">€5.00</span><span class="block">$10.00</span>' in ann_row
     )
-    detail = admin.get(f"/admin/referrers/{ann_id}?range=all").get_data(as_text=True)
+    detail = admin.get(host.url(f"/admin/referrers/{ann_id}?range=all")).get_data(
+        as_text=True
+    )
     assert stat(detail, "referred-signups") == "2"
     assert stat(detail, "conversions") == "1"
     assert "bob@example.com" in detail and "eve@example.com" not in detail
 
 
-def test_leaderboard_is_paginated(make_app, make_user):
-    app = make_app(REFERRALS_PAGE_SIZE=2)
+def test_leaderboard_is_paginated(make_host):
+    host = make_host(REFERRALS_PAGE_SIZE=2)
+    app, make_user = host.app, host.users
     make_user("boss@example.com", "Boss", admin=True)
     for n in range(5):
         user_id, _ = make_user(f"r{n}@example.com", f"Referrer {n}")
         add_clicks(app, user_id, *([0.5] * (n + 1)))
-    client = app.test_client()
-    login(client, "boss@example.com")
-    first = client.get("/admin").get_data(as_text=True)
-    last = client.get("/admin?page=3").get_data(as_text=True)
+    client = host.client()
+    host.sign_in(client, "boss@example.com")
+    first = client.get(host.url("/admin")).get_data(as_text=True)
+    last = client.get(host.url("/admin?page=3")).get_data(as_text=True)
     assert "Page 1 of 3" in first and "Referrer 4" in first
     assert "Referrer 0" in last and "Referrer 4" not in last
     assert "5 referrers active" in first
 
 
-def test_unknown_referrer_page_is_404(admin):
-    assert admin.get("/admin/referrers/999999").status_code == 404
+def test_unknown_referrer_page_is_404(host, admin):
+    assert admin.get(host.url("/admin/referrers/999999")).status_code == 404
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/admin", "/admin/referrers/1", "/admin/export/referrals.csv"],
+    ["/admin", "/admin/referrers/{ann_id}", "/admin/export/referrals.csv"],
 )
-def test_report_pages_are_forbidden_to_users(client, make_user, path):
-    make_user()
-    login(client, "ann@example.com")
-    assert client.get(path).status_code == 403
+def test_report_pages_are_forbidden_to_users(host, client, make_user, path):
+    ann_id, _ = make_user()
+    host.sign_in(client, "ann@example.com")
+    assert client.get(host.url(path.format(ann_id=ann_id))).status_code == 403
 
 
 def _csv(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
 
 
-def test_csv_exports_stream_the_selected_range(app, make_user, admin):
+def test_csv_exports_stream_the_selected_range(host, app, make_user, admin):
     ann_id, ann = make_user("ann@example.com", "Ann")
     add_clicks(app, ann_id, 1, 2)
     refer(app, make_user, ann, "bob@example.com", age=1, converted_age=1)
@@ -227,7 +260,7 @@ def test_csv_exports_stream_the_selected_range(app, make_user, admin):
     add_reward(app, ann_id, 1234, "USD", "approved", age=1)
     add_reward(app, ann_id, 99, "EUR", "paid", age=100)
 
-    response = admin.get("/admin/export/referrals.csv?range=7d")
+    response = admin.get(host.url("/admin/export/referrals.csv?range=7d"))
     assert response.is_streamed
     assert response.mimetype == "text/csv"
     assert 'filename="referrals-7d.csv"' in response.headers["Content-Disposition"]
@@ -236,13 +269,13 @@ def test_csv_exports_stream_the_selected_range(app, make_user, admin):
     assert rows[0]["status"] == "converted" and rows[0]["referrer_email"] == (
         "ann@example.com"
     )
-    assert len(_csv(admin.get("/admin/export/referrals.csv?range=all"))) == 2
+    assert len(_csv(admin.get(host.url("/admin/export/referrals.csv?range=all")))) == 2
 
-    rewards = _csv(admin.get("/admin/export/rewards.csv?range=7d"))
+    rewards = _csv(admin.get(host.url("/admin/export/rewards.csv?range=7d")))
     assert [(r["amount"], r["currency"], r["amount_minor"]) for r in rewards] == [
         ("12.34", "USD", "1234")
     ]
-    leaders = _csv(admin.get("/admin/export/leaderboard.csv?range=all"))
+    leaders = _csv(admin.get(host.url("/admin/export/leaderboard.csv?range=all")))
     assert leaders == [
         {
             "rank": "1",
@@ -259,18 +292,18 @@ def test_csv_exports_stream_the_selected_range(app, make_user, admin):
     ]
 
 
-def test_csv_export_defuses_spreadsheet_formulas(app, make_user, admin):
+def test_csv_export_defuses_spreadsheet_formulas(host, app, make_user, admin):
     _, ann = make_user("ann@example.com", "Ann")
     make_user("x@example.com", "=HYPERLINK(1)", code=ann)
-    rows = _csv(admin.get("/admin/export/referrals.csv"))
+    rows = _csv(admin.get(host.url("/admin/export/referrals.csv")))
     assert rows[0]["referred_name"] == "'=HYPERLINK(1)"
 
 
-def test_unknown_export_is_404(admin):
-    assert admin.get("/admin/export/passwords.csv").status_code == 404
+def test_unknown_export_is_404(host, admin):
+    assert admin.get(host.url("/admin/export/passwords.csv")).status_code == 404
 
 
-def test_daily_series_counts_each_utc_day_and_fills_gaps(app, make_user):
+def test_daily_series_counts_each_utc_day_and_fills_gaps(host, app, make_user):
     ann_id, ann = make_user("ann@example.com", "Ann")
     add_clicks(app, ann_id, 0, 0, 2)
     refer(app, make_user, ann, "bob@example.com", age=2, converted_age=0)
@@ -283,15 +316,15 @@ def test_daily_series_counts_each_utc_day_and_fills_gaps(app, make_user):
     assert sum(series.clicks) == 3
 
 
-def test_report_chart_is_inline_svg_with_axes(admin):
-    page = admin.get("/admin?range=7d").get_data(as_text=True)
+def test_report_chart_is_inline_svg_with_axes(host, admin):
+    page = admin.get(host.url("/admin?range=7d")).get_data(as_text=True)
     chart = page[page.index('<svg class="chart"') : page.index("</svg>")]
     assert 'role="img"' in chart and "<title" in chart
     assert "Day (UTC)" in chart and "Count" in chart
     assert chart.count('data-series="') == 3
 
 
-def test_my_referrals_shows_reward_totals_by_status(app, make_user):
+def test_my_referrals_shows_reward_totals_by_status(host, app, make_user):
     ann_id, _ = make_user("ann@example.com", "Ann")
     add_reward(app, ann_id, 1000, "USD", "pending")
     add_reward(app, ann_id, 500, "USD", "review")  # pending to the user too
@@ -299,8 +332,8 @@ def test_my_referrals_shows_reward_totals_by_status(app, make_user):
     add_reward(app, ann_id, 400, "EUR", "paid")
     add_reward(app, ann_id, 900, "EUR", "rejected")  # in no balance
     client = app.test_client()
-    login(client, "ann@example.com")
-    page = client.get("/referrals").get_data(as_text=True)
+    host.sign_in(client, "ann@example.com")
+    page = client.get(host.url("/referrals")).get_data(as_text=True)
     assert re.search(
         r'data-stat="rewards-pending">\s*<span class="amount">\$15\.00</span>\s*<',
         page,
@@ -315,27 +348,29 @@ def test_my_referrals_shows_reward_totals_by_status(app, make_user):
     assert "€4.00" in paid[:200] and "$7.00" in paid[:200]
 
 
-def test_qr_code_encodes_the_users_link(client, make_user):
+def test_qr_code_encodes_the_users_link(host, client, make_user):
     _, code = make_user()
-    login(client, "ann@example.com")
-    response = client.get("/referrals/qr.svg?download=1")
+    host.sign_in(client, "ann@example.com")
+    response = client.get(host.url("/referrals/qr.svg?download=1"))
     assert response.mimetype == "image/svg+xml"
     assert "attachment" in response.headers["Content-Disposition"]
-    expected = segno.make(f"http://localhost/r/{code}", error="m", boost_error=False)
+    link = f"http://localhost{host.url(f'/r/{code}')}"
+    expected = segno.make(link, error="m", boost_error=False)
     svg = response.get_data(as_text=True)
     assert svg_path_matrix(svg) == with_border(expected.matrix, 4)
-    page = client.get("/referrals").get_data(as_text=True)
+    page = client.get(host.url("/referrals")).get_data(as_text=True)
     inline = page[page.index('<svg role="img"') : page.index("</svg>") + 6]
     assert svg_path_matrix(inline) == svg_path_matrix(svg)
 
 
-def test_qr_code_needs_a_login(client):
-    assert client.get("/referrals/qr.svg").status_code == 302
+def test_qr_code_needs_a_login(host, client):
+    signed_out = client.get(host.url("/referrals/qr.svg"))
+    assert signed_out.status_code == host.signed_out_status
 
 
 def _count_queries(app, client, path: str) -> int:
     with app.app_context():
-        engine = db.engine
+        engine = app.extensions["referrals"].db.engine
     statements = []
 
     def record(conn, cursor, statement, *args):
@@ -359,19 +394,19 @@ PATHS = [
 ]
 
 
-def test_pages_issue_a_fixed_number_of_queries_whatever_the_data(app, make_user):
+def test_pages_issue_a_fixed_number_of_queries_whatever_the_data(host, app, make_user):
     make_user("boss@example.com", "Boss", admin=True)
     ann_id, ann = make_user("ann@example.com", "Ann")
     admin, owner = app.test_client(), app.test_client()
-    login(admin, "boss@example.com")
-    login(owner, "ann@example.com")
+    host.sign_in(admin, "boss@example.com")
+    host.sign_in(owner, "ann@example.com")
 
     def counts():
         return {
             path: _count_queries(
                 app,
                 owner if path == "/referrals" else admin,
-                path.format(ann_id=ann_id),
+                host.url(path.format(ann_id=ann_id)),
             )
             for path in PATHS
         }
@@ -395,15 +430,15 @@ def test_pages_issue_a_fixed_number_of_queries_whatever_the_data(app, make_user)
     assert max(large.values()) <= 16
 
 
-def test_pages_have_no_inline_scripts_styles_or_handlers(app, make_user, admin):
+def test_pages_have_no_inline_scripts_styles_or_handlers(host, app, make_user, admin):
     ann_id, _ = make_user("ann@example.com", "Ann")
     owner = app.test_client()
-    login(owner, "ann@example.com")
+    host.sign_in(owner, "ann@example.com")
     pages = [
-        admin.get("/admin").get_data(as_text=True),
-        admin.get(f"/admin/referrers/{ann_id}").get_data(as_text=True),
-        owner.get("/referrals").get_data(as_text=True),
-        app.test_client().get("/signup").get_data(as_text=True),
+        admin.get(host.url("/admin")).get_data(as_text=True),
+        admin.get(host.url(f"/admin/referrers/{ann_id}")).get_data(as_text=True),
+        owner.get(host.url("/referrals")).get_data(as_text=True),
+        app.test_client().get(host.landing).get_data(as_text=True),
         app.test_client().get("/nope").get_data(as_text=True),
     ]
     for page in pages:
@@ -412,25 +447,27 @@ def test_pages_have_no_inline_scripts_styles_or_handlers(app, make_user, admin):
         assert not re.search(r"\son[a-z]+=", page)
 
 
-def test_daily_numbers_table_lists_each_day_newest_first(app, make_user, admin):
+def test_daily_numbers_table_lists_each_day_newest_first(host, app, make_user, admin):
     ann_id, _ = make_user("ann@example.com", "Ann")
     add_clicks(app, ann_id, 0, 0, 1)
-    page = admin.get("/admin?range=7d").get_data(as_text=True)
+    page = admin.get(host.url("/admin?range=7d")).get_data(as_text=True)
     table = page[page.index('data-table="daily"') :]
     cells = re.findall(r'<td class="num">(\d+)</td>', table[: table.index("</table>")])
     assert len(cells) == 21  # 7 days x 3 figures
     assert cells[0] == "2" and cells[3] == "1" and cells[6:] == ["0"] * 15
 
 
-def test_a_page_past_the_end_shows_the_last_page(app, client, make_user):
+def test_a_page_past_the_end_shows_the_last_page(host, app, client, make_user):
     """A huge ?page= never reaches the database's OFFSET (64-bit at most)."""
     make_user("ann@example.com")
-    login(client, "ann@example.com")
-    response = client.get("/referrals?page=99999999999999999999999")
+    host.sign_in(client, "ann@example.com")
+    response = client.get(host.url("/referrals?page=99999999999999999999999"))
     assert response.status_code == 200
 
 
-def test_a_leaderboard_page_past_the_end_shows_the_last_page(admin):
+def test_a_leaderboard_page_past_the_end_shows_the_last_page(host, admin):
     for range_key in ("all", "30d"):
-        page = admin.get(f"/admin?range={range_key}&page=99999999999999999999999")
+        page = admin.get(
+            host.url(f"/admin?range={range_key}&page=99999999999999999999999")
+        )
         assert page.status_code == 200

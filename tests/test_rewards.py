@@ -1,28 +1,30 @@
-"""The rewards engine: rules, caps, milestones, hold, refunds, review decisions."""
+"""The rewards engine: rules, caps, milestones, hold, refunds, review decisions.
+
+The tests run on both hosts (tests/hosts.py), the site and the bookshop, with
+their people made through each host's own signup; the rules' validation at
+startup and the site's own signup service stay on the site.
+"""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from referral_site.extensions import db
-from referral_site.models import User
-from referral_site.referrals.attribution import services
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.rewards import queries as reward_queries
 from referral_site.referrals.rewards.rules import RuleConfigError
 from referral_site.referrals.storage.models import (
-    CaptureSource,
     Referral,
+    ReferralAccount,
     ReviewStatus,
     Reward,
     RewardEvent,
     RewardStatus,
 )
 from referral_site.referrals.storage.transactions import write_transaction
-from tests.conftest import PASSWORD, get_account, get_user, scalar, signup
+from tests.conftest import plugin_session
 from tests.reward_helpers import (
     referred_pair,
     reward_ids,
@@ -33,9 +35,21 @@ from tests.reward_helpers import (
 
 
 @pytest.fixture
-def make_user(make_user):
-    """Referred users signed up long ago, before the conversions dated back."""
-    return signing_up_long_ago(make_user)
+def app(host):
+    return host.app
+
+
+@pytest.fixture
+def make_user(host):
+    """People of the host (the site, then the bookshop) joining through its own
+    signup; the referred signed up long ago, before the conversions dated back."""
+    return signing_up_long_ago(host.users)
+
+
+def _build(make_host, **settings):
+    """This test's host with settings: its app, and make_user as above."""
+    host = make_host(**settings)
+    return host.app, signing_up_long_ago(host.users)
 
 
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -71,23 +85,28 @@ def rule(**fields):
     ],
 )
 def test_percentage_rewards_round_half_up_to_a_minor_unit(
-    make_app, make_user, amount, percent, expected
+    make_host, amount, percent, expected
 ):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(amount=None, percent=percent)])
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(amount=None, percent=percent)]
+    )
     ann, bob = referred_pair(make_user)
     convert(app, bob, amount=amount)
     assert rewards_of(app) == [(ann, "r", expected, "USD", RewardStatus.PENDING)]
 
 
-def test_a_percentage_that_rounds_to_nothing_grants_nothing(make_app, make_user):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(amount=None, percent=10)])
+def test_a_percentage_that_rounds_to_nothing_grants_nothing(make_host):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(amount=None, percent=10)]
+    )
     _, bob = referred_pair(make_user)
     convert(app, bob, amount=4)  # 0.4 of a cent
     assert rewards_of(app) == []
 
 
-def test_percentages_are_paid_in_the_conversions_currency(make_app, make_user):
-    app = make_app(
+def test_percentages_are_paid_in_the_conversions_currency(make_host):
+    app, make_user = _build(
+        make_host,
         REFERRALS_REWARD_RULES=[
             rule(
                 amount=None,
@@ -96,7 +115,7 @@ def test_percentages_are_paid_in_the_conversions_currency(make_app, make_user):
                 referred_amount=300,
                 currency="EUR",
             )
-        ]
+        ],
     )
     ann, bob = referred_pair(make_user)
     convert(app, bob, amount=5000, currency="JPY")
@@ -110,23 +129,22 @@ def test_percentages_are_paid_in_the_conversions_currency(make_app, make_user):
     ("recipient", "expected_users"),
     [("referrer", ["ann"]), ("referred", ["bob"]), ("both", ["ann", "bob"])],
 )
-def test_rules_pay_the_configured_recipients(
-    make_app, make_user, recipient, expected_users
-):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(recipient=recipient)])
+def test_rules_pay_the_configured_recipients(make_host, recipient, expected_users):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(recipient=recipient)]
+    )
     ann, bob = referred_pair(make_user)
     convert(app, bob)
     ids = {"ann": ann, "bob": bob}
     assert [r[0] for r in rewards_of(app)] == [ids[name] for name in expected_users]
 
 
-def test_every_conversion_rules_fire_per_conversion_of_matching_kinds(
-    make_app, make_user
-):
-    app = make_app(
+def test_every_conversion_rules_fire_per_conversion_of_matching_kinds(make_host):
+    app, make_user = _build(
+        make_host,
         REFERRALS_REWARD_RULES=[
             rule(trigger="every_conversion", conversion_kinds=["subscription"])
-        ]
+        ],
     )
     ann, bob = referred_pair(make_user)
     convert(app, bob, "a", kind="subscription")
@@ -136,10 +154,10 @@ def test_every_conversion_rules_fire_per_conversion_of_matching_kinds(
     assert len(rewards_of(app)) == 2
 
 
-def test_first_conversion_rules_wait_for_a_conversion_of_their_kind(
-    make_app, make_user
-):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(conversion_kinds=["purchase"])])
+def test_first_conversion_rules_wait_for_a_conversion_of_their_kind(make_host):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(conversion_kinds=["purchase"])]
+    )
     _, bob = referred_pair(make_user)
     convert(app, bob, "a", kind="signup", amount=0)
     assert rewards_of(app) == []
@@ -148,18 +166,16 @@ def test_first_conversion_rules_wait_for_a_conversion_of_their_kind(
     assert len(rewards_of(app)) == 1
 
 
-def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
-    app = make_app(
+def test_signup_rules_grant_when_the_referred_user_signs_up(make_host):
+    host = make_host(
         REFERRALS_REWARD_RULES=[
             rule(name="welcome", trigger="signup", recipient="referred", amount=200)
         ]
     )
-    client = app.test_client()
-    signup(client, email="ann@example.com", name="Ann", code="")
-    code = get_account(app, "ann@example.com").code
-    signup(app.test_client(), email="bob@example.com", name="Bob", code=code)
-    signup(app.test_client(), email="solo@example.com", name="Solo", code="")
-    bob = get_user(app, "bob@example.com").id
+    app = host.app
+    _, code = host.make_user("ann")
+    bob, _ = host.make_user("bob", code)
+    host.make_user("solo", "")
     assert rewards_of(app) == [(bob, "welcome", 200, "USD", RewardStatus.PENDING)]
     with app.app_context(), write_transaction() as session:
         referral = session.scalar(sa.select(Referral))
@@ -170,10 +186,9 @@ def test_signup_rules_grant_when_the_referred_user_signs_up(make_app):
     assert len(rewards_of(app)) == 1
 
 
-def test_a_signup_and_its_signup_rewards_commit_together(make_app, monkeypatch):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(name="welcome", trigger="signup")])
-    signup(app.test_client(), email="ann@example.com", name="Ann", code="")
-    code = get_account(app, "ann@example.com").code
+def test_a_signup_and_its_signup_rewards_commit_together(make_host, monkeypatch):
+    host = make_host(REFERRALS_REWARD_RULES=[rule(name="welcome", trigger="signup")])
+    _, code = host.make_user("ann")
     granted = reward_grants._grant_both_sides
 
     def grant_then_fail(*args, **kwargs):
@@ -181,14 +196,13 @@ def test_a_signup_and_its_signup_rewards_commit_together(make_app, monkeypatch):
         raise RuntimeError("crash after the grant")  # ...then signup fails
 
     monkeypatch.setattr(reward_grants, "_grant_both_sides", grant_then_fail)
-    capture = services.Capture(code=code, source=CaptureSource.TYPED)
-    with app.app_context(), pytest.raises(RuntimeError):
-        services.sign_up(
-            name="Bob", email="bob@example.com", password=PASSWORD, capture=capture
-        )
-    assert scalar(app, sa.select(sa.func.count(User.id))) == 1  # Ann alone
-    assert scalar(app, sa.select(sa.func.count(Referral.id))) == 0
-    assert rewards_of(app) == []
+    host.app.config["PROPAGATE_EXCEPTIONS"] = True  # the crash reaches the test
+    with pytest.raises(RuntimeError):
+        host.join(host.client(), "bob", code)
+    assert host.user_id("bob") is None  # the host's own row went with it
+    assert host.count(ReferralAccount.user_id) == 1  # Ann alone
+    assert host.count(Referral.id) == 0
+    assert rewards_of(host.app) == []
 
 
 def _friends(make_user, code, count, start=0):
@@ -207,18 +221,16 @@ def _friends(make_user, code, count, start=0):
         (999, [999]),
     ],
 )
-def test_monthly_caps_cut_the_referrers_rewards_at_the_edge(
-    make_app, make_user, cap, expected
-):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(monthly_cap=cap)])
+def test_monthly_caps_cut_the_referrers_rewards_at_the_edge(make_host, cap, expected):
+    app, make_user = _build(make_host, REFERRALS_REWARD_RULES=[rule(monthly_cap=cap)])
     ann, code = make_user()
     for n, friend in enumerate(_friends(make_user, code, 4)):
         convert(app, friend, f"ch_{n}", when=MARCH + timedelta(days=n))
     assert [r[2] for r in rewards_of(app, user_id=ann)] == expected
 
 
-def test_monthly_caps_start_again_each_calendar_month(make_app, make_user):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(monthly_cap=1000)])
+def test_monthly_caps_start_again_each_calendar_month(make_host):
+    app, make_user = _build(make_host, REFERRALS_REWARD_RULES=[rule(monthly_cap=1000)])
     ann, code = make_user()
     friends = _friends(make_user, code, 3)
     convert(app, friends[0], "a", when=datetime(2026, 3, 31, 23, 59, tzinfo=UTC))
@@ -227,10 +239,10 @@ def test_monthly_caps_start_again_each_calendar_month(make_app, make_user):
     assert [r[2] for r in rewards_of(app, user_id=ann)] == [1000, 1000]
 
 
-def test_lifetime_caps_count_every_month_and_spare_the_referred_side(
-    make_app, make_user
-):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(recipient="both", lifetime_cap=1500)])
+def test_lifetime_caps_count_every_month_and_spare_the_referred_side(make_host):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(recipient="both", lifetime_cap=1500)]
+    )
     ann, code = make_user()
     friends = _friends(make_user, code, 3)
     for n, friend in enumerate(friends):
@@ -239,8 +251,8 @@ def test_lifetime_caps_count_every_month_and_spare_the_referred_side(
     assert all(len(rewards_of(app, user_id=f)) == 1 for f in friends)
 
 
-def test_rejected_rewards_free_their_share_of_the_cap(make_app, make_user):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(lifetime_cap=1000)])
+def test_rejected_rewards_free_their_share_of_the_cap(make_host):
+    app, make_user = _build(make_host, REFERRALS_REWARD_RULES=[rule(lifetime_cap=1000)])
     admin, _ = make_user("boss@example.com", "Boss", admin=True)
     ann, code = make_user()
     friends = _friends(make_user, code, 2)
@@ -254,10 +266,10 @@ def test_rejected_rewards_free_their_share_of_the_cap(make_app, make_user):
     ]
 
 
-def test_paid_rewards_clawed_back_by_a_refund_free_their_share_of_the_cap(
-    make_app, make_user
-):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(lifetime_cap=1000, hold_days=0)])
+def test_paid_rewards_clawed_back_by_a_refund_free_their_share_of_the_cap(make_host):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(lifetime_cap=1000, hold_days=0)]
+    )
     admin, _ = make_user("boss@example.com", "Boss", admin=True)
     _, code = make_user()
     friends = _friends(make_user, code, 2)
@@ -274,8 +286,9 @@ def test_paid_rewards_clawed_back_by_a_refund_free_their_share_of_the_cap(
     ]
 
 
-def test_milestone_bonuses_come_at_exactly_the_fifth_and_tenth(make_app, make_user):
-    app = make_app(
+def test_milestone_bonuses_come_at_exactly_the_fifth_and_tenth(make_host):
+    app, make_user = _build(
+        make_host,
         REFERRALS_REWARD_RULES=[
             {
                 "name": "milestone",
@@ -283,7 +296,7 @@ def test_milestone_bonuses_come_at_exactly_the_fifth_and_tenth(make_app, make_us
                 "milestones": [5, 10],
                 "amount": 5000,
             }
-        ]
+        ],
     )
     ann, code = make_user()
     friends = _friends(make_user, code, 11)
@@ -300,7 +313,9 @@ def test_milestone_bonuses_come_at_exactly_the_fifth_and_tenth(make_app, make_us
     convert(app, friends[10], "ch_10")
     with app.app_context():
         keys = list(
-            db.session.scalars(sa.select(Reward.source_key).order_by(Reward.id))
+            plugin_session(app).scalars(
+                sa.select(Reward.source_key).order_by(Reward.id)
+            )
         )
     assert keys == ["milestone:5", "milestone:10"]
 
@@ -328,8 +343,10 @@ def test_process_rewards_command_approves_due_rewards(app, make_user, runner):
     assert len(reward_ids(app, RewardStatus.APPROVED)) == 2
 
 
-def test_rules_that_require_review_go_to_the_queue(make_app, make_user):
-    app = make_app(REFERRALS_REWARD_RULES=[rule(review=True, hold_days=0)])
+def test_rules_that_require_review_go_to_the_queue(make_host):
+    app, make_user = _build(
+        make_host, REFERRALS_REWARD_RULES=[rule(review=True, hold_days=0)]
+    )
     _, bob = referred_pair(make_user)
     convert(app, bob)
     with app.app_context():
@@ -361,7 +378,7 @@ def test_confirmed_abuse_rejects_unpaid_rewards_but_keeps_paid_ones(app, make_us
             referral_id, actor_id=admin, reason="same card as the referrer"
         )
         reasons = list(
-            db.session.scalars(
+            plugin_session(app).scalars(
                 sa.select(RewardEvent.reason).where(
                     RewardEvent.to_status == RewardStatus.REJECTED
                 )
@@ -438,7 +455,10 @@ def test_a_refund_keeps_the_referral_converted(app, make_user):
     convert(app, bob)
     with app.app_context():
         conversions.refund_conversion("ch_1")
-        assert db.session.scalar(sa.select(Referral.status)) == ReferralStatus.CONVERTED
+        assert (
+            plugin_session(app).scalar(sa.select(Referral.status))
+            == ReferralStatus.CONVERTED
+        )
 
 
 def test_admin_decisions_follow_the_lifecycle(app, make_user):
@@ -469,21 +489,25 @@ def test_every_change_is_in_the_history_with_who_and_why(app, make_user):
     with app.app_context():
         rewards.process_rewards(now=MARCH + timedelta(days=14))
         rewards.decide([first], "reject", actor_id=admin, reason="duplicate account")
-        history = db.session.execute(
-            sa.select(
-                RewardEvent.from_status,
-                RewardEvent.to_status,
-                RewardEvent.actor_id,
-                RewardEvent.reason,
+        history = (
+            plugin_session(app)
+            .execute(
+                sa.select(
+                    RewardEvent.from_status,
+                    RewardEvent.to_status,
+                    RewardEvent.actor_id,
+                    RewardEvent.reason,
+                )
+                .where(RewardEvent.reward_id == first)
+                .order_by(RewardEvent.id)
             )
-            .where(RewardEvent.reward_id == first)
-            .order_by(RewardEvent.id)
-        ).all()
-        event = db.session.scalars(sa.select(RewardEvent)).first()
+            .all()
+        )
+        event = plugin_session(app).scalars(sa.select(RewardEvent)).first()
         event.reason = "rewritten"
         with pytest.raises(RuntimeError, match="append-only"):
-            db.session.flush()
-        db.session.rollback()
+            plugin_session(app).flush()
+        plugin_session(app).rollback()
     assert [tuple(row) for row in history] == [
         (None, RewardStatus.PENDING, None, "granted by rule first-conversion"),
         (RewardStatus.PENDING, RewardStatus.APPROVED, None, "hold over"),
@@ -495,7 +519,7 @@ def test_the_database_refuses_a_second_grant_of_a_rule(app, make_user):
     _, bob = referred_pair(make_user)
     convert(app, bob)
     with app.app_context():
-        existing = db.session.scalars(sa.select(Reward)).first()
+        existing = plugin_session(app).scalars(sa.select(Reward)).first()
         copy = Reward(
             user_id=existing.user_id,
             referral_id=existing.referral_id,

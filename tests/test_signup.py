@@ -1,4 +1,9 @@
-"""Signing up: the account, its code and its referral in one transaction."""
+"""Signing up: the account, its code and its referral in one transaction.
+
+The attribution tests run on both hosts (tests/hosts.py), through each one's own
+signup; the site's signup form (its fields, messages, CSRF, taken addresses and
+their races, its statement count) is the site's own and is tested on the site.
+"""
 
 import re
 import threading
@@ -16,22 +21,29 @@ from referral_site.referrals.storage.models import (
     ReferralAccount,
     Visit,
 )
-from tests.conftest import PASSWORD, get_account, login, query, scalar, signup
+from tests.conftest import PASSWORD, login, scalar, signup
+from tests.hosts import Host
 
 USERS = sa.select(sa.func.count(User.id))
 REFERRALS = sa.select(sa.func.count(Referral.id))
+ACCOUNTS = sa.select(sa.func.count(ReferralAccount.user_id))
 
 
-def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
-    referrer_id, code = make_user()
-    client.get(f"/r/{code}")
-    response = signup(client)
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/signup/sent"
-    bob = get_account(app, "bob@example.com")
+def _account(host: Host, name: str) -> ReferralAccount:
+    return host.scalar(
+        sa.select(ReferralAccount).where(ReferralAccount.user_id == host.user_id(name))
+    )
+
+
+def test_signup_through_a_link_attributes_the_referrer(host: Host):
+    referrer_id, code = host.make_user("ann")
+    client = host.client()
+    client.get(host.url(f"/r/{code}"))
+    assert host.join(client, "bob").status_code == 302
+    bob = _account(host, "bob")
     assert bob.referred_by_id == referrer_id
-    referral = scalar(app, sa.select(Referral))
-    visit_id = scalar(app, sa.select(Visit.id))
+    referral = host.scalar(sa.select(Referral))
+    visit_id = host.scalar(sa.select(Visit.id))
     assert (referral.referrer_id, referral.referred_id, referral.code) == (
         referrer_id,
         bob.user_id,
@@ -40,6 +52,13 @@ def test_signup_through_a_link_attributes_the_referrer(app, client, make_user):
     assert referral.source == CaptureSource.LINK
     assert referral.visit_id == visit_id and referral.captured_at is not None
     assert client.get_cookie("ref") is None  # used up
+
+
+def test_the_sites_signup_answers_alike_and_signs_nobody_in(app, client, make_user):
+    _, code = make_user()
+    client.get(f"/r/{code}")
+    response = signup(client)
+    assert response.headers["Location"] == "/signup/sent"
     # Signed in by the emailed link or the password, not by the signup's answer,
     # which is the same for a taken address (tests/test_email_accounts.py).
     assert client.get("/referrals").status_code == 302
@@ -77,45 +96,46 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
     assert len([name for name in statements if name != "BEGIN"]) == 14
 
 
-def test_typed_code_is_attributed_as_typed(app, client, make_user):
-    referrer_id, code = make_user()
-    signup(client, code=code.lower())
-    referral = scalar(app, sa.select(Referral))
+def test_typed_code_is_attributed_as_typed(host: Host):
+    referrer_id, code = host.make_user("ann")
+    host.join(host.client(), "bob", code=code.lower())
+    referral = host.scalar(sa.select(Referral))
     assert referral.referrer_id == referrer_id
     assert (referral.source, referral.visit_id) == (CaptureSource.TYPED, None)
 
 
-def test_signup_without_a_code_creates_no_referral(app, client):
-    assert signup(client, code="").status_code == 302
-    assert scalar(app, USERS) == 1 and scalar(app, REFERRALS) == 0
-    assert get_account(app, "bob@example.com").referred_by_id is None
+def test_signup_without_a_code_creates_no_referral(host: Host):
+    assert host.join(host.client(), "bob", code="").status_code == 302
+    assert host.scalar(ACCOUNTS) == 1 and host.scalar(REFERRALS) == 0
+    assert _account(host, "bob").referred_by_id is None
 
 
-def test_every_user_gets_a_unique_unambiguous_code(app, client, make_user):
-    make_user()
-    signup(client, code="")
-    found = [row[0] for row in query(app, sa.select(ReferralAccount.code))]
+def test_every_user_gets_a_unique_unambiguous_code(host: Host):
+    host.make_user("ann")
+    host.join(host.client(), "bob", code="")
+    found = host.scalars(sa.select(ReferralAccount.code))
     assert len(set(found)) == 2
     for code in found:
         assert re.fullmatch(r"[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{8}", code)
 
 
-def test_code_collision_draws_a_new_code(app, make_user, monkeypatch):
-    _, taken = make_user()
+def test_code_collision_draws_a_new_code(host: Host, monkeypatch):
+    _, taken = host.make_user("ann")
     drawn = iter([taken, taken, "NEWCODE2"])
     monkeypatch.setattr(accounts, "generate_code", lambda: next(drawn))
-    user_id, code = make_user("cat@example.com", "Cat")
+    _, code = host.make_user("cat")
     assert code == "NEWCODE2"
-    assert scalar(app, USERS) == 2
+    assert host.scalar(ACCOUNTS) == 2
 
 
-def test_unknown_code_is_refused_with_a_message_and_nothing_written(app, client):
-    response = signup(client, code="ZZZZ9999")
+def test_unknown_code_is_refused_with_a_message_and_nothing_written(host: Host):
+    client = host.client()
+    response = host.join(client, "bob", code="ZZZZ9999")
     assert response.status_code == 400
     assert "That referral code does not exist." in response.get_data(as_text=True)
-    assert scalar(app, USERS) == 0
-    assert signup(client, code="").status_code == 302  # cleared: signup works
-    assert scalar(app, USERS) == 1
+    assert host.scalar(ACCOUNTS) == 0
+    assert host.join(client, "bob", code="").status_code == 302  # cleared: joins
+    assert host.scalar(ACCOUNTS) == 1
 
 
 @pytest.mark.parametrize("bad", ["ab", "abc def", "<b>x</b>", "x" * 40])
@@ -175,30 +195,30 @@ def test_signed_in_users_are_sent_to_their_page(app, client, make_user):
     assert response.status_code == 302 and response.headers["Location"] == "/referrals"
 
 
-def test_a_user_is_attributed_at_most_once(app, make_user):
-    ann, _ = make_user("ann@example.com")
-    cat, cat_code = make_user("cat@example.com", "Cat")
-    bob, _ = make_user("bob@example.com", "Bob", code=cat_code)
-    with app.app_context():
-        db.session.add(
+def test_a_user_is_attributed_at_most_once(host: Host):
+    ann, _ = host.make_user("ann")
+    _, cat_code = host.make_user("cat")
+    bob, _ = host.make_user("bob", code=cat_code)
+    with host.session() as session:
+        session.add(
             Referral(
                 referrer_id=ann, referred_id=bob, code="X", source=CaptureSource.TYPED
             )
         )
         with pytest.raises(IntegrityError):
-            db.session.commit()
+            session.commit()
 
 
-def test_a_user_can_never_be_their_own_referral(app, make_user):
-    ann, code = make_user()
-    with app.app_context():
-        db.session.add(
+def test_a_user_can_never_be_their_own_referral(host: Host):
+    ann, code = host.make_user("ann")
+    with host.session() as session:
+        session.add(
             Referral(
                 referrer_id=ann, referred_id=ann, code=code, source=CaptureSource.TYPED
             )
         )
         with pytest.raises(IntegrityError):
-            db.session.commit()
+            session.commit()
 
 
 def test_csrf_token_is_required(make_app):

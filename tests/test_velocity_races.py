@@ -141,7 +141,7 @@ def test_racing_purges_report_only_what_each_deleted(server, run):
 def test_racing_signups_on_a_host_with_its_own_signup_count_alike(
     make_app, tmp_path, run
 ):
-    make_app()  # as in test_hosts_alike.py: the site's schema, then the bookshop
+    make_app()  # the site's schema first, then the bookshop's own
     with bookshop_app(
         tmp_path,
         RATELIMIT_ENABLED=False,

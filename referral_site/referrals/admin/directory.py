@@ -96,6 +96,9 @@ def _text_matches(text: str) -> list[sa.Select]:
     if "@" not in text:
         name = sa.func.lower(user_fields().name(User))
         ways.append(sa.select(user.id).where(_starting_with(name, lowered)))
+    if not integer_keys(User):
+        # A string key (a UUID...) names its person only whole, as it is written.
+        ways.append(sa.select(user.id).where(user.id == text))
     if text.isdigit() and len(text) < 10:
         number = int(text)
         if integer_keys(User):

@@ -14,7 +14,7 @@ that. Two runs at once each write a complete snapshot; the report reads the
 newest.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -92,14 +92,32 @@ def _copy(query: sa.Select, rows_of: Callable[[int, list], list]) -> int:
     were copied before it. Returns how many rows were copied.
     """
     copied = 0
-    with db.engine.connect() as reader:
-        result = reader.execution_options(yield_per=BATCH_SIZE).execute(query)
-        for batch in result.partitions():
-            table, rows = rows_of(copied, batch)
-            with write_transaction() as session:
-                session.execute(sa.insert(table), rows)
-            copied += len(batch)
+    for batch in _batches(query):
+        table, rows = rows_of(copied, batch)
+        with write_transaction() as session:
+            session.execute(sa.insert(table), rows)
+        copied += len(batch)
     return copied
+
+
+def _batches(query: sa.Select) -> Iterator[list]:
+    """The query's rows, BATCH_SIZE at a time: streamed from a reader beside the
+    writes, or read whole first where an open read keeps every write from
+    committing (SQLite without WAL: a host that leaves REFERRALS_TUNE_SQLITE off)."""
+    with db.engine.connect() as reader:
+        whole = _reads_block_writes(reader)
+        result = reader.execution_options(yield_per=BATCH_SIZE).execute(query)
+        if not whole:
+            yield from result.partitions()
+            return
+        batches = list(result.partitions())
+    yield from batches
+
+
+def _reads_block_writes(connection: sa.Connection) -> bool:
+    if connection.dialect.name != "sqlite":
+        return False
+    return connection.exec_driver_sql("PRAGMA journal_mode").scalar() != "wal"
 
 
 def _ranks(snapshot_id: int, copied: int, batch: list) -> tuple:

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from referral_site.referrals.forms import BrowserForm
 from referral_site.referrals.payouts.details import DetailsError, paypal_address
 from referral_site.referrals.payouts.models import PayoutMethod
+from referral_site.referrals.program.forms import _choices
 
 
 def _strip(value):
@@ -24,10 +25,12 @@ class PayoutDetailsForm(BrowserForm):
 
     method = RadioField(
         "How you are paid",
-        choices=[
-            (PayoutMethod.PAYPAL.value, "PayPal"),
-            (PayoutMethod.STORE_CREDIT.value, "Store credit only"),
-        ],
+        choices=_choices(
+            [
+                (PayoutMethod.PAYPAL.value, "PayPal"),
+                (PayoutMethod.STORE_CREDIT.value, "Store credit only"),
+            ]
+        ),
         validators=[DataRequired(message="Choose PayPal or store credit.")],
     )
     paypal_email = StringField(

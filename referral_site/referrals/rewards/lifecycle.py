@@ -126,6 +126,25 @@ def open_payout_batch(session, reward_id: int) -> int | None:
     )
 
 
+def _held_for_payout(session, reward_id, to_status) -> str | None:
+    """Why an approved reward cannot move: it is being paid, or refunds were
+    recorded against it as clawbacks (then it is paid and they net it off)."""
+    batch = open_payout_batch(session, reward_id)
+    if batch is not None:
+        return (
+            f"Reward #{reward_id} is in payout batch #{batch}; it is paid with "
+            "the batch (fail its line to take it out)."
+        )
+    if to_status in (RewardStatus.REJECTED, RewardStatus.REVERSED) and session.scalar(
+        sa.select(sa.exists().where(Reward.adjusts_reward_id == reward_id))
+    ):
+        return (
+            f"Reward #{reward_id} has clawbacks recorded against it: it is paid "
+            "and they come off the same payout."
+        )
+    return None
+
+
 def move(
     session,
     reward_id,
@@ -164,12 +183,8 @@ def move(
             f"it cannot become {to_status.value}."
         )
     if row.status == RewardStatus.APPROVED and not by_payout:
-        batch = open_payout_batch(session, reward_id)
-        if batch is not None:
-            return (
-                f"Reward #{reward_id} is in payout batch #{batch}; it is paid with "
-                "the batch (fail its line to take it out)."
-            )
+        if problem := _held_for_payout(session, reward_id, to_status):
+            return problem
     changed = session.execute(
         sa.update(Reward)
         .where(Reward.id == reward_id, Reward.status == row.status)

@@ -15,6 +15,7 @@ SECTIONS = {
     "Referrers": r"/admin/referrers$",
     "Rewards": r"/admin/rewards$",
     "Fraud": r"/admin/fraud$",
+    "Payouts": r"/admin/payouts$",
 }
 
 
@@ -136,6 +137,7 @@ PAGES = {
     "admin-reward": "/admin/rewards/1",
     "admin-fraud": "/admin/fraud",
     "admin-fraud-confirmed": "/admin/fraud?status=confirmed",
+    "admin-payouts": "/admin/payouts",
     "my-referrals": "/referrals",
     "signup": "/signup",
     "login": "/login",

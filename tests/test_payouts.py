@@ -294,3 +294,16 @@ def test_payout_forms_need_the_csrf_token(make_app, make_user):
 def test_bad_payout_settings_stop_the_app(make_app, setting, value):
     with pytest.raises(ValueError, match=setting):
         make_app(**{setting: value})
+
+
+def test_payout_details_are_exported_and_forgotten_with_the_account(app, ann):
+    set_paypal(ann, "ann@paypal.example")
+    exported = ann.get("/referrals/export").get_json()
+    assert exported["payout_details"] == {
+        "method": "paypal",
+        "paypal_email": "ann@paypal.example",
+    }
+    deleted = ann.post("/referrals/delete", data={"password": "correct horse battery"})
+    assert deleted.status_code == 302
+    assert scalar(app, sa.select(sa.func.count(PayoutAccount.user_id))) == 0
+    assert scalar(app, sa.select(sa.func.count(PayoutDetailChange.id))) == 0

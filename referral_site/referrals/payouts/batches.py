@@ -74,7 +74,9 @@ def _create(keys, actor_id) -> Created:
         emails = _paypal_emails(session, {user_id for user_id, _ in groups})
         batch = PayoutBatch(created_by_id=actor_id)
         totals: dict[str, int] = defaultdict(int)
-        for (user_id, currency), rewards in sorted(groups.items(), key=str):
+        for (user_id, currency), rewards in sorted(
+            groups.items(), key=lambda group: str(group[0])
+        ):
             net = sum(reward.amount_minor for reward in rewards)
             if user_id not in emails or net < max(minimum_for(currency), 1):
                 continue

@@ -1,6 +1,7 @@
 """The person's side of payouts on /referrals: what they are owed and were paid,
 and their payout details (changed with their password)."""
 
+import logging
 from datetime import date
 
 from flask import flash, redirect, request, url_for
@@ -12,6 +13,8 @@ from referral_site.referrals.payouts import credit, details, queries, settings
 from referral_site.referrals.payouts.forms import PayoutDetailsForm
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.users import current_user_id
+
+log = logging.getLogger(__name__)
 
 
 def payouts_context(user_id, today: date | None = None) -> dict:
@@ -45,7 +48,7 @@ def change_payout_details():
                 flash(error, "error")
         return redirect(url_for("referrals.mine", _anchor="payout-details"))
     try:
-        details.change_details(
+        saved = details.change_details(
             current_user_id(),
             method=form.method.data,
             paypal_email=form.paypal_email.data or "",
@@ -55,5 +58,14 @@ def change_payout_details():
     except details.DetailsError as error:
         flash(str(error), "error")
     else:
+        _tell_by_email(current_user_id(), saved)
         flash("Your payout details are saved.", "success")
     return redirect(url_for("referrals.mine", _anchor="payout-details"))
+
+
+def _tell_by_email(user_id, saved) -> None:
+    # The change is saved either way: a mail server that is down must not undo it.
+    try:
+        details.notify_change(user_id, saved)
+    except Exception:
+        log.exception("could not email the change of payout details")

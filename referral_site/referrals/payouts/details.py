@@ -5,8 +5,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, url_for
 
+from referral_site.referrals.emails.sending import (
+    OutgoingEmail,
+    links_context,
+    mail_enabled,
+    render_email,
+    send_email,
+)
 from referral_site.referrals.payouts.models import (
     PayoutAccount,
     PayoutDetailChange,
@@ -15,6 +22,7 @@ from referral_site.referrals.payouts.models import (
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
+from referral_site.referrals.users import user_fields
 
 #: Characters a spreadsheet reads as the start of a formula: the address goes into
 #: CSV files an admin may open in one, so it may not start with them.
@@ -96,6 +104,34 @@ def change_details(
             )
         )
     return Details(chosen, email)
+
+
+def notify_change(user_id, details: Details) -> bool:
+    """Email the account's own address that its payout details changed (when mail
+    is on), so a stolen password cannot redirect payouts unnoticed."""
+    if not mail_enabled():
+        return False
+    user = db.session.get(current_app.extensions["referrals"].user_model, user_id)
+    fields = user_fields()
+    summary = (
+        f"paid by PayPal to {_masked(details.paypal_email)}"
+        if details.method == PayoutMethod.PAYPAL
+        else "store credit only"
+    )
+    with links_context():
+        page_url = url_for("referrals.mine", _anchor="payout-details", _external=True)
+    rendered = render_email(
+        "payout_details_changed", name=fields.name(user), summary=summary,
+        page_url=page_url,
+    )  # fmt: skip
+    return send_email(
+        OutgoingEmail(
+            to=fields.email(user),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
+    )
 
 
 def changes_of(user_id, limit: int = 10) -> list[PayoutDetailChange]:

@@ -74,7 +74,11 @@ def set_paypal(client, email, password=PASSWORD):
     """Save PayPal payout details through the form on /referrals."""
     return client.post(
         "/referrals/payout-details",
-        data={"method": "paypal", "paypal_email": email, "password": password},
+        data={
+            "payout-method": "paypal",
+            "payout-paypal_email": email,
+            "payout-password": password,
+        },
     )
 
 

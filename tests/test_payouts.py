@@ -61,7 +61,10 @@ def test_payout_details_need_the_password_and_a_real_address(app, ann):
     assert "Paid by PayPal to Ann.PayPal@example.com." in page
     store = ann.post(
         "/referrals/payout-details",
-        data={"method": "store_credit", "password": "correct horse battery"},
+        data={
+            "payout-method": "store_credit",
+            "payout-password": "correct horse battery",
+        },
     )
     assert store.status_code == 302
     assert "Store credit only" in ann.get("/referrals").get_data(as_text=True)
@@ -276,7 +279,7 @@ def test_payout_forms_need_the_csrf_token(make_app, make_user):
     )
     assert (
         client.post(
-            "/referrals/payout-details", data={"method": "store_credit"}
+            "/referrals/payout-details", data={"payout-method": "store_credit"}
         ).status_code
         == 400
     )

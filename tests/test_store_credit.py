@@ -115,7 +115,10 @@ def test_store_credit_only_turns_cash_into_credit(app, client, make_user):
     ann_client = signed_in(app, "ann@example.com")
     ann_client.post(
         "/referrals/payout-details",
-        data={"method": "store_credit", "password": "correct horse battery"},
+        data={
+            "payout-method": "store_credit",
+            "payout-password": "correct horse battery",
+        },
     )
     assert credit_of(client, ann).json["credit"] == [
         {"currency": "USD", "available": 1000}

@@ -15,6 +15,8 @@ from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.users import current_user_id
 
 log = logging.getLogger(__name__)
+#: The form's field names start with it: /referrals has another password field.
+PREFIX = "payout"
 
 
 def payouts_context(user_id, today: date | None = None) -> dict:
@@ -22,6 +24,7 @@ def payouts_context(user_id, today: date | None = None) -> dict:
     mine = details.details_of(user_id)
     form = PayoutDetailsForm(
         formdata=None,
+        prefix=PREFIX,
         method=mine.method.value if mine else "paypal",
         paypal_email=(mine.paypal_email or "") if mine else "",
     )
@@ -41,7 +44,7 @@ def payouts_context(user_id, today: date | None = None) -> dict:
 @login_required
 def change_payout_details():
     """Change how the signed-in user is paid, after checking their password."""
-    form = PayoutDetailsForm()
+    form = PayoutDetailsForm(prefix=PREFIX)
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:

@@ -25,7 +25,7 @@ def payouts_context(user_id, today: date | None = None) -> dict:
     form = PayoutDetailsForm(
         formdata=None,
         prefix=PREFIX,
-        method=mine.method.value if mine else "paypal",
+        method=mine.method.value if mine else None,
         paypal_email=(mine.paypal_email or "") if mine else "",
     )
     return {

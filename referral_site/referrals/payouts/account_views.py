@@ -34,9 +34,10 @@ def payouts_context(user_id, today: date | None = None) -> dict:
         "payouts_made": queries.my_payouts(user_id),
         "payout_details": mine,
         "payout_details_form": form,
-        "payout_details_changes": details.changes_of(user_id, limit=5),
         "payout_details_editable": details.can_confirm(),
-        "store_credit": credit.store_credit(user_id),
+        "store_credit": credit.store_credit(
+            user_id, method=mine.method if mine else None
+        ),
     }
 
 

@@ -7,7 +7,6 @@ reference again is a replay, answered the same way. Uses settle the oldest rewar
 they cover, which become paid through the reward lifecycle.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -60,14 +59,9 @@ def _user_id(user):
     return user if not hasattr(user, "__table__") else user_pk_value(user)
 
 
-def _credit_rewards(session, user_id):
+def _credit_rewards(user_id, method: PayoutMethod | None):
     """SQL: the person's approved rewards that are store credit."""
-    store_credit_only = (
-        session.scalar(
-            sa.select(PayoutAccount.method).where(PayoutAccount.user_id == user_id)
-        )
-        == PayoutMethod.STORE_CREDIT
-    )
+    store_credit_only = method == PayoutMethod.STORE_CREDIT
     kinds = CREDIT_KINDS + (PAYOUT_KINDS if store_credit_only else ())
     return sa.select(Reward.id, Reward.currency, Reward.amount_minor).where(
         Reward.user_id == user_id,
@@ -78,36 +72,44 @@ def _credit_rewards(session, user_id):
     )
 
 
-def _available(session, user_id) -> dict[str, int]:
-    """Unsettled credit rewards, plus what settled rewards gave beyond the uses."""
-    found: dict[str, int] = defaultdict(int)
-    for row in session.execute(_credit_rewards(session, user_id)):
-        found[row.currency] += row.amount_minor
-    settled = session.execute(
-        sa.select(Reward.currency, sa.func.sum(Reward.amount_minor))
+def _method(session, user_id) -> PayoutMethod | None:
+    return session.scalar(
+        sa.select(PayoutAccount.method).where(PayoutAccount.user_id == user_id)
+    )
+
+
+def _available(session, user_id, method: PayoutMethod | None) -> dict[str, int]:
+    """Unsettled credit rewards, plus what settled rewards gave, less the uses:
+    one query, summed per currency."""
+    unsettled = _credit_rewards(user_id, method).with_only_columns(
+        Reward.currency, Reward.amount_minor.label("amount")
+    )
+    settled = (
+        sa.select(Reward.currency, Reward.amount_minor.label("amount"))
         .join(StoreCreditReward, StoreCreditReward.reward_id == Reward.id)
         .where(Reward.user_id == user_id)
-        .group_by(Reward.currency)
     )
-    for currency, amount in settled:
-        found[currency] += int(amount)
-    used = session.execute(
-        sa.select(StoreCreditUse.currency, sa.func.sum(StoreCreditUse.amount_minor))
-        .where(StoreCreditUse.user_id == user_id)
-        .group_by(StoreCreditUse.currency)
+    used = sa.select(
+        StoreCreditUse.currency, (-StoreCreditUse.amount_minor).label("amount")
+    ).where(StoreCreditUse.user_id == user_id)
+    moves = sa.union_all(unsettled, settled, used).subquery()
+    rows = session.execute(
+        sa.select(moves.c.currency, sa.func.sum(moves.c.amount))
+        .group_by(moves.c.currency)
+        .order_by(moves.c.currency)
     )
-    for currency, amount in used:
-        found[currency] -= int(amount)
-    return {currency: found[currency] for currency in sorted(found)}
+    return {currency: int(amount) for currency, amount in rows}
 
 
-def store_credit(user) -> dict[str, int]:
+def store_credit(user, **known) -> dict[str, int]:
     """A user's (or user id's) store credit per currency, in minor units.
 
     Negative when clawbacks took back more than is left: the host should not
-    apply any then.
+    apply any then. ``method=``: their payout method, when the caller read it.
     """
-    return _available(db.session, _user_id(user))
+    user_id = _user_id(user)
+    method = known["method"] if "method" in known else _method(db.session, user_id)
+    return _available(db.session, user_id, method)
 
 
 def _checked(amount_minor, currency, reference) -> tuple[int, str, str]:
@@ -139,7 +141,8 @@ def use_store_credit(user, amount_minor: int, currency: str, reference: str):
             replay = _replay(session, user_id, amount_minor, currency, reference)
             if replay is not None:
                 return replay
-            if _available(session, user_id).get(currency, 0) < amount_minor:
+            method = _method(session, user_id)
+            if _available(session, user_id, method).get(currency, 0) < amount_minor:
                 raise InsufficientCredit("Not enough store credit for this use.")
             use = StoreCreditUse(
                 reference=reference,
@@ -149,7 +152,7 @@ def use_store_credit(user, amount_minor: int, currency: str, reference: str):
             )
             session.add(use)
             session.flush()
-            _settle(session, user_id, currency, use, notices)
+            _settle(session, user_id, method, use, notices)
             result = CreditUse(use.id, reference, user_id, amount_minor, currency, True)
     except IntegrityError:
         # The same reference recorded by a racing request: answer as a replay.
@@ -177,22 +180,23 @@ def _replay(session, user_id, amount_minor, currency, reference) -> CreditUse | 
     return CreditUse(use.id, reference, user_id, amount_minor, currency, False)
 
 
-def _settle(session, user_id, currency, use, notices) -> None:
+def _settle(session, user_id, method, use, notices) -> None:
     """Mark paid the oldest credit rewards the uses so far cover in full."""
     used = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(StoreCreditUse.amount_minor), 0)).where(
-            StoreCreditUse.user_id == user_id, StoreCreditUse.currency == currency
+            StoreCreditUse.user_id == user_id,
+            StoreCreditUse.currency == use.currency,
         )
     )
     settled = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Reward.amount_minor), 0))
         .join(StoreCreditReward, StoreCreditReward.reward_id == Reward.id)
-        .where(Reward.user_id == user_id, Reward.currency == currency)
+        .where(Reward.user_id == user_id, Reward.currency == use.currency)
     )
     covered = int(used) - int(settled)
     rows = session.execute(
-        _credit_rewards(session, user_id)
-        .where(Reward.currency == currency)
+        _credit_rewards(user_id, method)
+        .where(Reward.currency == use.currency)
         .order_by(Reward.amount_minor >= 0, Reward.id)
     ).all()
     for row in rows:

@@ -2,8 +2,8 @@
 them with their password, every change logged (masked). No bank numbers or tax ids."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
-import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 
@@ -39,6 +39,7 @@ class Details:
 
     method: PayoutMethod
     paypal_email: str | None
+    updated_at: datetime | None = None
 
 
 def details_of(user_id) -> Details | None:
@@ -46,7 +47,7 @@ def details_of(user_id) -> Details | None:
     account = db.session.get(PayoutAccount, user_id)
     if account is None:
         return None
-    return Details(account.method, account.paypal_email)
+    return Details(account.method, account.paypal_email, account.updated_at)
 
 
 def can_confirm() -> bool:
@@ -130,17 +131,5 @@ def notify_change(user_id, details: Details) -> bool:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-        )
-    )
-
-
-def changes_of(user_id, limit: int = 10) -> list[PayoutDetailChange]:
-    """A person's latest changes of payout details, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(PayoutDetailChange)
-            .where(PayoutDetailChange.user_id == user_id)
-            .order_by(PayoutDetailChange.id.desc())
-            .limit(limit)
         )
     )

@@ -119,15 +119,21 @@ class MyPayout:
 
 
 def my_payouts(user_id, limit: int = 50) -> list[MyPayout]:
-    """A person's payouts, newest first: paid, being paid and failed."""
+    """A person's payouts, newest first: paid, being paid and failed (one query)."""
+    reward_ids = (
+        sa.select(
+            sa.func.aggregate_strings(sa.cast(PayoutItem.reward_id, sa.String), " ")
+        )
+        .where(PayoutItem.line_id == PayoutLine.id)
+        .scalar_subquery()
+    )
     rows = db.session.execute(
-        sa.select(PayoutLine, PayoutBatch)
+        sa.select(PayoutLine, PayoutBatch, reward_ids)
         .join(PayoutBatch, PayoutBatch.id == PayoutLine.batch_id)
         .where(PayoutLine.user_id == user_id)
         .order_by(PayoutLine.id.desc())
         .limit(limit)
     ).all()
-    rewards = _reward_ids([line.id for line, _ in rows])
     return [
         MyPayout(
             date=batch.paid_at or batch.created_at,
@@ -137,9 +143,9 @@ def my_payouts(user_id, limit: int = 50) -> list[MyPayout]:
             reference=batch.reference or line_reference(batch.id, line.id),
             status=line.status,
             failure_reason=line.failure_reason,
-            reward_ids=rewards[line.id],
+            reward_ids=sorted(int(i) for i in (ids or "").split()),
         )
-        for line, batch in rows
+        for line, batch, ids in rows
     ]
 
 

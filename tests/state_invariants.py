@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from referral_site.extensions import db
+from referral_site.referrals.payouts.models import LineStatus, PayoutItem, PayoutLine
 from referral_site.referrals.storage.models import (
     Conversion,
     Referral,
@@ -37,6 +38,8 @@ class State:
     events: list
     conversions: list
     referrals: list
+    payout_lines: list
+    payout_items: list
 
 
 def load() -> State:
@@ -50,12 +53,14 @@ def load() -> State:
         events=everything(RewardEvent, RewardEvent.id),
         conversions=everything(Conversion, Conversion.id),
         referrals=everything(Referral, Referral.id),
+        payout_lines=everything(PayoutLine, PayoutLine.id),
+        payout_items=everything(PayoutItem, PayoutItem.id),
     )
 
 
 def invariant_problems(state: State, before: State | None) -> list[str]:
     """What breaks the reward invariants now, or since the state ``before``."""
-    problems = _sourceless(state) + _history_breaks(state)
+    problems = _sourceless(state) + _history_breaks(state) + _payout_breaks(state)
     grants = Counter((r.rule, r.source_key, r.user_id) for r in state.rewards)
     problems += [f"{key} granted {n} times" for key, n in grants.items() if n > 1]
     if before is not None:
@@ -71,12 +76,13 @@ def invariant_problems(state: State, before: State | None) -> list[str]:
 
 
 def _sourceless(state: State) -> list[str]:
+    batched = {item.reward_id for item in state.payout_items}
     conversions = {c.id for c in state.conversions}
     referrals = {r.id for r in state.referrals}
     rewards = {r.id: r for r in state.rewards}
     problems = []
     for r in state.rewards:
-        if not _has_source(r, rewards, conversions) or (
+        if not _has_source(r, rewards, conversions, batched) or (
             r.referral_id and r.referral_id not in referrals
         ):
             problems.append(f"reward {r.id} ({r.rule}, {r.source_key}) has no source")
@@ -87,12 +93,14 @@ def _sourceless(state: State) -> list[str]:
     return problems
 
 
-def _has_source(r, rewards: dict, conversions: set) -> bool:
+def _has_source(r, rewards: dict, conversions: set, batched: set) -> bool:
     kind, _, value = r.source_key.partition(":")
     if kind == "referral":
         return r.referral_id == int(value)
     if kind == "conversion":
         return r.conversion_id == int(value) and r.conversion_id in conversions
+    if kind == "manual":  # an admin's reward or deduction, by hand
+        return r.rule in ("manual", "manual-deduction") and not r.conversion_id
     if kind == "milestone":
         return r.conversion_id in conversions
     if kind == "adjustment":
@@ -106,11 +114,47 @@ def _has_source(r, rewards: dict, conversions: set) -> bool:
         return (
             paid is not None
             and value.split(":")[0] == str(paid.id)
-            and paid.status == PAID
+            # Paid, or refunded while a payout batch was paying it.
+            and (
+                paid.status == PAID or (paid.status == APPROVED and paid.id in batched)
+            )
             and 0 < -r.amount_minor <= paid.amount_minor
             and -clawed <= paid.amount_minor  # never more back than was paid
         )
     return False
+
+
+def _payout_breaks(state: State) -> list[str]:
+    """A reward is in at most one unreleased payout item and paid at most once;
+    an open line holds approved rewards, a paid one paid rewards; a line pays the
+    sum of its rewards, and a batched reward keeps the amount it was batched with."""
+    rewards = {r.id: r for r in state.rewards}
+    lines = {line.id: line for line in state.payout_lines}
+    held = Counter(i.reward_id for i in state.payout_items if i.released_at is None)
+    problems = [
+        f"reward {rid} held by {n} payout items" for rid, n in held.items() if n > 1
+    ]
+    paid = Counter(
+        e.reward_id
+        for e in state.events
+        if e.to_status == PAID and e.from_status != PAID
+    )
+    problems += [f"reward {rid} paid {n} times" for rid, n in paid.items() if n > 1]
+    sums: Counter = Counter()
+    for item in state.payout_items:
+        line, reward = lines[item.line_id], rewards[item.reward_id]
+        if item.released_at is not None:
+            continue
+        sums[line.id] += item.amount_minor
+        wanted = PAID if line.status == LineStatus.PAID else APPROVED
+        if reward.status != wanted or reward.amount_minor != item.amount_minor:
+            problems.append(f"reward {reward.id} in line {line.id}: {reward}")
+    problems += [
+        f"line {line.id} pays {line.amount_minor}, its rewards {sums[line.id]}"
+        for line in state.payout_lines
+        if line.status != LineStatus.FAILED and line.amount_minor != sums[line.id]
+    ]
+    return problems
 
 
 def _history_breaks(state: State) -> list[str]:

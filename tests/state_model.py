@@ -15,6 +15,7 @@ from referral_site.referrals.rewards.grants import add_months
 from referral_site.referrals.storage.models import (
     RewardStatus,
 )
+from tests.state_payouts import PayoutModel
 
 if TYPE_CHECKING:
     from tests.state_invariants import State
@@ -48,6 +49,7 @@ _DECISIONS = {
 }
 
 Key = tuple[str, str, int]  # rule, source, recipient
+LineKey = tuple[int, int, str]  # batch id, recipient, currency
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ModelReward:
     id: int | None = None  # known once the database shows it
     granted: int = 0  # the amount it was granted with (partial refunds reduce it)
     adjusts: "Key | None" = None  # for a clawback: the paid reward's key
+    line: "LineKey | None" = None  # the open payout line holding it
 
 
 @dataclass
@@ -77,7 +80,7 @@ class ModelConversion:
 
 
 @dataclass
-class Model:
+class Model(PayoutModel):
     clock: datetime
     #: When the run started: refunds happen at the real time, a little after it.
     started: datetime
@@ -87,6 +90,8 @@ class Model:
     converted_at: dict[int, datetime] = field(default_factory=dict)
     conversions: dict[str, ModelConversion] = field(default_factory=dict)
     rewards: dict[Key, ModelReward] = field(default_factory=dict)
+    #: Payout lines: their rewards and status (open, paid, failed).
+    lines: dict[LineKey, tuple[list[Key], str]] = field(default_factory=dict)
 
     def signed_up(self, user_id: int, referrer: int | None, referral_id) -> None:
         if referrer is not None:
@@ -175,13 +180,15 @@ class Model:
         ]
 
     def _bring_to(self, key: Key, reward: ModelReward, kept: int, total: int) -> None:
-        """An unpaid reward is reduced (or reversed), a paid one clawed back."""
-        if reward.status in OPEN:
+        """An unpaid reward is reduced (or reversed), a paid one clawed back, and so
+        is one being paid (or already clawed back once): the payout pays it whole."""
+        being_paid = reward.status == APPROVED and self._paying_or_adjusted(key)
+        if reward.status in OPEN and not being_paid:
             if kept <= 0:
                 reward.status = REVERSED
             elif kept < reward.amount:
                 reward.amount = kept
-        elif reward.status == PAID:
+        elif reward.status == PAID or being_paid:
             taken = self._taken(key)
             owed = reward.amount - kept - taken
             if owed <= 0:
@@ -196,6 +203,12 @@ class Model:
                 reward.conversion,
                 adjusts=key,
             )
+
+    def _paying_or_adjusted(self, key: Key) -> bool:
+        reward = self.rewards[key]
+        return reward.line is not None or any(
+            r.adjusts == key for r in self.rewards.values()
+        )
 
     def _taken(self, paid_key: Key) -> int:
         """What clawbacks took back of a paid reward so far."""
@@ -221,7 +234,8 @@ class Model:
         self.flagged.add(referral_id)
         for reward in self.rewards.values():
             if reward.referral == referral_id and reward.status == APPROVED:
-                reward.status = REVIEW
+                if reward.line is None:  # a batched reward moves with its batch
+                    reward.status = REVIEW
 
     def processed(self) -> tuple[int, int, int]:
         """Release pending rewards whose hold is over; (approved, review, rejected)."""
@@ -244,6 +258,10 @@ class Model:
             return False
         if action != "reject" and self._held(reward):
             return False
+        if reward.status == APPROVED and reward.line is not None:
+            return False  # paid with its batch only
+        if action == "reject" and any(r.adjusts == key for r in self.rewards.values()):
+            return False  # clawbacks recorded against it: paid and netted
         reward.status = target
         return True
 

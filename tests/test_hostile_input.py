@@ -45,6 +45,8 @@ def objects(make_app, make_user):
     return app, {
         "referral_id": scalar(app, sa.select(Referral.id)),
         "reward_id": scalar(app, sa.select(sa.func.min(Reward.id))),
+        # A payout batch's file is named by its currency.
+        "currency": "USD",
     }
 
 

@@ -55,6 +55,11 @@ def someone_elses_objects(app, make_user):
         "event_id": 1,
         # A blocklist entry (admins' own, whoever the user): any id will do.
         "entry_id": 1,
+        # Payout batches and their lines (admins' own): refused to non-admins
+        # before any lookup, so any id will do.
+        "batch_id": 1,
+        "line_id": 1,
+        "currency": "USD",
     }
 
 

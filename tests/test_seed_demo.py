@@ -1,5 +1,8 @@
 """`flask referrals seed-demo`: bulk demo data that the pages report consistently."""
 
+import csv
+import io
+import re
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,21 @@ def test_seeding_postgresql_gathers_the_planners_statistics(app, runner):
         app, sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('visits')")
     )
     assert estimated == 321
+
+
+def test_the_demo_has_payouts_for_an_admin_to_make(app, runner):
+    result = seed(runner, *SMALL, "--conversions", "30", "--batch", "100")
+    assert result.exit_code == 0, result.output
+    admin = app.test_client()
+    login(admin, "admin@example.com", DEMO_PASSWORD)
+    assert 'data-payable="yes"' in admin.get("/admin/payouts").get_data(as_text=True)
+    created = admin.post("/admin/payouts/batches", data={"everything": "1"})
+    assert re.search(r"/admin/payouts/batches/\d+$", created.headers["Location"])
+    batch = admin.get(created.headers["Location"] + "/batch.csv").get_data(as_text=True)
+    header, *lines = csv.reader(io.StringIO(batch))
+    assert header == ["recipient", "amount", "currency", "reference", "reward_ids"]
+    assert lines
+    for recipient, amount, currency, reference, reward_ids in lines:
+        assert recipient.startswith("paypal") and currency == "USD"
+        assert re.fullmatch(r"\d+\.\d\d", amount) and float(amount) > 0
+        assert re.fullmatch(r"RB\d+-L\d+", reference) and reward_ids

@@ -2,10 +2,12 @@
 
 Signups (referred or not), conversions and renewals, replays, full and partial
 refunds, disputes opened and closed (won or lost), time passing with
-process-rewards, and admin decisions run through the service layer on the test
-database. After every step the database must match the model, and the invariants
+process-rewards, admin decisions, and payout batches created, paid or failed line
+by line run through the service layer on the test database. After every step the
+database must match the model, and the invariants
 hold: every reward has its source, one reward per rule, source and recipient, the
-balances users see equal their reward history, and a paid reward never changes.
+balances users see equal their reward history, a paid reward never changes, a reward
+is in at most one open batch and paid at most once, and a line pays its rewards' net.
 """
 
 import os
@@ -31,10 +33,12 @@ from referral_site.extensions import db
 from referral_site.models import User
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
-from referral_site.referrals.rewards import conversions, settlement
+from referral_site.referrals.payouts import batches, details
+from referral_site.referrals.payouts.models import PayoutLine
+from referral_site.referrals.rewards import adjustments, conversions, settlement
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import queries as reward_queries
-from referral_site.referrals.storage.models import Referral
+from referral_site.referrals.storage.models import Referral, Reward, RewardKind
 from referral_site.referrals.storage.transactions import write_transaction
 from tests import proof
 from tests.conftest import PASSWORD
@@ -53,6 +57,7 @@ RULES = [
         "recipient": "both",
         "amount": 1000,
         "referred_amount": 500,
+        "kind": "cash",
     },
     {
         "name": "share",
@@ -61,6 +66,7 @@ RULES = [
         "lifetime_cap": 2500,
         "hold_days": 7,
         "review": True,
+        "kind": "cash",
     },
     {"name": "milestone", "trigger": "milestone", "milestones": [2], "amount": 700},
     {"name": "welcome", "trigger": "signup", "amount": 200, "currency": "EUR"},
@@ -150,6 +156,13 @@ class RewardProgram(RuleBasedStateMachine):
             capture=capture,
         )
         self.codes[user.id] = account_of(user.id).code
+        details.change_details(
+            user.id,
+            method="paypal",
+            paypal_email=f"user{number}@paypal.example",
+            password=PASSWORD,
+            ip_hash=None,
+        )
         referral_id = db.session.scalar(
             sa.select(Referral.id).where(Referral.referred_id == user.id)
         )
@@ -260,6 +273,69 @@ class RewardProgram(RuleBasedStateMachine):
         allowed = self.model.decided(key, action, now=self.started)
         assert decision.changed == ([reward.id] if allowed else [])
         assert len(decision.problems) == (0 if allowed else 1)
+
+    @rule(user=users, amount=st.integers(-1500, 2500).filter(bool))
+    def admin_adjusts_in_cash(self, user, amount):
+        """A manual cash reward, or a deduction: approved at once, due at once."""
+        self.tally.steps += 1
+        reward_id = adjustments.adjust(
+            user,
+            amount,
+            "USD",
+            actor_id=self.admin_id,
+            reason="by hand",
+            kind=RewardKind.CASH,
+        )
+        rule_, source = db.session.execute(
+            sa.select(Reward.rule, Reward.source_key).where(Reward.id == reward_id)
+        ).one()
+        db.session.rollback()
+        self.model.adjusted((rule_, source, user), amount, "USD")
+
+    @precondition(lambda self: self.model.due())
+    @rule()
+    def admin_creates_a_batch(self):
+        self.tally.steps += 1
+        expected = self.model.batch_created(None)
+        try:
+            created = batches.create_batch(None, actor_id=self.admin_id)
+        except batches.PayoutError:
+            assert expected == {}
+            return
+        self.model.batch_created(created.batch_id)
+        lines = db.session.execute(
+            sa.select(
+                PayoutLine.user_id, PayoutLine.currency, PayoutLine.amount_minor
+            ).where(PayoutLine.batch_id == created.batch_id)
+        ).all()
+        db.session.rollback()
+        assert {(u, c): a for u, c, a in lines} == expected
+
+    @precondition(lambda self: self.model.open_lines())
+    @rule(pick=st.integers(0, 10**6))
+    def admin_marks_a_batch_paid(self, pick):
+        self.tally.steps += 1
+        lines = self.model.open_lines()
+        batch_id = lines[pick % len(lines)][0]
+        batches.mark_paid(batch_id, actor_id=self.admin_id, reference="PP-1")
+        self.model.batch_paid(batch_id)
+
+    @precondition(lambda self: self.model.open_lines())
+    @rule(pick=st.integers(0, 10**6))
+    def a_payout_line_fails(self, pick):
+        self.tally.steps += 1
+        lines = self.model.open_lines()
+        batch_id, user_id, currency = line = lines[pick % len(lines)]
+        line_id = db.session.scalar(
+            sa.select(PayoutLine.id).where(
+                PayoutLine.batch_id == batch_id,
+                PayoutLine.user_id == user_id,
+                PayoutLine.currency == currency,
+            )
+        )
+        db.session.rollback()
+        batches.fail_line(line_id, actor_id=self.admin_id, reason="no account")
+        self.model.line_failed(line)
 
     # -- checks -------------------------------------------------------------------
 

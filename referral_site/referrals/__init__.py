@@ -124,6 +124,7 @@ def _declare_tables(app: Flask, db: "SQLAlchemy", user_model: type) -> None:
     from referral_site.referrals.emails import models as email_models  # noqa: F401
     from referral_site.referrals.fraud import models as fraud_models  # noqa: F401
     from referral_site.referrals.outbox import models as outbox_models  # noqa: F401
+    from referral_site.referrals.payouts import models as payout_models  # noqa: F401
     from referral_site.referrals.program import models as program_models  # noqa: F401
     from referral_site.referrals.reports import models as report_models  # noqa: F401
     from referral_site.referrals.reports import rollups  # noqa: F401
@@ -156,6 +157,10 @@ def _register(app: Flask, user_model: type) -> None:
     from referral_site.referrals.fraud import blocklist_views  # noqa: F401
     from referral_site.referrals.fraud import views as fraud_views  # noqa: F401
     from referral_site.referrals.jobs import queue as jobs
+    from referral_site.referrals.payouts import account_views as payout_account  # noqa: F401
+    from referral_site.referrals.payouts import api as payout_api  # noqa: F401
+    from referral_site.referrals.payouts import settings as payout_settings
+    from referral_site.referrals.payouts import views as payout_views  # noqa: F401
     from referral_site.referrals.program import views as program_views  # noqa: F401
     from referral_site.referrals.reports import rollups
     from referral_site.referrals.reports import views as report_views  # noqa: F401
@@ -167,6 +172,7 @@ def _register(app: Flask, user_model: type) -> None:
 
     rollups.track_users(user_model)
     rewards.init_app(app)
+    payout_settings.init_app(app)
     jobs.init_app(app)
     _add_converters(app, app.extensions["referrals"].db, user_model)
     app.register_blueprint(bp, url_prefix=app.config["REFERRALS_URL_PREFIX"])
@@ -277,6 +283,12 @@ _PUBLIC = {
     "current_invitation": "referral_site.referrals.program.invitation",
     "Invitation": "referral_site.referrals.program.invitation",
     "code_of": "referral_site.referrals.attribution.accounts",
+    "CreditConflict": "referral_site.referrals.payouts.credit",
+    "CreditError": "referral_site.referrals.payouts.credit",
+    "CreditUse": "referral_site.referrals.payouts.credit",
+    "InsufficientCredit": "referral_site.referrals.payouts.credit",
+    "store_credit": "referral_site.referrals.payouts.credit",
+    "use_store_credit": "referral_site.referrals.payouts.credit",
     "forget_user": "referral_site.referrals.attribution.host_signup",
     "restore_user": "referral_site.referrals.attribution.liveness",
     "suspend_user": "referral_site.referrals.attribution.liveness",

@@ -102,6 +102,11 @@ DEFAULTS: dict[str, object] = {
     #: own history already made the plugin's tables (then they are left as they are).
     "MIGRATIONS_DEPENDS_ON": "",
     "MIGRATIONS_ADOPTED": False,
+    #: Smallest payout per currency, in minor units: a mapping or its JSON, e.g.
+    #: {"USD": 5000}; a currency not listed is paid from its first minor unit.
+    "PAYOUT_MINIMUM": "",
+    #: Day of the month (1 to 28) payouts are made, shown to the people paid.
+    "PAYOUT_DAY": 1,
     #: Stripe webhook signing secrets (whsec_...), comma-separated: all are valid
     #: at once, for rotation. Empty turns POST /api/billing/stripe off.
     "STRIPE_WEBHOOK_SECRET": "",

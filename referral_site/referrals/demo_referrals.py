@@ -12,6 +12,7 @@ from referral_site.referrals.fraud.models import (
     ReferralSignalRecord,
     SignalStage,
 )
+from referral_site.referrals.payouts.models import PayoutAccount, PayoutMethod
 from referral_site.referrals.reports import rollups
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.storage import bulk, totals
@@ -74,9 +75,20 @@ def seed_referrers(seeder: Seeder) -> None:
             seeder.users: [],
             ReferralAccount.__table__: [],
             ReferralCode.__table__: [],
+            PayoutAccount.__table__: [],
         }
         for offset in batch:
-            seeder.account_rows(rows, seeder.first_user + offset, seeder.moment(), None)
+            user_id = seeder.first_user + offset
+            seeder.account_rows(rows, user_id, seeder.moment(), None)
+            # Referrers are paid by PayPal, so /admin/payouts has batches to make.
+            rows[PayoutAccount.__table__].append(
+                {
+                    "user_id": user_id,
+                    "method": PayoutMethod.PAYPAL.value,
+                    "paypal_email": f"paypal{user_id}@example.com",
+                    "updated_at": seeder.now,
+                }
+            )
         _insert(rows)
         seeder.progress(len(batch))
 
@@ -209,7 +221,8 @@ def _conversion(seeder, ids, referral_id, people, occurred_at, rows) -> None:
                 "id": reward_id,
                 "user_id": recipient,
                 "referral_id": referral_id,
-                "kind": RewardKind.CREDIT,
+                # The referrer's reward is cash (paid out), the friend's store credit.
+                "kind": RewardKind.CASH if offset == 0 else RewardKind.CREDIT,
                 "amount_minor": reward_amount,
                 "currency": "USD",
                 "status": status,

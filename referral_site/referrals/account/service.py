@@ -22,6 +22,7 @@ from referral_site.referrals.attribution.services import (
 )
 from referral_site.referrals.capture import code_changes
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
+from referral_site.referrals.payouts.models import PayoutAccount
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Referral,
@@ -139,6 +140,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _payout_details(user_id) -> dict | None:
+    payout = db.session.get(PayoutAccount, user_id)
+    if payout is None:
+        return None
+    return {"method": payout.method.value, "paypal_email": payout.paypal_email}
+
+
 def export_user_data(user_id: int) -> dict:
     """Everything stored about a user, as JSON-ready data (others' data masked)."""
     User = user_model()
@@ -197,6 +205,7 @@ def export_user_data(user_id: int) -> dict:
             }
             for reward in rewards
         ],
+        "payout_details": _payout_details(user_id),
         # Only keyed hashes and random ids are stored, so only their kind is shown.
         "signed_in_sightings": [
             {"kind": kind.value, "last_seen_at": _iso(at)} for kind, at in sightings

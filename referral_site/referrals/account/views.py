@@ -22,6 +22,7 @@ from referral_site.referrals.capture.cookies import visitor_id
 from referral_site.referrals.emails.views import email_context
 from referral_site.referrals.forms import DeleteAccountForm, VanityCodeForm
 from referral_site.referrals.fraud import sightings
+from referral_site.referrals.payouts.account_views import payouts_context
 from referral_site.referrals.program import offer
 from referral_site.referrals.program.cache import in_force
 from referral_site.referrals.rewards import queries as reward_queries
@@ -110,6 +111,7 @@ def _my_page(code_form: VanityCodeForm | None = None) -> str:
         my_rewards=reward_queries.my_rewards(
             user_id, request.args.get("rewards_page", 1, type=int), per_page
         ),
+        **payouts_context(user_id),
         **my_account_context(code_form),
         **email_context(),
     )

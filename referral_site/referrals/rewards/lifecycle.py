@@ -7,6 +7,7 @@ from flask import Flask, current_app
 
 from referral_site.referrals import signals
 from referral_site.referrals.outbox import events as outbox
+from referral_site.referrals.payouts.models import LineStatus, PayoutItem, PayoutLine
 from referral_site.referrals.program import cache as program_cache
 from referral_site.referrals.rewards import totals as reward_totals
 from referral_site.referrals.rewards.currencies import is_currency
@@ -112,8 +113,56 @@ class _Row:
     currency: str
 
 
-def move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
-    """Change a reward's status if it is still in an allowed one; else a message."""
+def open_payout_batch(session, reward_id: int) -> int | None:
+    """The open payout batch holding a reward (it is being paid), or None."""
+    return session.scalar(
+        sa.select(PayoutLine.batch_id)
+        .join(PayoutItem, PayoutItem.line_id == PayoutLine.id)
+        .where(
+            PayoutItem.reward_id == reward_id,
+            PayoutItem.released_at.is_(None),
+            PayoutLine.status == LineStatus.OPEN,
+        )
+    )
+
+
+def _held_for_payout(session, reward_id, to_status) -> str | None:
+    """Why an approved reward cannot move: it is being paid, or refunds were
+    recorded against it as clawbacks (then it is paid and they net it off)."""
+    batch = open_payout_batch(session, reward_id)
+    if batch is not None:
+        return (
+            f"Reward #{reward_id} is in payout batch #{batch}; it is paid with "
+            "the batch (fail its line to take it out)."
+        )
+    if to_status in (RewardStatus.REJECTED, RewardStatus.REVERSED) and session.scalar(
+        sa.select(sa.exists().where(Reward.adjusts_reward_id == reward_id))
+    ):
+        return (
+            f"Reward #{reward_id} has clawbacks recorded against it: it is paid "
+            "and they come off the same payout."
+        )
+    return None
+
+
+def move(
+    session,
+    reward_id,
+    to_status,
+    *,
+    allowed,
+    actor_id,
+    reason,
+    notices,
+    by_payout: bool = False,
+):
+    """Change a reward's status if it is still in an allowed one; else a message.
+
+    A reward in an open payout batch moves only with its batch (``by_payout``):
+    the file sent to the provider pays it, so nobody may reject or pay it alone.
+    """
+    # Locked (FOR UPDATE) before the batch check: a batch being created holds its
+    # rewards' rows, so this waits for it and then sees its items.
     row = session.execute(
         sa.select(
             Reward.id,
@@ -122,7 +171,9 @@ def move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
             Reward.amount_minor,
             Reward.currency,
             Reward.created_at,
-        ).where(Reward.id == reward_id)
+        )
+        .where(Reward.id == reward_id)
+        .with_for_update()
     ).first()
     if row is None:
         return f"Reward #{reward_id} does not exist."
@@ -131,6 +182,9 @@ def move(session, reward_id, to_status, *, allowed, actor_id, reason, notices):
             f"Reward #{reward_id} is {row.status.value}; "
             f"it cannot become {to_status.value}."
         )
+    if row.status == RewardStatus.APPROVED and not by_payout:
+        if problem := _held_for_payout(session, reward_id, to_status):
+            return problem
     changed = session.execute(
         sa.update(Reward)
         .where(Reward.id == reward_id, Reward.status == row.status)

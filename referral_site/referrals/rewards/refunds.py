@@ -19,6 +19,7 @@ from referral_site.referrals.rewards.lifecycle import (
     ADJUSTMENT_RULE,
     OPEN,
     move,
+    open_payout_batch,
     record_event,
     rule_of,
 )
@@ -108,14 +109,22 @@ def _granted_amount(session, reward_id: int) -> int:
 
 
 def _reduce_unpaid(session, reward_id, kept, *, actor_id, reason, notices) -> bool:
-    """Reverse or reduce an unpaid reward; False when it is paid (or settled)."""
+    """Reverse or reduce an unpaid reward; False when it is paid (or settled), or
+    is being paid: then a negative adjustment takes the refunded share back."""
+    # Locked first: a payout batch being created holds its rewards' rows, so this
+    # waits for it and then sees whether the reward is in it.
     row = session.execute(
-        sa.select(*(getattr(Reward, c) for c in reward_totals.COLUMNS)).where(
-            Reward.id == reward_id
-        )
+        sa.select(*(getattr(Reward, c) for c in reward_totals.COLUMNS))
+        .where(Reward.id == reward_id)
+        .with_for_update()
     ).one()
     if row.status not in OPEN:
         return row.status != RewardStatus.PAID
+    if row.status == RewardStatus.APPROVED and _paying_or_adjusted(session, reward_id):
+        # The provider pays what the batch's file says: the reward stays whole and
+        # the refund becomes a clawback netted against the next payout. Once
+        # adjusted, a reward is only ever adjusted further (never counted twice).
+        return False
     if kept <= 0:
         problem = move(
             session,
@@ -159,6 +168,17 @@ def _reduce_unpaid(session, reward_id, kept, *, actor_id, reason, notices) -> bo
         )
     )
     return True
+
+
+def _paying_or_adjusted(session, reward_id: int) -> bool:
+    """Whether a reward is in an open payout batch or already has adjustments."""
+    if open_payout_batch(session, reward_id) is not None:
+        return True
+    return bool(
+        session.scalar(
+            sa.select(sa.exists().where(Reward.adjusts_reward_id == reward_id))
+        )
+    )
 
 
 def clawed_back(session, paid_id: int) -> int:

@@ -1,0 +1,1 @@
+"""Payouts: what is due, batches and their files, payout details, store credit."""

@@ -18,12 +18,17 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from referral_site.extensions import db
+from referral_site.models import User
 from referral_site.referrals.fraud import sightings
-from referral_site.referrals.fraud.models import SightingKind, UserSighting
-from referral_site.referrals.storage.models import utcnow
-from tests.conftest import login, signup
+from referral_site.referrals.fraud.models import (
+    ReferralSignalRecord,
+    SightingKind,
+    UserSighting,
+)
+from referral_site.referrals.storage.models import Referral, utcnow
+from tests.conftest import login, query, signup
 from tests.host_apps import BROWSER
-from tests.test_fraud import HOME_IP, OFFICE_IP, client_at, signals_of
+from tests.test_fraud import HOME_IP, OFFICE_IP, client_at
 from tests.test_host_database import Account, shop, shop_db  # noqa: F401
 
 
@@ -192,6 +197,18 @@ def test_another_user_on_the_same_browser_is_recorded(host):
     host.sign_in(browser, "bob@example.com")
     plugin_queries(host, browser)
     assert set(sightings_of(host, "bob@example.com")) == set(SightingKind)
+
+
+def signals_of(app, email) -> set[str]:
+    """The signal names stored on the referral of the site's user with this email."""
+    rows = query(
+        app,
+        sa.select(ReferralSignalRecord.name)
+        .join(Referral, Referral.id == ReferralSignalRecord.referral_id)
+        .join(User, User.id == Referral.referred_id)
+        .where(User.email == email),
+    )
+    return {row.name.value for row in rows}
 
 
 def test_a_new_device_of_a_signed_in_referrer_is_recorded_at_once(app, make_user):

@@ -64,6 +64,8 @@ CONVERSION_REFUNDED = "conversion.refunded"
 REWARD_CREATED = "reward.created"
 REWARD_STATUS_CHANGED = "reward.status_changed"
 WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+PAYOUT_PAID = "payout.paid"
+PAYOUT_FAILED = "payout.failed"
 
 #: Every event type, in the order the docs list them.
 TYPES = (
@@ -75,6 +77,8 @@ TYPES = (
     CONVERSION_REFUNDED,
     REWARD_CREATED,
     REWARD_STATUS_CHANGED,
+    PAYOUT_PAID,
+    PAYOUT_FAILED,
     WEBHOOK_ENDPOINT_DISABLED,
 )
 
@@ -235,6 +239,34 @@ def reward_status_changed(
             "reason": reason,
         },
     )
+
+
+def payout_paid(session: Session, line, reference: str, reward_ids: list) -> str:
+    """``payout.paid``: a person's line of a payout batch was marked paid."""
+    return record(
+        session, PAYOUT_PAID, _payout(line, reward_ids) | {"reference": reference}
+    )
+
+
+def payout_failed(session: Session, line, reward_ids: list) -> str:
+    """``payout.failed``: a line could not be paid; its rewards are due again."""
+    return record(
+        session,
+        PAYOUT_FAILED,
+        _payout(line, reward_ids) | {"reason": line.failure_reason},
+    )
+
+
+def _payout(line, reward_ids: list) -> dict:
+    return {
+        "payout_id": line.id,
+        "batch_id": line.batch_id,
+        "user_id": user_key(line.user_id),
+        "amount_minor": line.amount_minor,
+        "currency": line.currency,
+        "method": line.method,
+        "reward_ids": sorted(reward_ids),
+    }
 
 
 @sa_event.listens_for(Session, "after_commit")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals.input_checks import has_control_characters
+from referral_site.referrals.outbox import events as outbox
 from referral_site.referrals.payouts.due import due_rewards
 from referral_site.referrals.payouts.models import (
     BatchStatus,
@@ -186,6 +187,7 @@ def mark_paid(batch_id: int, *, actor_id, reference: str) -> int:
                 raise PayoutError(problem)
         for line in lines:
             line.status = LineStatus.PAID
+            outbox.payout_paid(session, line, reference, _reward_ids(session, line))
         batch.status = BatchStatus.PAID
         batch.reference, batch.paid_by_id, batch.paid_at = reference, actor_id, utcnow()
     notices.send()
@@ -212,10 +214,22 @@ def fail_line(line_id: int, *, actor_id, reason: str) -> int:
             reason,
             utcnow(),
         )
+        outbox.payout_failed(session, line, _reward_ids(session, line))
         _release(session, line, actor_id, f"payout batch #{batch_id} failed: {reason}")
         if not _lines(session, batch_id, LineStatus.OPEN):
             batch.status = BatchStatus.FAILED
     return batch_id
+
+
+def _reward_ids(session, line: PayoutLine) -> list[int]:
+    """The rewards a line holds (before it releases them)."""
+    return list(
+        session.scalars(
+            sa.select(PayoutItem.reward_id).where(
+                PayoutItem.line_id == line.id, PayoutItem.released_at.is_(None)
+            )
+        )
+    )
 
 
 def _release(session, line: PayoutLine, actor_id, reason: str) -> None:

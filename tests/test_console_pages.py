@@ -12,35 +12,14 @@ import sqlalchemy as sa
 
 from referral_site.referrals.fraud.models import ReferralSignalRecord
 from referral_site.referrals.storage.models import Referral, ReviewStatus
+from tests import host_fixtures
 from tests.conftest import scalar
 from tests.hosts import site_host
 from tests.test_reports import add_reward
 
-
-@pytest.fixture
-def app(host):
-    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
-    return host.app
-
-
-@pytest.fixture
-def make_user(host):
-    """People of the host, joining through its own signup."""
-    return host.users
-
-
-@pytest.fixture
-def client(host):
-    return host.client()
-
-
-@pytest.fixture
-def admin(host):
-    """A signed-in admin's client (Boss)."""
-    host.users("boss@example.com", "Boss", admin=True)
-    client = host.client()
-    host.sign_in(client, "boss@example.com")
-    return client
+# Each test here runs on both hosts.
+app, make_user = host_fixtures.app, host_fixtures.make_user
+client, admin = host_fixtures.client, host_fixtures.admin
 
 
 #: Every section of the console, as the navigation names it, and its address.

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.storage.models import Reward
+from tests import host_fixtures
 from tests.conftest import plugin_session
 from tests.program_helpers import program_form, versions
 from tests.reward_helpers import (
@@ -22,6 +23,10 @@ from tests.reward_helpers import (
     reward_ids,
 )
 
+# Each test here runs on both hosts.
+app, make_user = host_fixtures.app, host_fixtures.make_user
+client, admin = host_fixtures.client, host_fixtures.admin
+
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
 #: The default program's rule, as the settings form shows it.
 DEFAULT_RULE = {
@@ -30,32 +35,6 @@ DEFAULT_RULE = {
     "amount": "10.00",
     "referred_amount": "5.00",
 }
-
-
-@pytest.fixture
-def app(host):
-    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
-    return host.app
-
-
-@pytest.fixture
-def make_user(host):
-    """People of the host, joining through its own signup."""
-    return host.users
-
-
-@pytest.fixture
-def client(host):
-    return host.client()
-
-
-@pytest.fixture
-def admin(host):
-    """A signed-in admin's client (Boss)."""
-    host.users("boss@example.com", "Boss", admin=True)
-    client = host.client()
-    host.sign_in(client, "boss@example.com")
-    return client
 
 
 def convert(app, user_id, external_id="ch_1", amount=10_000):

@@ -11,33 +11,12 @@ import pytest
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.models import RewardStatus
+from tests import host_fixtures
 from tests.reward_helpers import referred_pair, reward_ids, rewards_of
 
-
-@pytest.fixture
-def app(host):
-    """The host of the test: the site, then the bookshop (tests/hosts.py)."""
-    return host.app
-
-
-@pytest.fixture
-def make_user(host):
-    """People of the host, joining through its own signup."""
-    return host.users
-
-
-@pytest.fixture
-def client(host):
-    return host.client()
-
-
-@pytest.fixture
-def admin(host):
-    """A signed-in admin's client (Boss)."""
-    host.users("boss@example.com", "Boss", admin=True)
-    client = host.client()
-    host.sign_in(client, "boss@example.com")
-    return client
+# Each test here runs on both hosts.
+app, make_user = host_fixtures.app, host_fixtures.make_user
+client, admin = host_fixtures.client, host_fixtures.admin
 
 
 PAST = datetime.now(UTC) - timedelta(days=20)

@@ -178,6 +178,7 @@ def test_the_queue_filters_by_person_rule_date_and_ready(
     assert _rows(approved, "?person=ANN@example.com") == reward_ids(app)
     assert _rows(approved, f"?person={bob}") == [reward_ids(app)[1]]
     assert _rows(approved, "?person=nobody@example.com") == []
+    assert _rows(approved, "?person=' OR 1=1 --") == []  # text: no integer key
     assert len(_rows(approved, "?rule=first-conversion")) == 2
     assert _rows(approved, "?rule=no-such-rule") == []
     today = datetime.now(UTC).date()

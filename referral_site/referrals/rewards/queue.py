@@ -82,12 +82,14 @@ def find_person(typed: str):
     User = current_app.extensions["referrals"].user_model
     user = user_sql(User)
     typed = typed.strip()
-    if integer_keys(User) and typed.isdigit() and len(typed) < 10:
-        condition = user.id == int(typed)
-    elif "@" in typed:
+    if "@" in typed:
         condition = sa.func.lower(user.email) == typed.lower()
-    else:
+    elif not integer_keys(User):
         condition = user.id == typed
+    elif typed.isdigit() and len(typed) < 10:
+        condition = user.id == int(typed)
+    else:
+        return None  # names no one: an integer key is never text (PostgreSQL says so)
     return db.session.scalar(sa.select(user.id).where(condition))
 
 

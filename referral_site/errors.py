@@ -2,10 +2,9 @@
 
 from flask import Flask, render_template
 from flask_limiter import RateLimitExceeded
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from referral_site.extensions import db, seconds_until_limit_resets
-from referral_site.outages import database_unavailable
+from referral_site.outages import DATABASE_OUTAGES, database_unavailable
 
 _TITLES = {
     400: "Bad request",
@@ -38,7 +37,7 @@ def _render(error):
             error=error,
             retry_after=retry_after,
         )
-    except (OperationalError, InterfaceError) as outage:
+    except DATABASE_OUTAGES as outage:
         return database_unavailable(outage)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return response, code, headers

@@ -1,10 +1,9 @@
 """Response headers, proxy trust and database-outage answers for every response."""
 
 from flask import Flask, g, request, session
-from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from referral_site.outages import database_unavailable
+from referral_site.outages import DATABASE_OUTAGES, database_unavailable
 
 #: No inline scripts or styles anywhere: everything is served from our own origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -30,11 +29,10 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=0
         )
-    # Connection loss, lock and statement timeouts, read-only files: transient or
-    # operational, so the client is told to retry. Other database errors are bugs
-    # and stay 500s.
-    app.register_error_handler(OperationalError, database_unavailable)
-    app.register_error_handler(InterfaceError, database_unavailable)
+    # Transient or operational, so the client is told to retry. Other database
+    # errors are bugs and stay 500s.
+    for outage in DATABASE_OUTAGES:
+        app.register_error_handler(outage, database_unavailable)
     app.after_request(_no_store_when_signed_in)
 
 

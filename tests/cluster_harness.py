@@ -217,6 +217,22 @@ class Cluster:
         self.relay.close()
         self.engine.dispose()
 
+    def server_errors(self, most: int = 3) -> str:
+        """The hosts' 500 answers and tracebacks, for a failing assertion's message
+        (the logs live in a temporary directory CI does not keep)."""
+        lines = []
+        for host in self.hosts:
+            for log in (host.access_log, host.error_log):
+                text = log.read_text(errors="replace") if log.exists() else ""
+                lines += [
+                    f"{log.name}: {line}"
+                    for line in text.splitlines()
+                    if '" 500 ' in line
+                ]
+                tracebacks = text.split("Traceback (most recent call last):")[1:]
+                lines += [f"{log.name}: Traceback{tb}" for tb in tracebacks[-most:]]
+        return "\n".join(lines) or "no 500 or traceback in the hosts' logs"
+
     def scalar(self, statement, **params):
         with self.engine.connect() as connection:
             return connection.execute(sa.text(statement), params).scalar()

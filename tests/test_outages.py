@@ -83,3 +83,24 @@ def test_a_hung_database_call_ends_in_503_within_the_call_timeout(database):
     database.relay.thaw()
     _assert_outage_answer(response)
     assert waited < 5
+
+
+def test_a_request_that_waits_too_long_for_a_pooled_connection_answers_503(
+    make_app, make_user
+):
+    # Every pooled connection busy (threads stuck on a frozen database, say):
+    # the request gives up after the pool timeout, and that is an outage too.
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS=pool)
+    make_user("ann@example.com", "Ann")
+    client = app.test_client()
+    assert login(client, "ann@example.com").status_code == 302
+    with app.app_context():
+        held = db.engine.connect()
+        held.execute(sa.text("SELECT 1"))
+        try:
+            response = client.get("/referrals")
+        finally:
+            held.close()
+    _assert_outage_answer(response)
+    assert client.get("/referrals").status_code == 200

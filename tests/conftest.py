@@ -13,6 +13,7 @@ from referral_site.models import User
 from referral_site.referrals.attribution import services
 from referral_site.referrals.attribution.accounts import account_of
 from referral_site.referrals.storage.models import ReferralAccount
+from tests.postgres_cleanup import empty_written_tables
 
 #: Fixtures of their own modules: a database to switch off, a Redis to stop, the
 #: two hosts of the plugin (``host``: each test using it runs on both).
@@ -85,9 +86,7 @@ def make_app(tmp_path, _postgres_schema):
 
 
 def _empty_tables() -> None:
-    names = ", ".join(t.name for t in db.metadata.sorted_tables)
-    db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    db.session.commit()
+    empty_written_tables(db.session, db.metadata)
 
 
 @pytest.fixture

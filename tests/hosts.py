@@ -32,6 +32,7 @@ from tests.host_apps import (
     own_database,
     shelf,
 )
+from tests.postgres_cleanup import empty_written_tables
 from tests.reward_helpers import API_KEY
 
 #: Where the bookshop mounts the plugin (the site mounts it at the root).
@@ -296,9 +297,7 @@ def _empty_bookshop(app: Flask) -> None:
     if not POSTGRES_URL:
         return
     with app.app_context():
-        names = ", ".join(table.name for table in shelf.metadata.sorted_tables)
-        shelf.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        shelf.session.commit()
+        empty_written_tables(shelf.session, shelf.metadata)
 
 
 @pytest.fixture(params=["site", "bookshop"])

@@ -151,10 +151,15 @@ def fuzz_settings():
 
 
 def row_counts() -> dict[str, int]:
-    return {
-        table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
-        for table in db.metadata.sorted_tables
-    }
+    """Rows per table, in one query (the fuzz tests ask before and after each
+    request: one round trip instead of one a table)."""
+    counts = sa.union_all(
+        *(
+            sa.select(sa.literal(table.name), sa.func.count()).select_from(table)
+            for table in db.metadata.sorted_tables
+        )
+    )
+    return {name: count for name, count in db.session.execute(counts)}
 
 
 #: Written by a signed-in person's request whatever its answer (the device they

@@ -139,6 +139,8 @@ class Cluster:
         self.env = env | SHARED | BOUNDS
         self.env["DATABASE_URL"] = relayed.render_as_string(hide_password=False)
         self.env["RATELIMIT_STORAGE_URI"] = self.redis.url
+        # The hosts' jobs in a queue of the suite's, not the checkout's instance/.
+        self.env["REFERRALS_JOBS_URL"] = f"sqlite:///{workdir / 'jobs.sqlite3'}"
         self.hosts = [Host(name, self.env, workdir) for name in ("host1", "host2")]
         self.proxy_port = free_port()
         self.haproxy: subprocess.Popen | None = None

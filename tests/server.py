@@ -1,8 +1,12 @@
 """A real gunicorn serving the site on a free port, over a freshly migrated DB."""
 
+import atexit
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -41,6 +45,19 @@ def fresh_database(tmp_path: Path, name: str):
         admin.dispose()
 
 
+@functools.cache
+def job_queue_url() -> str:
+    """The test servers' job queue: a file of this test run's own.
+
+    Left to its default, a server queues its jobs in the checkout's
+    instance/referrals-jobs.sqlite3, which `make run` and any other test run use
+    too, and whose worker would then run jobs of events it cannot find.
+    """
+    folder = tempfile.mkdtemp(prefix="referral-site-test-jobs-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return "sqlite:///" + os.path.join(folder, "jobs.sqlite3")
+
+
 def server_environment(database_url: str, **extra: str) -> dict:
     """Our settings, without the developer's own REFERRALS_ and FLASK_ variables."""
     inherited = {
@@ -56,6 +73,7 @@ def server_environment(database_url: str, **extra: str) -> dict:
         "PASSWORD_HASH_MEMORY_KIB": "8",
         # Every simulated visitor comes from 127.0.0.1: one office of thousands.
         "REFERRALS_RATELIMIT_SIGNUP": "100000 per hour",
+        "REFERRALS_JOBS_URL": job_queue_url(),
         **extra,
     }
 

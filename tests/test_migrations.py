@@ -377,3 +377,31 @@ def test_upgrading_with_data_moves_the_referral_state_to_its_own_table(
     assert schema == USERS_AT_0007
     assert enforced_after == enforced
     proof.record("migration_rows_carried", len(accounts) + len(restored))
+
+
+def test_migrated_tokens_take_payout_detail_links(empty_database_url):
+    """referrals_0009 widens the CHECK constraint of the links' purposes, which the
+    drift comparison cannot see: a migrated database stores such a link, and going
+    back drops those links and keeps the others."""
+    from referral_site.referrals.attribution import services
+    from referral_site.referrals.emails import tokens
+    from referral_site.referrals.emails.models import TokenPurpose
+
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        user = services.sign_up(
+            name="Ann", email="ann@example.com", password="x" * 12, capture=None
+        )
+        for purpose in (TokenPurpose.VERIFY_EMAIL, TokenPurpose.PAYOUT_DETAILS):
+            tokens.issue(purpose, user.id)
+        db.session.remove()
+        downgrade(revision="referrals_0008_payouts")
+        kept = db.session.scalars(sa.text("SELECT purpose FROM referral_email_tokens"))
+        kept = list(kept)
+        db.session.remove()
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    assert kept == ["verify_email"]
+    assert schema_drift(app) == []

@@ -8,6 +8,8 @@ reason, as public by design.
 import pytest
 import sqlalchemy as sa
 
+from referral_site.referrals.emails import tokens
+from referral_site.referrals.emails.models import TokenPurpose
 from referral_site.referrals.outbox import dispatch
 from referral_site.referrals.rewards.conversions import record_conversion
 from referral_site.referrals.storage.models import Referral, Reward
@@ -43,6 +45,8 @@ def someone_elses_objects(app, make_user):
             carl_id, kind="purchase", amount=4999, currency="USD", external_id="ch_1"
         )
         dispatch.dispatch()
+        # Ann's link confirming new payout details (signed in as her only).
+        token = tokens.issue(TokenPurpose.PAYOUT_DETAILS, ann_id)
     return {
         "user_id": ann_id,
         "referral_id": scalar(app, sa.select(Referral.id)),
@@ -60,6 +64,7 @@ def someone_elses_objects(app, make_user):
         "batch_id": 1,
         "line_id": 1,
         "currency": "USD",
+        "token": token,
     }
 
 

@@ -310,28 +310,3 @@ def test_payout_details_are_exported_and_forgotten_with_the_account(app, ann):
     assert deleted.status_code == 302
     assert scalar(app, sa.select(sa.func.count(PayoutAccount.user_id))) == 0
     assert scalar(app, sa.select(sa.func.count(PayoutDetailChange.id))) == 0
-
-
-def test_a_change_of_payout_details_is_emailed_to_the_account(make_app, smtp):
-    from tests.email_helpers import mail_settings
-
-    app = make_app(**SETTINGS, **mail_settings(smtp))
-    with app.app_context():
-        from referral_site.referrals.attribution import services
-
-        services.sign_up(
-            name="Ann", email="ann@example.com", password="correct horse battery",
-            capture=None,
-        )  # fmt: skip
-    client = signed_in(app, "ann@example.com")
-    set_paypal(client, "ann.paypal@example.com")
-    notices = [
-        m
-        for m in smtp.wait_for(1)
-        if m["Subject"] == "Your payout details were changed"
-    ]
-    assert [m["To"] for m in notices] == ["ann@example.com"]
-    text = notices[0].get_body(("plain",)).get_content()
-    assert "paid by PayPal to a***@example.com" in text
-    assert "ann.paypal@example.com" not in text
-    assert "http://referrals.test/referrals#payout-details" in text

@@ -136,6 +136,8 @@ DEFAULTS: dict[str, object] = {
     #: Minutes a password reset link stays valid; hours for a verification link.
     "PASSWORD_RESET_MINUTES": 60,
     "VERIFY_EMAIL_HOURS": 72,
+    #: Hours the emailed link confirming a change of payout details stays valid.
+    "PAYOUT_DETAILS_CONFIRM_HOURS": 24,
     #: Password reset and verification emails asked for per client IP.
     "RATELIMIT_EMAIL_LINKS": "5 per hour;20 per day",
     #: Minutes after which an email whose send never finished (its process died)

@@ -19,6 +19,11 @@ from referral_site.referrals.fraud.models import (
     SignalStage,
 )
 from referral_site.referrals.outbox import dispatch
+from referral_site.referrals.payouts.models import (
+    PayoutAccount,
+    PayoutMethod,
+    PendingPayoutDetails,
+)
 from referral_site.referrals.storage.models import (
     CaptureSource,
     Referral,
@@ -110,11 +115,33 @@ def seed(database_url: str, now: datetime | None = None) -> Seeded:
         account.set_vanity_code(ann.id, "ANNRIVERA")
         seeded = Seeded("admin@example.com", ann.id, account_of(ann.id).code, old_code)
         _stripe_events(app, ann_friends[0].id)
+        _payout_change_awaiting(ann)
         _failing_webhook_endpoint()
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
     return seeded
+
+
+def _payout_change_awaiting(user) -> None:
+    """Ann is paid by PayPal and asked for another address, not confirmed yet: her
+    page shows both, and the button cancelling the change."""
+    with write_transaction() as session:
+        session.add(
+            PayoutAccount(
+                user_id=user.id,
+                method=PayoutMethod.PAYPAL,
+                paypal_email="ann.rivera@paypal.example",
+            )
+        )
+        session.add(
+            PendingPayoutDetails(
+                user_id=user.id,
+                method=PayoutMethod.PAYPAL,
+                paypal_email="ann.r@paypal.example",
+                sent_to=user.email,
+            )
+        )
 
 
 def _clicks(user, count: int, now: datetime, rng: random.Random) -> None:

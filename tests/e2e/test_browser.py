@@ -131,6 +131,22 @@ def test_admin_opens_a_referrer_page_from_the_leaderboard(new_page):
     assert page.locator('[data-table="referrals"] tbody tr').count() == int(signups)
 
 
+def test_a_payout_change_awaiting_its_link_shows_beside_the_details_in_force(
+    new_page,
+):
+    # Seeded: Ann paid to ann.rivera@..., a change to ann.r@... not confirmed yet.
+    # The page checks below (accessibility, a 375px screen) see this state too.
+    page = new_page()
+    log_in(page, "ann@example.com")
+    expect(page.locator("[data-payout-details]")).to_contain_text(
+        "ann.rivera@paypal.example"
+    )
+    pending = page.locator("[data-payout-pending]")
+    expect(pending).to_contain_text("ann.r@paypal.example")
+    expect(pending).to_contain_text("a***@example.com")
+    expect(pending.get_by_role("button", name="Cancel this change")).to_be_visible()
+
+
 PAGES = {
     "my-referrals": ("ann@example.com", "/referrals"),
     "admin-report": ("admin@example.com", "/admin?range=all"),

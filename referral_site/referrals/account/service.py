@@ -22,7 +22,7 @@ from referral_site.referrals.attribution.services import (
 )
 from referral_site.referrals.capture import code_changes
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
-from referral_site.referrals.payouts.models import PayoutAccount
+from referral_site.referrals.payouts.models import PayoutAccount, PendingPayoutDetails
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import (
     Referral,
@@ -147,6 +147,18 @@ def _payout_details(user_id) -> dict | None:
     return {"method": payout.method.value, "paypal_email": payout.paypal_email}
 
 
+def _pending_payout_details(user_id) -> dict | None:
+    pending = db.session.get(PendingPayoutDetails, user_id)
+    if pending is None:
+        return None
+    return {
+        "method": pending.method.value,
+        "paypal_email": pending.paypal_email,
+        "link_sent_to": pending.sent_to,
+        "asked_at": _iso(pending.created_at),
+    }
+
+
 def export_user_data(user_id: int) -> dict:
     """Everything stored about a user, as JSON-ready data (others' data masked)."""
     User = user_model()
@@ -206,6 +218,7 @@ def export_user_data(user_id: int) -> dict:
             for reward in rewards
         ],
         "payout_details": _payout_details(user_id),
+        "payout_details_awaiting_confirmation": _pending_payout_details(user_id),
         # Only keyed hashes and random ids are stored, so only their kind is shown.
         "signed_in_sightings": [
             {"kind": kind.value, "last_seen_at": _iso(at)} for kind, at in sightings

@@ -20,7 +20,11 @@ from referral_site.referrals.capture.visits import hash_ip
 from referral_site.referrals.fraud.models import ReferralCode, UserSighting
 from referral_site.referrals.fraud.review import mailbox_digest
 from referral_site.referrals.outbox import events as outbox
-from referral_site.referrals.payouts.models import PayoutAccount, PayoutDetailChange
+from referral_site.referrals.payouts.models import (
+    PayoutAccount,
+    PayoutDetailChange,
+    PendingPayoutDetails,
+)
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.storage.db import db, user_pk_value
 from referral_site.referrals.storage.models import (
@@ -196,9 +200,9 @@ def forget_user(user) -> None:
     liveness.hold_codes(session, list(codes))
     session.execute(sa.delete(ReferralCode).where(ReferralCode.user_id == user_id))
     session.execute(sa.delete(UserSighting).where(UserSighting.user_id == user_id))
-    # Payout details are theirs to take away; the lines of payouts made stay for
-    # the books.
-    for model in (PayoutAccount, PayoutDetailChange):
+    # Payout details are theirs to take away (a change awaiting its link too: the
+    # address it went to is gone); the lines of payouts made stay for the books.
+    for model in (PayoutAccount, PayoutDetailChange, PendingPayoutDetails):
         session.execute(sa.delete(model).where(model.user_id == user_id))
     session.execute(
         sa.update(Referral)

@@ -27,6 +27,8 @@ class TokenPurpose(enum.StrEnum):
 
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose's name, no secret
     VERIFY_EMAIL = "verify_email"
+    #: Confirms a pending change of payout details (payouts/confirmation.py).
+    PAYOUT_DETAILS = "payout_details"
 
 
 class EmailDelivery(Base):
@@ -62,7 +64,8 @@ class EmailOptOut(Base):
 
 
 class EmailToken(Base):
-    """A password reset or verification link: signed, expiring and used once.
+    """A password reset, verification or payout details link: signed, expiring and
+    used once.
 
     The link carries the signed id; following it marks the row used with a
     conditional UPDATE, so two clicks (or two tabs) cannot both succeed.

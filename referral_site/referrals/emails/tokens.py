@@ -1,5 +1,5 @@
 """Signed links: one-click unsubscribe (no expiry) and account links (expiring, used
-once: password reset and email verification)."""
+once: password reset, email verification, confirming new payout details)."""
 
 import secrets
 from datetime import timedelta
@@ -39,12 +39,18 @@ def read_unsubscribe_token(token: str) -> tuple[object, EmailCategory]:
         raise InvalidLink("This unsubscribe link is not valid.") from None
 
 
+#: The setting giving each account link's lifetime, and its unit.
+_LIFETIMES = {
+    TokenPurpose.PASSWORD_RESET: ("REFERRALS_PASSWORD_RESET_MINUTES", "minutes"),
+    TokenPurpose.VERIFY_EMAIL: ("REFERRALS_VERIFY_EMAIL_HOURS", "hours"),
+    TokenPurpose.PAYOUT_DETAILS: ("REFERRALS_PAYOUT_DETAILS_CONFIRM_HOURS", "hours"),
+}
+
+
 def max_age(purpose: TokenPurpose) -> timedelta:
     """How long an account link stays valid."""
-    config = current_app.config
-    if purpose == TokenPurpose.PASSWORD_RESET:
-        return timedelta(minutes=config["REFERRALS_PASSWORD_RESET_MINUTES"])
-    return timedelta(hours=config["REFERRALS_VERIFY_EMAIL_HOURS"])
+    setting, unit = _LIFETIMES[purpose]
+    return timedelta(**{unit: current_app.config[setting]})
 
 
 def _account_serializer(purpose: TokenPurpose) -> URLSafeTimedSerializer:
@@ -53,11 +59,16 @@ def _account_serializer(purpose: TokenPurpose) -> URLSafeTimedSerializer:
     )
 
 
-def issue(purpose: TokenPurpose, user_id) -> str:
-    """Store a new single-use token for a user and return its signed form."""
+def issue(purpose: TokenPurpose, user_id, session=None) -> str:
+    """Store a new single-use token for a user and return its signed form: in the
+    caller's transaction (``session``) if given, else in one of its own."""
     nonce = secrets.token_urlsafe(32)
-    with write_transaction() as session:
-        session.add(EmailToken(id=nonce, purpose=purpose, user_id=user_id))
+    row = EmailToken(id=nonce, purpose=purpose, user_id=user_id)
+    if session is not None:
+        session.add(row)
+    else:
+        with write_transaction() as own:
+            own.add(row)
     return _account_serializer(purpose).dumps(nonce)
 
 
@@ -108,6 +119,13 @@ def use(session, purpose: TokenPurpose, token: str):
     ).rowcount
     if user_id is None or spent != 1:
         raise InvalidLink("This link was used already: ask for a new one.")
+    spend_all(session, purpose, user_id)
+    return user_id
+
+
+def spend_all(session, purpose: TokenPurpose, user_id) -> None:
+    """Mark every unused link of this purpose for a user used, inside the caller's
+    transaction: none of them works any more."""
     session.execute(
         sa.update(EmailToken)
         .where(
@@ -117,4 +135,3 @@ def use(session, purpose: TokenPurpose, token: str):
         )
         .values(used_at=utcnow())
     )
-    return user_id

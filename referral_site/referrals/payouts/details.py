@@ -1,5 +1,6 @@
 """A person's payout details: a PayPal address or store credit only, changed by
-them with their password, every change logged (masked). No bank numbers or tax ids."""
+them with their password (and, with mail on, a link emailed to them:
+confirmation.py), every change logged (masked). No bank numbers or tax ids."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,61 +71,89 @@ def paypal_address(raw: str) -> str:
     return checked.normalized
 
 
-def _masked(email: str | None) -> str:
+def masked(email: str | None) -> str:
+    """An address as the log and emails show it: a***@example.com."""
     if not email:
         return ""
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
 
 
-def change_details(
-    user_id, *, method: str, paypal_email: str, password: str, ip_hash: str | None
-) -> Details:
-    """Set a person's payout details after checking their password; logged."""
+def checked_choice(method: str, paypal_email: str) -> tuple[PayoutMethod, str | None]:
+    """The method and PayPal address asked for, checked; DetailsError otherwise."""
     try:
         chosen = PayoutMethod(method)
     except ValueError:
         raise DetailsError("Choose PayPal or store credit.") from None
     email = paypal_address(paypal_email) if chosen == PayoutMethod.PAYPAL else None
+    return chosen, email
+
+
+def check_password(session, user_id, password: str):
+    """The user, if this is their password; DetailsError otherwise."""
     if not can_confirm():
         raise DetailsError("Payout details cannot be changed here (no password).")
-    User = current_app.extensions["referrals"].user_model
-    with write_transaction() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.check_password(password or ""):
-            raise DetailsError("That is not your password; nothing was changed.")
-        account = session.get(PayoutAccount, user_id, with_for_update=True)
-        if account is None:
-            account = PayoutAccount(user_id=user_id)
-            session.add(account)
-        account.method, account.paypal_email = chosen, email
-        account.updated_at = utcnow()
-        session.add(
-            PayoutDetailChange(
-                user_id=user_id, method=chosen, detail=_masked(email), ip_hash=ip_hash
-            )
+    user = session.get(current_app.extensions["referrals"].user_model, user_id)
+    if user is None or not user.check_password(password or ""):
+        raise DetailsError("That is not your password; nothing was changed.")
+    return user
+
+
+def apply_details(
+    session, user_id, method: PayoutMethod, email: str | None, ip_hash: str | None
+) -> Details:
+    """Set a person's payout details inside the caller's transaction; logged."""
+    account = session.get(PayoutAccount, user_id, with_for_update=True)
+    if account is None:
+        account = PayoutAccount(user_id=user_id)
+        session.add(account)
+    account.method, account.paypal_email = method, email
+    account.updated_at = utcnow()
+    session.add(
+        PayoutDetailChange(
+            user_id=user_id, method=method, detail=masked(email), ip_hash=ip_hash
         )
-    return Details(chosen, email)
+    )
+    return Details(method, email)
+
+
+def change_details(
+    user_id, *, method: str, paypal_email: str, password: str, ip_hash: str | None
+) -> Details:
+    """Set a person's payout details at once after checking their password; logged.
+
+    For hosts sending no email: with mail on, a change waits for the emailed link
+    instead (payouts/confirmation.py).
+    """
+    chosen, email = checked_choice(method, paypal_email)
+    with write_transaction() as session:
+        check_password(session, user_id, password)
+        return apply_details(session, user_id, chosen, email, ip_hash)
+
+
+def summary(method: PayoutMethod, paypal_email: str | None) -> str:
+    """Payout details in a few words for an email, the address masked."""
+    if method == PayoutMethod.PAYPAL:
+        return f"paid by PayPal to {masked(paypal_email)}"
+    return "store credit only"
 
 
 def notify_change(user_id, details: Details) -> bool:
     """Email the account's own address that its payout details changed (when mail
-    is on), so a stolen password cannot redirect payouts unnoticed."""
+    is on): the receipt of a change confirmed from its link."""
     if not mail_enabled():
         return False
+    return email_account(
+        user_id, "payout_details_changed",
+        summary=summary(details.method, details.paypal_email), page_url=page_url(),
+    )  # fmt: skip
+
+
+def email_account(user_id, template: str, **context) -> bool:
+    """Send one of the payout emails to the account's own address."""
     user = db.session.get(current_app.extensions["referrals"].user_model, user_id)
     fields = user_fields()
-    summary = (
-        f"paid by PayPal to {_masked(details.paypal_email)}"
-        if details.method == PayoutMethod.PAYPAL
-        else "store credit only"
-    )
-    with links_context():
-        page_url = url_for("referrals.mine", _anchor="payout-details", _external=True)
-    rendered = render_email(
-        "payout_details_changed", name=fields.name(user), summary=summary,
-        page_url=page_url,
-    )  # fmt: skip
+    rendered = render_email(template, name=fields.name(user), **context)
     return send_email(
         OutgoingEmail(
             to=fields.email(user),
@@ -133,3 +162,9 @@ def notify_change(user_id, details: Details) -> bool:
             html=rendered.html,
         )
     )
+
+
+def page_url() -> str:
+    """The payout details card of /referrals, for links in emails."""
+    with links_context():
+        return url_for("referrals.mine", _anchor="payout-details", _external=True)

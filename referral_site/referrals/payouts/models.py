@@ -1,5 +1,5 @@
-"""The payout tables: people's payout details, batches, their lines and rewards, and
-store credit used by the host.
+"""The payout tables: people's payout details (and changes waiting for confirmation),
+batches, their lines and rewards, and store credit used by the host.
 
 "A reward is in at most one open payout" is the partial unique index
 ``uq_payout_items_reward_held``: an item holds its reward until its line fails
@@ -72,6 +72,32 @@ class PayoutDetailChange(Base):
     #: happened and roughly to what, without keeping every address ever used.
     detail: Mapped[str] = mapped_column(sa.String(254), default="")
     #: Keyed hash of the IP the change came from.
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingPayoutDetails(Base):
+    """A change of payout details asked for with the password, waiting for the link
+    emailed to the account's own address; one per person, a newer request replaces
+    it (the primary key is the person)."""
+
+    __tablename__ = "payout_pending_details"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(method = 'paypal' AND paypal_email IS NOT NULL)"
+            " OR (method = 'store_credit' AND paypal_email IS NULL)",
+            name="method_details",
+        ),
+    )
+
+    user_id: Mapped[int] = user_key("CASCADE", primary_key=True, autoincrement=False)
+    method: Mapped[PayoutMethod] = mapped_column(_enum(PayoutMethod, "method"))
+    paypal_email: Mapped[str | None] = mapped_column(sa.String(254))
+    #: The account's address the link was sent to: once the account has another
+    #: (the host changed it), the change is dropped, since the link no longer
+    #: proves the account's owner asked for it.
+    sent_to: Mapped[str] = mapped_column(sa.String(254))
+    #: Keyed hash of the IP the change was asked from (logged once confirmed).
     ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -405,3 +405,20 @@ def test_migrated_tokens_take_payout_detail_links(empty_database_url):
         db.engine.dispose()
     assert kept == ["verify_email"]
     assert schema_drift(app) == []
+
+
+def test_a_database_at_the_last_release_gets_the_plugins_new_revision(
+    empty_database_url,
+):
+    """A database deployed at 0012_console (plugin at referrals_0008_payouts)
+    upgrades to the plugin's later revision: its merge is a revision of its own."""
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0012_console")
+        before = sa.inspect(db.engine).has_table("payout_pending_details")
+        upgrade()
+        after = sa.inspect(db.engine).has_table("payout_pending_details")
+        db.session.remove()
+        db.engine.dispose()
+    assert (before, after) == (False, True)
+    assert schema_drift(app) == []

@@ -75,8 +75,12 @@ def _set_purposes(condition: str) -> None:
     # host's naming convention ("ck_referral_email_tokens_purpose" on the site,
     # plain "purpose" on a host without one): it is read from the database and
     # kept. Batch: SQLite rebuilds the table (named CHECK constraints come along).
+    # Its foreign key's table (the host's users) is not reflected: nothing of it
+    # changes, and an index SQLAlchemy cannot reflect (an expression's) would warn.
     name = _purpose_check_name()
-    with op.batch_alter_table("referral_email_tokens") as batch:
+    with op.batch_alter_table(
+        "referral_email_tokens", reflect_kwargs={"resolve_fks": False}
+    ) as batch:
         batch.drop_constraint(op.f(name), type_="check")
         batch.create_check_constraint(op.f(name), condition)
 

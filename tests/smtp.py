@@ -14,6 +14,11 @@ class _Handler:
     def __init__(self, server: "SMTPServer") -> None:
         self.server = server
 
+    async def handle_QUIT(self, smtp, session, envelope):
+        with self.server.lock:
+            self.server.quits += 1
+        return "221 Bye"
+
     async def handle_DATA(self, smtp, session, envelope):
         if self.server.refuse:
             return "451 4.3.0 Try again later"
@@ -31,6 +36,8 @@ class SMTPServer:
         self.lock = threading.Lock()
         #: Answer DATA with a temporary failure (a server having trouble).
         self.refuse = False
+        #: Sessions the client ended with QUIT (the others were dropped).
+        self.quits = 0
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 

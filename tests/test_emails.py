@@ -1,11 +1,14 @@
 """Referrers' emails through a real SMTP server: parts, recipients, links, headers."""
 
+import smtplib
+
 import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.referrals.emails.events import deliver_event
 from referral_site.referrals.emails.models import EmailDelivery
+from referral_site.referrals.emails.sending import OutgoingEmail, send_email
 from referral_site.referrals.outbox.consumers import Event
 from referral_site.referrals.outbox.models import OutboxEvent
 from referral_site.referrals.rewards import engine as rewards
@@ -211,3 +214,18 @@ def test_the_preferences_form_refuses_a_post_without_its_token(
     assert client.post("/referrals/emails", data={}).status_code == 400
     page = client.get("/referrals").get_data(as_text=True)
     assert page.count("checked") == 6  # nothing was turned off
+
+
+def test_a_message_the_server_refuses_ends_its_session_with_quit(mail_app, smtp):
+    # Not a connection left to the garbage collector: the sender says goodbye.
+    smtp.refuse = True
+    message = OutgoingEmail(
+        to="ann@example.com", subject="Hello", text="Hello", html="<p>Hello</p>"
+    )
+    with mail_app.app_context(), pytest.raises(smtplib.SMTPDataError):
+        send_email(message)
+    assert smtp.quits == 1
+    smtp.refuse = False
+    with mail_app.app_context():
+        assert send_email(message)
+    assert len(smtp.wait_for(1)) == 1 and smtp.quits == 2

@@ -59,15 +59,19 @@ def send_email(message: OutgoingEmail) -> bool:
         return True
     from flask_mailman import EmailMultiAlternatives
 
-    email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=message.text,
-        from_email=message.sender,
-        to=[message.to],
-        headers=message.headers,
-    )
-    email.attach_alternative(message.html, "text/html")
-    email.send()
+    # A connection of our own, closed however the send ends: the one Flask-Mailman
+    # opens by itself stays open when the server refuses the message.
+    with current_app.extensions["mailman"].get_connection() as connection:
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.text,
+            from_email=message.sender,
+            to=[message.to],
+            headers=message.headers,
+            connection=connection,
+        )
+        email.attach_alternative(message.html, "text/html")
+        email.send()
     return True
 
 

@@ -63,6 +63,30 @@ def test_failed_and_successful_logins_are_limited_per_ip(make_app, make_user):
     assert_retry_later(response)
 
 
+@pytest.mark.parametrize(
+    "path, form",
+    [
+        (
+            "/referrals/payout-details",
+            {"payout-method": "paypal", "payout-paypal_email": "ann@paypal.example"},
+        ),
+        ("/referrals/delete", {}),
+    ],
+)
+def test_password_guesses_from_a_signed_in_session_are_limited(
+    make_app, make_user, path, form
+):
+    app = make_app(REFERRALS_RATELIMIT_LOGIN="3 per minute")
+    make_user()
+    client = app.test_client()
+    client.post("/login", data={"email": "ann@example.com", "password": PASSWORD})
+    password = "payout-password" if path.endswith("details") else "password"
+    for _ in range(3):
+        wrong = client.post(path, data=form | {password: "wrong"})
+        assert wrong.status_code == 302
+    assert_retry_later(client.post(path, data=form | {password: PASSWORD}))
+
+
 def test_other_addresses_are_not_held_back_by_a_limited_one(make_host):
     host = make_host(REFERRALS_RATELIMIT_SIGNUP="1 per hour")
     first, second = host.client("192.0.2.1"), host.client("192.0.2.2")

@@ -67,6 +67,7 @@ def signup():
 
 
 @login_required
+@rate_limited("LOGIN")  # a password check: a stolen session may not guess on
 def delete_account():
     """Delete (anonymise) the signed-in user's account after checking the password."""
     form = DeleteAccountForm()

@@ -13,6 +13,7 @@ from referral_site.referrals.blueprint import bp
 from referral_site.referrals.emails.sending import mail_enabled
 from referral_site.referrals.emails.tokens import InvalidLink
 from referral_site.referrals.forms import ConfirmForm
+from referral_site.referrals.limits import rate_limited
 from referral_site.referrals.payouts import (
     confirmation,
     credit,
@@ -65,6 +66,7 @@ def _password_hint() -> str:
 
 @bp.route("/referrals/payout-details", methods=["POST"])
 @login_required
+@rate_limited("LOGIN")  # a password check: a stolen session may not guess on
 def change_payout_details():
     """Change how the signed-in user is paid, after checking their password: at
     once without mail, else once confirmed from the link emailed to them."""

@@ -39,16 +39,20 @@ class LineStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+#: A PayPal address exactly when paid by PayPal: the details in force and a change
+#: awaiting confirmation alike.
+METHOD_MATCHES_DETAILS = (
+    "(method = 'paypal' AND paypal_email IS NOT NULL)"
+    " OR (method = 'store_credit' AND paypal_email IS NULL)"
+)
+
+
 class PayoutAccount(Base):
     """Where a person wants to be paid. No bank numbers or tax identifiers."""
 
     __tablename__ = "payout_accounts"
     __table_args__ = (
-        sa.CheckConstraint(
-            "(method = 'paypal' AND paypal_email IS NOT NULL)"
-            " OR (method = 'store_credit' AND paypal_email IS NULL)",
-            name="method_details",
-        ),
+        sa.CheckConstraint(METHOD_MATCHES_DETAILS, name="method_details"),
     )
 
     user_id: Mapped[int] = user_key("CASCADE", primary_key=True)
@@ -83,11 +87,7 @@ class PendingPayoutDetails(Base):
 
     __tablename__ = "payout_pending_details"
     __table_args__ = (
-        sa.CheckConstraint(
-            "(method = 'paypal' AND paypal_email IS NOT NULL)"
-            " OR (method = 'store_credit' AND paypal_email IS NULL)",
-            name="method_details",
-        ),
+        sa.CheckConstraint(METHOD_MATCHES_DETAILS, name="method_details"),
     )
 
     user_id: Mapped[int] = user_key("CASCADE", primary_key=True, autoincrement=False)

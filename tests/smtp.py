@@ -63,18 +63,29 @@ class SMTPServer:
         self.server.close()
         await self.server.wait_closed()
 
-    def messages(self, to: str | None = None) -> list[EmailMessage]:
-        """The messages received (for one recipient), oldest first."""
+    def messages(
+        self, to: str | None = None, subject: str | None = None
+    ) -> list[EmailMessage]:
+        """The messages received (for one recipient, of one subject), oldest first."""
         with self.lock:
-            return [m for rcpts, m in self.received if to is None or to in rcpts]
+            return [
+                m
+                for rcpts, m in self.received
+                if (to is None or to in rcpts)
+                and (subject is None or m["Subject"] == subject)
+            ]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
-        """The messages once at least ``count`` arrived (SMTP hands over at once;
-        this only covers the server's thread storing them)."""
+    def wait_for(
+        self, count: int, timeout: float = 5.0, subject: str | None = None
+    ) -> list[EmailMessage]:
+        """The messages (of one subject) once at least ``count`` arrived (SMTP hands
+        over at once; this only covers the server's thread storing them)."""
         deadline = time.monotonic() + timeout
-        while len(self.messages()) < count and time.monotonic() < deadline:
+        while (
+            len(self.messages(subject=subject)) < count and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
-        return self.messages()
+        return self.messages(subject=subject)
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:

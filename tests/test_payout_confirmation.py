@@ -72,16 +72,6 @@ def _pending_count(app) -> int:
     return scalar(app, sa.select(sa.func.count(PendingPayoutDetails.user_id)))
 
 
-def _confirmations(smtp, count: int = 1) -> list:
-    """The confirmation emails received, oldest first, once count have arrived."""
-    deadline = time.monotonic() + 5
-    while True:
-        found = [m for m in smtp.messages() if m["Subject"] == SUBJECT]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.01)
-
-
 def _confirm_path(message) -> str:
     (link,) = [url for url in links(message) if "/confirm/" in url]
     return path_of(link)
@@ -90,7 +80,7 @@ def _confirm_path(message) -> str:
 def _ask(client, smtp, paypal_email="ann.new@paypal.example", count=1) -> str:
     """Ask for new PayPal details through the form; the emailed link's path."""
     assert set_paypal(client, paypal_email).status_code == 302
-    return _confirm_path(_confirmations(smtp, count)[-1])
+    return _confirm_path(smtp.wait_for(count, subject=SUBJECT)[-1])
 
 
 def _page(client) -> str:
@@ -101,7 +91,7 @@ def test_a_change_waits_for_the_link_emailed_to_the_account(app, ann, smtp):
     response = set_paypal(ann, "ann.new@paypal.example")
     assert response.status_code == 302
     assert _details(app, ann.ann_id) == ("paypal", "ann.old@paypal.example")
-    (message,) = _confirmations(smtp)
+    (message,) = smtp.wait_for(1, subject=SUBJECT)
     assert message["To"] == "ann@example.com"
     text, html = parts(message)
     assert "paid by PayPal to a***@paypal.example" in text
@@ -200,7 +190,7 @@ def test_store_credit_only_is_confirmed_the_same_way(app, ann, smtp):
         "/referrals/payout-details",
         data={"payout-method": "store_credit", "payout-password": PASSWORD},
     )
-    (message,) = _confirmations(smtp)
+    (message,) = smtp.wait_for(1, subject=SUBJECT)
     assert "store credit only" in parts(message)[0]
     assert _details(app, ann.ann_id) == ("paypal", "ann.old@paypal.example")
     assert ann.post(_confirm_path(message)).status_code == 302
@@ -211,7 +201,7 @@ def test_a_wrong_password_stores_and_sends_nothing(app, ann, smtp):
     set_paypal(ann, "ann.new@paypal.example", password="not my password")
     assert "That is not your password" in _page(ann)
     assert _pending_count(app) == 0
-    assert _confirmations(smtp) == []
+    assert smtp.wait_for(1, subject=SUBJECT) == []
 
 
 def test_cancelling_keeps_the_details_and_spends_the_link(app, ann, smtp):
@@ -330,7 +320,7 @@ def test_confirming_and_cancelling_need_the_csrf_token(make_app, make_user, smtp
         "payout-password": PASSWORD,
     }
     assert client.post("/referrals/payout-details", data=form).status_code == 302
-    path = _confirm_path(_confirmations(smtp)[0])
+    path = _confirm_path(smtp.wait_for(1, subject=SUBJECT)[0])
     page = client.get(path).get_data(as_text=True)
     for action in (path, "/referrals/payout-details/cancel"):
         refused = client.post(action)

@@ -11,7 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DataError, OperationalError
 
 from referral_site.referrals.billing import links, payers, payments, reversals, store
-from referral_site.referrals.billing.models import BillingEvent, Outcome
+from referral_site.referrals.billing.models import (
+    BillingEvent,
+    BillingPayment,
+    Outcome,
+)
 from referral_site.referrals.billing.results import Malformed, Result, text
 from referral_site.referrals.rewards.conversions import ConversionError
 from referral_site.referrals.storage.db import db
@@ -35,16 +39,21 @@ HANDLERS = {
 }
 
 
-def handle(event_id: int) -> Result:
+def handle(event_id: int, new_event: dict | None = None) -> Result:
     """Handle a claimed event and record its outcome; then what it unblocked.
 
-    A database that does not answer gives the event back (Stripe retries it);
-    anything else wrong with it is recorded as failed, with the reason.
+    ``new_event`` is the body of an event stored by this very delivery, which
+    need not be read back. A database that does not answer gives the event back
+    (Stripe retries it); anything else wrong with it is recorded as failed, with
+    the reason.
     """
-    event, row = store.load(db.session, event_id)
-    # Only an admin's link sets the user of an unattributed event.
-    linked_user = row.user_id if row.outcome == Outcome.UNATTRIBUTED else None
-    db.session.rollback()  # nothing held open while the handler writes
+    if new_event is not None:
+        event, linked_user = new_event, None
+    else:
+        event, row = store.load(db.session, event_id)
+        # Only an admin's link sets the user of an unattributed event.
+        linked_user = row.user_id if row.outcome == Outcome.UNATTRIBUTED else None
+        db.session.rollback()  # nothing held open while the handler writes
     handler = HANDLERS.get(event["type"])
     try:
         if handler is None:
@@ -69,7 +78,7 @@ def handle(event_id: int) -> Result:
         # A field of a shape or size its type does not allow (DataError: one the
         # database refused): the event is kept as failed, with why.
         db.session.rollback()
-        log.info("Stripe event %s is malformed: %r", row.stripe_id, error)
+        log.info("Stripe event %s is malformed: %r", event.get("id"), error)
         result = Result(Outcome.FAILED, "malformed object: " + text(error, 200))
     store.finish(
         event_id,
@@ -88,10 +97,8 @@ def handle(event_id: int) -> Result:
     if result.outcome == Outcome.UNATTRIBUTED and result.customer_id:
         if payers.customer_user(result.customer_id) is not None:  # learnt meanwhile
             return handle_again(event_id) or result
-    if result.outcome == Outcome.APPLIED and result.conversion_id is not None:
-        _handle_waiting(result.conversion_id)
-    if result.outcome == Outcome.APPLIED and result.customer_id is not None:
-        _handle_unattributed(result.customer_id)
+    if result.outcome == Outcome.APPLIED:
+        _handle_unblocked(result.conversion_id, result.customer_id)
     return result
 
 
@@ -102,31 +109,34 @@ def handle_again(event_id: int) -> Result | None:
     return handle(event_id)
 
 
-def _handle_waiting(conversion_id: int) -> None:
-    """Refunds and disputes that arrived before this payment: apply them now."""
-    from referral_site.referrals.billing.models import BillingPayment
-
-    keys = sa.select(BillingPayment.key).where(
-        BillingPayment.conversion_id == conversion_id
-    )
-    _handle_all(
-        sa.select(BillingEvent.id)
-        .where(BillingEvent.outcome == Outcome.WAITING)
-        .where(BillingEvent.payment_key.in_(keys))
-        .order_by(BillingEvent.created_at, BillingEvent.id)
-    )
-
-
-def _handle_unattributed(customer_id: str) -> None:
-    """Earlier payments of a customer now known: attribute them."""
-    _handle_all(
-        sa.select(BillingEvent.id)
-        .where(BillingEvent.outcome == Outcome.UNATTRIBUTED)
-        .where(BillingEvent.customer_id == customer_id)
-        .order_by(BillingEvent.created_at, BillingEvent.id)
-    )
-
-
-def _handle_all(query) -> None:
+def _handle_unblocked(conversion_id: int | None, customer_id: str | None) -> None:
+    """What an applied payment unblocks, read in one query: refunds and disputes
+    of it that arrived before it (waiting), and its customer's earlier payments,
+    now attributable (unattributed). Each half reads its own index."""
+    unblocked = []
+    if conversion_id is not None:
+        keys = sa.select(BillingPayment.key).where(
+            BillingPayment.conversion_id == conversion_id
+        )
+        unblocked.append(
+            _events_by_age().where(
+                BillingEvent.outcome == Outcome.WAITING,
+                BillingEvent.payment_key.in_(keys),
+            )
+        )
+    if customer_id is not None:
+        unblocked.append(
+            _events_by_age().where(
+                BillingEvent.outcome == Outcome.UNATTRIBUTED,
+                BillingEvent.customer_id == customer_id,
+            )
+        )
+    if not unblocked:
+        return
+    query = sa.union_all(*unblocked).order_by("created_at", "id")
     for event_id in db.session.scalars(query).all():
         handle_again(event_id)
+
+
+def _events_by_age():
+    return sa.select(BillingEvent.id, BillingEvent.created_at)

@@ -34,5 +34,5 @@ def receive(payload: bytes, header: str | None) -> Received:
         return Received(event["id"], True, stored.outcome)
     # Whichever delivery claimed it handles it (the first one, or a retry of an
     # event whose handler died): it is the one that answers duplicate=False.
-    result = handling.handle(stored.id)
+    result = handling.handle(stored.id, event if stored.created else None)
     return Received(event["id"], False, result.outcome, result.reason)

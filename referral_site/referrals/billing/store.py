@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals.billing.models import (
     BillingEvent,
@@ -14,6 +13,7 @@ from referral_site.referrals.billing.models import (
     Outcome,
 )
 from referral_site.referrals.billing.signature import WebhookRefused
+from referral_site.referrals.storage.bulk import insert_missing
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -70,29 +70,30 @@ def store(event: dict, payload: str) -> Stored:
     claimed with :func:`claim`.
     """
     obj = event["data"]["object"]
-    row = BillingEvent(
-        stripe_id=event["id"],
-        type=event["type"],
-        livemode=event["livemode"],
-        object_id=clean_id(obj.get("id")),
-        created_at=datetime.fromtimestamp(event["created"], UTC),
-        payload=payload,
-        outcome=Outcome.RECEIVED,
-        reason="",
+    row = {
+        "stripe_id": event["id"],
+        "type": event["type"],
+        "livemode": event["livemode"],
+        "object_id": clean_id(obj.get("id")),
+        "created_at": datetime.fromtimestamp(event["created"], UTC),
+        "payload": payload,
+        "outcome": Outcome.RECEIVED,
+        "reason": "",
         # The delivery that stores it handles it: claimed in the same insert.
-        claimed_at=utcnow(),
-    )
+        "claimed_at": utcnow(),
+    }
     with write_transaction() as session:
-        existing = _existing(session, event["id"])
-        if existing is not None:
-            return existing
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            # Stored by a racing delivery since the check.
-            return _existing(session, event["id"])
-        return Stored(row.id, True, Outcome.RECEIVED)
+        inserted = insert_missing(
+            session.connection(),
+            BillingEvent.__table__,
+            [row],
+            keys=("stripe_id",),
+            returning=("id",),
+        ).first()
+        if inserted is not None:
+            return Stored(inserted.id, True, Outcome.RECEIVED)
+        # Stored before, or by a racing delivery (committed: its insert waited).
+        return _existing(session, event["id"])
 
 
 def _existing(session, stripe_id: str) -> Stored | None:
@@ -155,19 +156,9 @@ def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
 
 
 def _add_payment_keys(session, conversion_id: int, keys) -> None:
-    known = set(
-        session.scalars(
-            sa.select(BillingPayment.key).where(BillingPayment.key.in_(keys))
-        )
-    )
-    for key in keys:
-        if key in known:
-            continue
-        try:
-            with session.begin_nested():
-                session.add(BillingPayment(key=key, conversion_id=conversion_id))
-        except IntegrityError:
-            pass  # tied by a racing delivery
+    # A key tied already (by a racing delivery, or to another conversion) stays.
+    rows = [{"key": key, "conversion_id": conversion_id} for key in dict.fromkeys(keys)]
+    insert_missing(session.connection(), BillingPayment.__table__, rows, keys=("key",))
 
 
 def release(event_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Many rows into one table at once: COPY on PostgreSQL, an executemany elsewhere.
+"""Rows into one table at once: COPY on PostgreSQL, an executemany elsewhere, and
+inserts that skip the rows already there.
 
 The visit buffer writes each worker's clicks about every second, and seed-demo
 writes millions of rows. On PostgreSQL an executemany INSERT costs the worker about
@@ -7,11 +8,13 @@ for; COPY streams the same rows for about a third of that, and the server reads 
 stream instead of a statement a row.
 """
 
+import functools
+import importlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlalchemy.exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 
 
 def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[dict]) -> None:
@@ -71,3 +74,34 @@ def _copy(
         raise sa.exc.DBAPIError.instance(
             statement, None, error, dialect.loaded_dbapi.Error
         ) from error
+
+
+def insert_missing(
+    connection: Connection,
+    table: sa.Table,
+    rows: Sequence[dict],
+    keys: tuple[str, ...],
+    returning: tuple[str, ...] = (),
+) -> CursorResult:
+    """Insert the rows whose keys are not in the table yet; leave the others alone.
+
+    One ``INSERT ... ON CONFLICT (keys) DO NOTHING``: a row that is there already
+    (a racing transaction's included: PostgreSQL waits for it to commit) is
+    skipped without failing the transaction, and without the SAVEPOINT round
+    trips a caught IntegrityError needs. ``returning`` reads back columns of the
+    rows inserted, none of the skipped ones.
+    """
+    statement = _insert_missing(connection.dialect.name, table, keys, returning)
+    return connection.execute(statement, rows[0] if len(rows) == 1 else list(rows))
+
+
+@functools.cache
+def _insert_missing(dialect: str, table: sa.Table, keys, returning) -> sa.Insert:
+    # The dialect's module is imported on first use: a worker on SQLite is spared
+    # PostgreSQL's, and one on PostgreSQL SQLite's.
+    module = "postgresql" if dialect == "postgresql" else "sqlite"
+    insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)
+    statement = insert.on_conflict_do_nothing(index_elements=list(keys))
+    if returning:
+        statement = statement.returning(*(table.c[name] for name in returning))
+    return statement

@@ -1,10 +1,10 @@
 """Two app hosts behind HAProxy on loopback, with PostgreSQL and Redis: the recipe
 of docs/deployment.md, started by `make cluster` for its test suite.
 
-Each host is a gunicorn (two workers) with the environment of
-deploy/host.env.example; HAProxy runs deploy/haproxy.cfg unchanged. Between the
-hosts and PostgreSQL sits a relay the tests cut and freeze; Redis is a server of
-the suite's own, so it can be stopped. Run ``python -m tests.cluster_harness`` to
+Each host is a gunicorn (two workers) and a job worker on the shared Redis queue,
+with the environment of deploy/host.env.example; HAProxy runs deploy/haproxy.cfg
+unchanged. Between the hosts and PostgreSQL sits a relay the tests cut and freeze;
+Redis is a server of the suite's own, so it can be stopped. Run ``python -m tests.cluster_harness`` to
 start one and look around (Ctrl-C stops it).
 """
 
@@ -72,10 +72,29 @@ class Host:
         self.access_log = logs / f"{name}-access.log"
         self.error_log = logs / f"{name}-error.log"
         self.process: subprocess.Popen | None = None
+        #: The host's job worker (`flask referrals worker`), on the shared queue.
+        self.jobs: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def start_jobs(self, *, periodic: bool) -> None:
+        """Run the host's job worker as the recipe does: the periodic jobs on one
+        host only (``--no-periodic`` on the others)."""
+        command = [str(BIN / "flask"), "--app", "wsgi", "referrals", "worker"]
+        command += ["--periodic" if periodic else "--no-periodic"]
+        with open(self.error_log.with_suffix(".jobs.log"), "w") as log:
+            self.jobs = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop_jobs(self) -> None:
+        """SIGTERM: the worker finishes the jobs in progress, then exits."""
+        if self.jobs is not None:
+            self.jobs.terminate()
+            self.jobs.wait(30)
+            self.jobs = None
 
     def start(self) -> None:
         command = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py"]
@@ -139,8 +158,11 @@ class Cluster:
         self.env = env | SHARED | BOUNDS
         self.env["DATABASE_URL"] = relayed.render_as_string(hide_password=False)
         self.env["RATELIMIT_STORAGE_URI"] = self.redis.url
-        # The hosts' jobs in a queue of the suite's, not the checkout's instance/.
-        self.env["REFERRALS_JOBS_URL"] = f"sqlite:///{workdir / 'jobs.sqlite3'}"
+        # The recipe's shared job queue: the Redis of the limits, another database.
+        self.env["REFERRALS_JOBS_URL"] = self.redis.url.rsplit("/", 1)[0] + "/1"
+        # The suite's webhook receiver listens on loopback, which is refused by
+        # default (webhooks must not reach into the internal network).
+        self.env["REFERRALS_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.1/32"
         self.hosts = [Host(name, self.env, workdir) for name in ("host1", "host2")]
         self.proxy_port = free_port()
         self.haproxy: subprocess.Popen | None = None
@@ -152,8 +174,9 @@ class Cluster:
     def start(self) -> "Cluster":
         try:
             self.redis.start()
-            for host in self.hosts:
+            for index, host in enumerate(self.hosts):
                 host.start()
+                host.start_jobs(periodic=index == 0)
             self._start_haproxy()
             self.wait_until_serving()
         except BaseException:
@@ -215,9 +238,16 @@ class Cluster:
             self.haproxy = None
         for host in self.hosts:
             host.stop()
+            host.stop_jobs()
         self.redis.stop()
         self.relay.close()
         self.engine.dispose()
+
+    def jobs_running(self) -> list[bool]:
+        """Whether each host's job worker is still running."""
+        return [
+            host.jobs is not None and host.jobs.poll() is None for host in self.hosts
+        ]
 
     def server_errors(self, most: int = 3) -> str:
         """The hosts' 500 answers and tracebacks, for a failing assertion's message

@@ -138,6 +138,16 @@ CLUSTER_ROWS = [
     ("Database connection cut", "cluster_database_cuts", False),
     ("Database frozen", "cluster_database_freezes", False),
     ("Workers killed by gunicorn's timeout", "cluster_workers_killed", True),
+    (
+        "Webhook deliveries by the hosts' job workers (shared Redis queue)",
+        "cluster_webhook_deliveries",
+        False,
+    ),
+    (
+        "Webhook deliveries lost or duplicated",
+        "cluster_webhook_lost_or_duplicated",
+        True,
+    ),
 ]
 
 

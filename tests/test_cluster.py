@@ -18,6 +18,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from referral_site import create_app
+from referral_site.extensions import db
+from referral_site.referrals.outbox.events import USER_SIGNED_UP
 from tests import proof
 from tests.cluster_harness import (
     Cluster,
@@ -27,7 +30,10 @@ from tests.cluster_harness import (
     migrated_schema,
     wait_for,
 )
+from tests.conftest import _base
 from tests.redis_server import redis_binary
+from tests.webhook_helpers import add_endpoint
+from tests.webhook_receiver import Receiver
 
 pytestmark = [
     pytest.mark.cluster,
@@ -363,3 +369,33 @@ def test_a_frozen_database_gives_503s_kills_no_worker_and_keeps_clicks(up):
     assert 500 not in statuses, (statuses, up.server_errors())
     assert statuses[503] > 0, statuses
     assert recorded == answered and kept
+
+
+def test_each_hosts_job_worker_shares_the_queue_and_every_event_arrives_once(up):
+    """Each host runs a job worker on the shared Redis queue (periodic jobs on one):
+    the signups made through the proxy, on either host, reach a webhook receiver
+    once each and signed, after the Redis restart and the database faults above."""
+    receiver = Receiver().start()
+    app = create_app(
+        _base()
+        | {"SQLALCHEMY_DATABASE_URI": up.database_url}
+        | {"REFERRALS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
+    )
+    try:
+        _, secret = add_endpoint(app, receiver.url, types=[USER_SIGNED_UP])
+        for n in range(6):
+            join(up.url, f"hooked{n}")
+        received = receiver.wait_for(6, timeout=60)
+        time.sleep(1)  # a duplicate would arrive right behind
+        deliveries = list(receiver.received)
+    finally:
+        receiver.stop()
+        app.extensions["referrals"].code_changes.stop()
+        with app.app_context():
+            db.engine.dispose()
+    ids = [delivery.webhook_id for delivery in deliveries]
+    record("cluster_webhook_deliveries", len(ids))
+    record("cluster_webhook_lost_or_duplicated", abs(6 - len(ids)) + 6 - len(set(ids)))
+    assert len(received) == 6 and len(set(ids)) == len(ids) == 6, ids
+    assert all(delivery.verifies_with(secret) for delivery in deliveries)
+    assert all(up.jobs_running()), "a host's job worker exited"

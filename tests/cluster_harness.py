@@ -4,8 +4,8 @@ of docs/deployment.md, started by `make cluster` for its test suite.
 Each host is a gunicorn (two workers) and a job worker on the shared Redis queue,
 with the environment of deploy/host.env.example; HAProxy runs deploy/haproxy.cfg
 unchanged. Between the hosts and PostgreSQL sits a relay the tests cut and freeze;
-Redis is a server of the suite's own, so it can be stopped. Run ``python -m tests.cluster_harness`` to
-start one and look around (Ctrl-C stops it).
+Redis is a server of the suite's own, so it can be stopped. Run
+``python -m tests.cluster_harness`` to start one and look around (Ctrl-C stops it).
 """
 
 import os

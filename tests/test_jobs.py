@@ -151,3 +151,7 @@ def test_a_queue_that_is_down_does_not_fail_the_commit(caplog):
 
     WakeUp(broken, window=0)()  # logged, not raised
     assert "the sweep will" in caplog.text
+    # An expected condition: one warning line, no traceback.
+    (logged,) = [r for r in caplog.records if "sweep" in r.getMessage()]
+    assert logged.levelname == "WARNING" and logged.exc_info is None
+    assert "ConnectionError: redis is down" in logged.getMessage()

@@ -67,5 +67,11 @@ class WakeUp:
     def _send(self) -> None:
         try:
             self._enqueue()
-        except Exception:  # a queue that is down must not fail a committed request
-            log.exception("could not queue the outbox dispatch; the sweep will")
+        except Exception as error:  # a queue that is down must not fail a commit
+            # Expected while the queue's Redis is away: one line, not a traceback
+            # per window of every worker.
+            log.warning(
+                "could not queue the outbox dispatch (%s: %s); the sweep will",
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+            )

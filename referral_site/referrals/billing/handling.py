@@ -8,13 +8,13 @@ whose payment arrived) changes nothing that was done.
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError
 
 from referral_site.referrals.billing import links, payers, payments, reversals, store
 from referral_site.referrals.billing.models import BillingEvent, Outcome
 from referral_site.referrals.billing.results import Malformed, Result, text
 from referral_site.referrals.rewards.conversions import ConversionError
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import DATABASE_OUTAGES, db
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def handle(event_id: int) -> Result:
             result = Result(Outcome.IGNORED, "event type not used")
         else:
             result = handler(event["data"]["object"], event, linked_user)
-    except OperationalError:
+    except DATABASE_OUTAGES:
         db.session.rollback()
         store.release(event_id)
         raise

@@ -166,8 +166,13 @@ def bookshop_app(tmp_path, send_mail=None, database=None, **settings):
     app = Flask("bookshop", template_folder=str(tmp_path / "templates"))
     given = contextlib.nullcontext(database) if database else None
     with given or own_database(tmp_path) as database:
+        # A test's engine options (a small pool) join the database's (its schema).
+        engine_options = database.get("SQLALCHEMY_ENGINE_OPTIONS", {}) | settings.pop(
+            "SQLALCHEMY_ENGINE_OPTIONS", {}
+        )
         app.config.update(
             database,
+            SQLALCHEMY_ENGINE_OPTIONS=engine_options,
             **{
                 "SECRET_KEY": "bookshop-secret",
                 "RATELIMIT_STORAGE_URI": "memory://",

@@ -57,11 +57,13 @@ def sign(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str
 
 
 def post(client, body, *, secret=SECRET, timestamp=None, headers=None):
-    """POST an event (a dict, or raw bytes) signed with secret."""
+    """POST an event (a dict, or raw bytes) signed with secret, to the endpoint of
+    client's app (under the plugin's prefix)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Stripe-Signature": sign(raw, secret, timestamp), **(headers or {})}
+    prefix = client.application.config["REFERRALS_URL_PREFIX"]
     return client.post(
-        "/api/billing/stripe",
+        f"{prefix}/api/billing/stripe",
         data=raw,
         headers=sent,
         content_type="application/json",

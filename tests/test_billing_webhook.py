@@ -1,11 +1,13 @@
 """POST /api/billing/stripe: signatures, modes, bodies, storage once by event id."""
 
+import contextlib
 import json
 import time
 
 import pytest
 import sqlalchemy as sa
 
+from referral_site.referrals.billing import handling
 from referral_site.referrals.billing.models import BillingEvent, Outcome
 from referral_site.referrals.storage.models import Conversion
 from tests.billing_helpers import billing_settings, conversions, events
@@ -181,3 +183,71 @@ def test_amounts_beyond_any_sale_are_recorded_as_failed(app, make_user):
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "failed"
     assert conversions(app)[0][4] == 0
+
+
+#: One pooled connection, given up on after 0.2 s: a test holding it leaves none.
+SMALL_POOL = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+
+
+@contextlib.contextmanager
+def _pool_exhausted(app):
+    """The pool's only connection taken, as by requests stuck on a hung database."""
+    with app.app_context():
+        engine = app.extensions["referrals"].db.engine
+    held = engine.connect()
+    held.execute(sa.text("SELECT 1"))
+    try:
+        yield
+    finally:
+        held.close()
+
+
+def _assert_retry_later(response):
+    assert response.status_code == 503, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"]
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def _assert_applied_once(host, response):
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.get_json()["outcome"] == "applied"
+    assert response.get_json()["duplicate"] is False
+    assert host.rows(sa.select(BillingEvent.outcome)) == [(Outcome.APPLIED,)]
+    assert host.count(Conversion.id) == 1
+
+
+def test_an_event_met_by_an_exhausted_pool_answers_503_and_is_applied_when_resent(
+    make_host,
+):
+    # The plugin answers for itself: a host without an outage handler of its
+    # own (the bookshop) gets the plugin's 503, not a 500.
+    host = make_host(**billing_settings(SQLALCHEMY_ENGINE_OPTIONS=SMALL_POOL))
+    _, bob = referred_pair(host.users)
+    body = event("checkout.session.completed", checkout(bob))
+    client = host.app.test_client()
+    with _pool_exhausted(host.app):
+        refused = post(client, body)
+    _assert_retry_later(refused)
+    _assert_applied_once(host, post(client, body))
+
+
+def test_an_event_whose_handler_meets_an_exhausted_pool_is_given_back(
+    make_host, monkeypatch
+):
+    # Stored and claimed, then no connection for its handler: the claim is
+    # released, so Stripe's retry handles it rather than answering duplicate.
+    host = make_host(**billing_settings(SQLALCHEMY_ENGINE_OPTIONS=SMALL_POOL))
+    _, bob = referred_pair(host.users)
+    body = event("checkout.session.completed", checkout(bob))
+    checkout_completed = handling.HANDLERS["checkout.session.completed"]
+
+    def exhausted(*args):
+        with _pool_exhausted(host.app):
+            return checkout_completed(*args)
+
+    monkeypatch.setitem(handling.HANDLERS, "checkout.session.completed", exhausted)
+    client = host.app.test_client()
+    refused = post(client, body)
+    monkeypatch.undo()
+    _assert_retry_later(refused)
+    _assert_applied_once(host, post(client, body))

@@ -4,6 +4,7 @@ import logging
 
 import sqlalchemy as sa
 
+from referral_site.extensions import db
 from referral_site.referrals.storage.models import Visit
 from tests.conftest import scalar
 
@@ -61,3 +62,33 @@ def test_a_batch_whose_commit_went_unanswered_is_not_written_twice(database, mak
     assert buffer.flush() == 0  # the retry finds it written
     assert buffer.pending() == 0
     assert scalar(app, sa.select(sa.func.count(Visit.id))) == 4
+
+
+def test_clicks_kept_while_no_pooled_connection_is_free_log_no_traceback(
+    make_app, make_user, caplog
+):
+    # The buffer's thread shares the worker's pool: with every connection taken
+    # by requests stuck on a hung database, its flush times out waiting for one.
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+    app = make_app(REFERRALS_VISIT_BUFFER_SECONDS=60, SQLALCHEMY_ENGINE_OPTIONS=pool)
+    _, code = make_user()
+    buffer = app.extensions["referrals"].visit_buffer
+    _cache_the_code(app, app.test_client(), code)
+    caplog.set_level(logging.INFO, logger="referral_site")
+    with app.app_context():
+        held = db.engine.connect()
+        held.execute(sa.text("SELECT 1"))
+        try:
+            flushed = [buffer.flush(), buffer.flush()]
+        finally:
+            held.close()
+    assert flushed == [0, 0] and buffer.pending() == 1
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.endswith("visit_buffer")
+    ]
+    assert len(warnings) == 1 and "1 kept" in warnings[0].getMessage()
+    assert not any(record.exc_info for record in caplog.records)  # no traceback
+    assert buffer.flush() == 1
+    assert scalar(app, sa.select(sa.func.count(Visit.id))) == 1

@@ -1,4 +1,6 @@
-"""The console's search of people reads indexes, never a whole table, on each database.
+"""The console's search of people reads indexes, never a whole table, on each database;
+on PostgreSQL its funnel counts a period's converted signups on the partial index of
+converted referrals.
 
 At a million users a scan of the users table is what would make a search slow
 (bench/scale.py times it); the plans say whether one is there. On PostgreSQL,
@@ -11,10 +13,12 @@ import sqlalchemy as sa
 
 from referral_site.extensions import db
 from referral_site.referrals.admin import directory
+from referral_site.referrals.reports import figures
+from tests.conftest import POSTGRES_URL
 
 
-def _plans(app, text: str) -> list[str]:
-    """Every line of the plans of the queries one search runs."""
+def _plans(app, run) -> list[str]:
+    """Every line of the plans of the queries run() issues."""
     statements = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -24,7 +28,7 @@ def _plans(app, text: str) -> list[str]:
         engine = db.engine
         sa.event.listen(engine, "before_cursor_execute", record)
         try:
-            directory.search_people(directory.Search(text=text), 1, 25)
+            run()
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
         lines = []
@@ -46,7 +50,9 @@ def _plans(app, text: str) -> list[str]:
 def test_searching_people_reads_indexes_only(app, make_user, text):
     _, code = make_user("ann@example.com", "Ann Rivera")
     make_user("bob@example.com", "Bob", code=code)
-    plans = _plans(app, text)
+    plans = _plans(
+        app, lambda: directory.search_people(directory.Search(text=text), 1, 25)
+    )
     assert plans
     for table in ("users", "referral_codes", "referrals", "referral_accounts"):
         scans = [
@@ -55,3 +61,18 @@ def test_searching_people_reads_indexes_only(app, make_user, text):
             if f"SCAN {table}" in line or f"Seq Scan on {table}" in line
         ]
         assert scans == [], (text, scans)
+
+
+@pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="SQLite's planner prefers the covering (created_at, converted_at) index",
+)
+def test_the_funnel_counts_converted_signups_on_the_converted_referrals_index(
+    app, make_user
+):
+    _, code = make_user("ann@example.com", "Ann")
+    make_user("bob@example.com", "Bob", code=code)
+    period = figures.date_range("30d")
+    plans = _plans(app, lambda: figures.converted_cohort(period))
+    assert plans
+    assert any("ix_referrals_created_where_converted" in line for line in plans), plans

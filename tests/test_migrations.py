@@ -422,3 +422,34 @@ def test_a_database_at_the_last_release_gets_the_plugins_new_revision(
         db.engine.dispose()
     assert (before, after) == (False, True)
     assert schema_drift(app) == []
+
+
+def _converted_index() -> dict | None:
+    """referrals' partial index of converted referrals, as the database has it."""
+    for index in sa.inspect(db.engine).get_indexes("referrals"):
+        if index["name"] == "ix_referrals_created_where_converted":
+            return index
+    return None
+
+
+def test_a_database_at_the_payout_confirm_release_gets_the_converted_index(
+    empty_database_url,
+):
+    """A database deployed at 0013_referrals_payout_confirm (plugin at
+    referrals_0009_payout_confirm) upgrades to referrals_0010's partial index of
+    converted referrals: its merge is a revision of its own."""
+    app = create_app(_base() | {"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0013_referrals_payout_confirm")
+        before = _converted_index()
+        upgrade()
+        after = _converted_index()
+        db.session.remove()
+        db.engine.dispose()
+    assert before is None
+    assert after["column_names"] == ["created_at"]
+    (condition,) = (
+        str(value) for key, value in after["dialect_options"].items() if "where" in key
+    )
+    assert "converted_at IS NOT NULL" in condition
+    assert schema_drift(app) == []

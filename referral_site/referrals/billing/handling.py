@@ -8,7 +8,7 @@ whose payment arrived) changes nothing that was done.
 import logging
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError
 
 from referral_site.referrals.billing import links, payers, payments, reversals, store
 from referral_site.referrals.billing.models import (
@@ -18,7 +18,7 @@ from referral_site.referrals.billing.models import (
 )
 from referral_site.referrals.billing.results import Malformed, Result, text
 from referral_site.referrals.rewards.conversions import ConversionError
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import DATABASE_OUTAGES, db
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
             result = Result(Outcome.IGNORED, "event type not used")
         else:
             result = handler(event["data"]["object"], event, linked_user)
-    except OperationalError:
+    except DATABASE_OUTAGES:
         db.session.rollback()
         store.release(event_id)
         raise

@@ -5,11 +5,11 @@ are JSON with a message Stripe's dashboard shows.
 """
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from referral_site.referrals.billing.service import receive
 from referral_site.referrals.billing.signature import WebhookRefused
+from referral_site.referrals.storage.db import DATABASE_OUTAGES
 
 billing_bp = Blueprint("referrals_billing", __name__)
 
@@ -27,7 +27,7 @@ def stripe_webhook():
         received = receive(payload, request.headers.get("Stripe-Signature"))
     except WebhookRefused as refused:
         return _error(refused.status, str(refused))
-    except OperationalError:
+    except DATABASE_OUTAGES:
         response, status = _error(503, "The database is busy; retry later.")
         response.headers["Retry-After"] = "30"
         return response, status

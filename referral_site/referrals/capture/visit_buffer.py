@@ -23,7 +23,7 @@ from flask import Flask
 
 from referral_site.referrals.reports import rollups
 from referral_site.referrals.storage import batches, bulk
-from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.db import DATABASE_OUTAGES, db
 from referral_site.referrals.storage.models import Visit
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -79,8 +79,10 @@ class VisitBuffer:
             for index, (batch_id, rows) in enumerate(batches):
                 try:
                     written += self._write_batch(batch_id, rows)
-                except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-                    # Expected and retried (locked, unreachable, timed out).
+                except DATABASE_OUTAGES as error:
+                    # Expected and retried (locked, unreachable, timed out, or no
+                    # pooled connection free: the thread shares the worker's pool
+                    # with requests that may all be stuck on a hung database).
                     self._keep(batches[index:])
                     self._outage.failed(self.pending(), error)
                     return written

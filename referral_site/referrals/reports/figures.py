@@ -144,8 +144,10 @@ def funnel(period: DateRange, referrer_id: int | None = None) -> Funnel:
 def converted_cohort(period: DateRange, referrer_id: int | None = None) -> int:
     """How many referrals made in the range have converted (at any time since).
 
-    Read from an index: (created_at, converted_at) for the program,
-    (referrer_id, created_at) for one referrer.
+    Read from an index: for the program ix_referrals_created_where_converted
+    (created_at of the converted referrals only; SQLite's planner prefers the
+    covering ix_referrals_created_converted), for one referrer
+    ix_referrals_referrer_created (referrer_id, created_at).
     """
     query = sa.select(sa.func.count()).where(
         period.contains(Referral.created_at), Referral.converted_at.is_not(None)

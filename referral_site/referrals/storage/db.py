@@ -25,6 +25,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+#: Errors meaning the host's database is away, hung or too slow, not a bug: a lost
+#: or refused connection, a lock or statement timeout, and no pooled connection
+#: free within the pool timeout (the pool's connections all wait on a hung
+#: server). What met one is worth retrying: a 503, an event given back.
+DATABASE_OUTAGES = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 #: Column.info key marking a reference to the host's user ("" or an ON DELETE).
 USER_FK = "referrals_user_fk"
 #: The plugin's tables declared on each host metadata (Table.info would be

@@ -4,7 +4,8 @@ from flask import Flask, render_template
 from flask_limiter import RateLimitExceeded
 
 from referral_site.extensions import db, seconds_until_limit_resets
-from referral_site.outages import DATABASE_OUTAGES, database_unavailable
+from referral_site.outages import database_unavailable
+from referral_site.referrals import DATABASE_OUTAGES
 
 _TITLES = {
     400: "Bad request",

@@ -10,8 +10,6 @@ when the service is expected back.
 import logging
 
 from flask import current_app, g, jsonify, render_template, request
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from referral_site.extensions import db, limiter
 
@@ -19,12 +17,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a client is asked to wait before retrying after an outage answer.
 RETRY_AFTER_SECONDS = 5
-
-#: Errors meaning the database is away, hung or too slow, not a bug: a lost or
-#: refused connection, a lock or statement timeout, a read-only file, and no
-#: pooled connection free within the pool timeout (the pool's connections all
-#: wait on a hung server).
-DATABASE_OUTAGES = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def database_unavailable(error):

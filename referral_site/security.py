@@ -3,7 +3,8 @@
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from referral_site.outages import DATABASE_OUTAGES, database_unavailable
+from referral_site.outages import database_unavailable
+from referral_site.referrals import DATABASE_OUTAGES
 
 #: No inline scripts or styles anywhere: everything is served from our own origin.
 CONTENT_SECURITY_POLICY = "; ".join(

@@ -284,6 +284,7 @@ _PUBLIC = {
     "Invitation": "referral_site.referrals.program.invitation",
     "code_of": "referral_site.referrals.attribution.accounts",
     "CreditConflict": "referral_site.referrals.payouts.credit",
+    "DATABASE_OUTAGES": "referral_site.referrals.storage.db",
     "CreditError": "referral_site.referrals.payouts.credit",
     "CreditUse": "referral_site.referrals.payouts.credit",
     "InsufficientCredit": "referral_site.referrals.payouts.credit",

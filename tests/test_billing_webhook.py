@@ -7,6 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from referral_site.extensions import db
 from referral_site.referrals.billing import handling
 from referral_site.referrals.billing.models import BillingEvent, Outcome
 from referral_site.referrals.storage.models import Conversion
@@ -41,6 +42,31 @@ def test_a_signed_checkout_becomes_a_conversion_with_its_rewards(app, make_user)
     assert response.status_code == 200
     assert response.get_json()["outcome"] == "applied"
     assert [c[1:4] for c in conversions(app)] == [("purchase", 5000, "USD")]
+
+
+def test_a_new_payment_commits_its_event_then_its_conversion_with_the_outcome(
+    app, make_user
+):
+    # Stored and claimed in one transaction; the conversion, its rewards, the
+    # customer's tie and the event's outcome in a second (the API commits once).
+    _, bob = referred_pair(make_user)
+    commits = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(_connection):
+        commits.append(1)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        response = post(
+            app.test_client(), event("checkout.session.completed", checkout(bob))
+        )
+    finally:
+        sa.event.remove(engine, "commit", count)
+    assert response.get_json()["outcome"] == "applied"
+    assert len(commits) == 2
+    assert scalar(app, sa.select(BillingEvent.conversion_id)) is not None
 
 
 @pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])

@@ -80,16 +80,8 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
         db.session.rollback()
         log.info("Stripe event %s is malformed: %r", event.get("id"), error)
         result = Result(Outcome.FAILED, "malformed object: " + text(error, 200))
-    store.finish(
-        event_id,
-        result.outcome,
-        result.reason,
-        user_id=result.user_id,
-        conversion_id=result.conversion_id,
-        payment_key=result.payment_key,
-        customer_id=result.customer_id,
-        payment_keys=result.payment_keys,
-    )
+    if not result.finished:
+        _finish(event_id, result)
     if result.outcome == Outcome.WAITING and links.conversion_for([result.payment_key]):
         # The payment landed while this was handled: its look for waiting events
         # may have run before this one was recorded as waiting.
@@ -100,6 +92,19 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
     if result.outcome == Outcome.APPLIED:
         _handle_unblocked(result.conversion_id, result.customer_id)
     return result
+
+
+def _finish(event_id: int, result: Result) -> None:
+    store.finish(
+        event_id,
+        result.outcome,
+        result.reason,
+        user_id=result.user_id,
+        conversion_id=result.conversion_id,
+        payment_key=result.payment_key,
+        customer_id=result.customer_id,
+        payment_keys=result.payment_keys,
+    )
 
 
 def handle_again(event_id: int) -> Result | None:

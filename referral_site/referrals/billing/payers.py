@@ -8,10 +8,11 @@ when REFERRALS_STRIPE_MATCH_EMAIL is on, the customer's email address.
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from referral_site.referrals.billing.models import BillingCustomer
+from referral_site.referrals.storage.bulk import insert_missing
 from referral_site.referrals.storage.db import db
+from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 from referral_site.referrals.users import integer_keys, user_id_error, user_sql
 
@@ -52,13 +53,17 @@ def remember_customer(customer: str | None, user_id) -> None:
     if not customer or len(customer) > 255 or customer_user(customer) is not None:
         return  # a read first: most payments are of customers known already
     with write_transaction() as session:
-        if session.get(BillingCustomer, customer) is not None:
-            return
-        try:
-            with session.begin_nested():
-                session.add(BillingCustomer(customer_id=customer, user_id=user_id))
-        except IntegrityError:
-            pass  # tied by a racing delivery
+        tie_customer(session, customer, user_id)
+
+
+def tie_customer(session, customer: str | None, user_id) -> None:
+    """:func:`remember_customer` in the caller's transaction (one INSERT that
+    keeps an earlier tie, a racing delivery's included)."""
+    if customer and len(customer) <= 255:
+        row = {"customer_id": customer, "user_id": user_id, "created_at": utcnow()}
+        insert_missing(
+            session.connection(), BillingCustomer.__table__, [row], ("customer_id",)
+        )
 
 
 def customer_user(customer: str):

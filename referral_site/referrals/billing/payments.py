@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from referral_site.referrals.billing import links, payers
-from referral_site.referrals.billing.models import Outcome
+from referral_site.referrals.billing import links, payers, store
+from referral_site.referrals.billing.models import BillingEvent, Outcome
 from referral_site.referrals.billing.results import Malformed, Result, amount_of, text
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards.currencies import is_currency
@@ -95,7 +95,23 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
             f"{current_app.config['REFERRALS_STRIPE_METADATA_KEY']} or known customer",
             customer_id=customer,
         )
-    payers.remember_customer(customer, user_id)
+    keys = tuple(keys)
+
+    def finish_with_it(session, recorded) -> None:
+        # The customer's tie and the event's outcome commit with the conversion:
+        # one transaction, not three.
+        payers.tie_customer(session, customer, user_id)
+        store.finish_in(
+            session,
+            BillingEvent.stripe_id == event["id"],
+            Outcome.APPLIED,
+            _applied(kind, recorded, how),
+            user_id=user_id,
+            conversion_id=recorded.id,
+            customer_id=customer,
+            payment_keys=keys,
+        )
+
     try:
         recorded = conversions.record_conversion(
             user_id,
@@ -104,9 +120,11 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
             currency=currency,
             external_id=f"stripe:{keys[0]}"[:128],
             occurred_at=_moment(_paid_at(obj), event),
+            before_commit=finish_with_it,
         )
     except conversions.ConversionConflict:
         # Counted already from the other event of the same payment.
+        payers.remember_customer(customer, user_id)
         stored = links.conversion_for(keys)
         return Result(
             Outcome.IGNORED,
@@ -115,15 +133,20 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
             conversion_id=stored.id if stored else None,
             customer_id=customer,
         )
-    what = "recorded" if recorded.created else "recorded before"
     return Result(
         Outcome.APPLIED,
-        f"{kind} {what}; payer by {how}",
+        _applied(kind, recorded, how),
         user_id=user_id,
         conversion_id=recorded.id,
         customer_id=customer,
-        payment_keys=tuple(keys),
+        payment_keys=keys,
+        finished=True,
     )
+
+
+def _applied(kind: str, recorded, how: str) -> str:
+    what = "recorded" if recorded.created else "recorded before"
+    return f"{kind} {what}; payer by {how}"
 
 
 def _subscription_of(obj: dict) -> str | None:

@@ -19,6 +19,8 @@ class Result:
     customer_id: str | None = None
     #: Stripe ids that paid for conversion_id, recorded with the outcome.
     payment_keys: tuple[str, ...] = ()
+    #: The outcome was recorded by the handler, in its own transaction.
+    finished: bool = False
 
 
 class Malformed(ValueError):

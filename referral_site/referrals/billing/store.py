@@ -136,23 +136,29 @@ def claim(event_id: int, *, again: bool = False) -> bool:
 def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
     """Record what handling came to and let the event go, in one transaction
     with the Stripe ids found to have paid for its conversion."""
+    with write_transaction() as session:
+        finish_in(session, BillingEvent.id == event_id, outcome, reason, **found)
+
+
+def finish_in(session, which, outcome: Outcome, reason: str = "", **found) -> None:
+    """:func:`finish` in the caller's transaction, for the event ``which`` selects
+    (a condition on BillingEvent)."""
     keys = found.pop("payment_keys", ())
     values = {k: v for k, v in found.items() if v is not None}
-    with write_transaction() as session:
-        if keys and found.get("conversion_id") is not None:
-            _add_payment_keys(session, found["conversion_id"], keys)
-        session.execute(
-            sa.update(BillingEvent)
-            .where(BillingEvent.id == event_id)
-            .values(
-                outcome=outcome,
-                reason=reason[:500],
-                claimed_at=None,
-                handled_at=utcnow(),
-                **values,
-            )
-            .execution_options(synchronize_session=False)
+    if keys and found.get("conversion_id") is not None:
+        _add_payment_keys(session, found["conversion_id"], keys)
+    session.execute(
+        sa.update(BillingEvent)
+        .where(which)
+        .values(
+            outcome=outcome,
+            reason=reason[:500],
+            claimed_at=None,
+            handled_at=utcnow(),
+            **values,
         )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _add_payment_keys(session, conversion_id: int, keys) -> None:

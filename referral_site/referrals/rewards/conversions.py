@@ -6,12 +6,14 @@ transaction; the same external id delivered again answers with what was stored.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from referral_site.referrals import signals
 from referral_site.referrals.fraud import review as fraud
@@ -127,11 +129,15 @@ def record_conversion(
     currency: str | None = None,
     external_id: str,
     occurred_at: datetime | None = None,
+    before_commit: Callable[[Session, ConversionResult], None] | None = None,
 ) -> ConversionResult:
     """Record an outcome of ``user`` (a user or their id) and grant its rewards.
 
     Idempotent on ``external_id``: a second call answers with the stored conversion
     (``created=False``) and grants nothing, even when two calls race.
+    ``before_commit(session, result)`` runs in the conversion's transaction, for
+    what must commit with it or not at all (an order marked as counted, the Stripe
+    event that paid): one transaction instead of two.
     """
     currency = currency or current_app.config["REFERRALS_DEFAULT_CURRENCY"]
     errors = validate(
@@ -176,6 +182,8 @@ def record_conversion(
             outbox.conversion_recorded(session, conversion, referrer_id)
             replay = None
         result = replay or _result(session, conversion.id, created=True)
+        if before_commit is not None:
+            before_commit(session, result)
     if result.created:
         notices.add(signals.conversion_recorded, conversion=result)
     notices.send()

@@ -4,7 +4,9 @@ Each test runs on both hosts (tests/hosts.py): the site and the bookshop.
 """
 
 import os
+import re
 import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 import sqlalchemy as sa
@@ -32,6 +34,10 @@ def test_following_a_link_records_a_visit_sets_cookie_and_lands_on_signup(
     ]
     assert "HttpOnly" in set_cookie[0] and "SameSite=Lax" in set_cookie[0]
     assert "Max-Age=2592000" in set_cookie[0]  # 30 days
+    # Expires says the same, for clients that read no Max-Age.
+    expires = re.search(r"Expires=([^;]+)", set_cookie[0]).group(1)
+    lives = parsedate_to_datetime(expires).timestamp() - time.time()
+    assert 2592000 - 2 <= lives <= 2592000 + 1
     visit = host.scalar(sa.select(Visit))
     assert (visit.referrer_id, visit.code, visit.source) == (
         referrer_id,

@@ -23,8 +23,10 @@ _BOT_AGENTS = re.compile(
     r"okhttp|java/|libwww|node-fetch|axios/|postmanruntime"
 )
 
-#: Headers browsers send on speculative loads (prefetch and prerender).
-_PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")
+#: Headers browsers send on speculative loads (prefetch and prerender), as WSGI
+#: environ keys: read there, not through request.headers, which costs about a
+#: microsecond a lookup on a click's path of about a hundred.
+_PREFETCH_HEADERS = ("HTTP_SEC_PURPOSE", "HTTP_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
 
 
 def is_bot_or_prefetch(request: Request) -> bool:
@@ -35,13 +37,13 @@ def is_bot_or_prefetch(request: Request) -> bool:
     """
     if request.method != "GET":
         return True
-    headers = request.headers
+    environ = request.environ
     for header in _PREFETCH_HEADERS:
-        if value := headers.get(header):
+        if value := environ.get(header):
             value = value.lower()
             if "prefetch" in value or "prerender" in value or "preview" in value:
                 return True
-    return _is_bot_agent(headers.get("User-Agent", ""))
+    return _is_bot_agent(environ.get("HTTP_USER_AGENT", ""))
 
 
 @functools.lru_cache(maxsize=4096)

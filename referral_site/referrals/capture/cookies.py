@@ -6,14 +6,17 @@ zlib serializer: a third of the click's time went into serializing them.
 """
 
 import functools
+import hashlib
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, Response, current_app, g, request
 from itsdangerous import BadData, TimestampSigner
+from werkzeug.http import http_date
 
 from referral_site.referrals.program.cache import program_cache
 from referral_site.referrals.storage.models import CaptureSource
@@ -82,12 +85,30 @@ class _CookieSigner(TimestampSigner):
 
 @functools.lru_cache(maxsize=16)
 def _signer(secret_key: str, salt: str) -> TimestampSigner:
-    # Built once per key and salt: every click signs two cookies.
-    return _CookieSigner(secret_key, salt=salt)
+    # Built once per key and salt: every click signs two cookies. hashlib.sha1 is
+    # itsdangerous's default digest (the same signatures), named so that hmac takes
+    # OpenSSL's path rather than its pure-Python one for a wrapped function.
+    return _CookieSigner(secret_key, salt=salt, digest_method=hashlib.sha1)
+
+
+def _expires_in(seconds: int) -> str:
+    """The Expires attribute of a cookie living ``seconds`` from now.
+
+    Formatted once a second rather than by werkzeug for every cookie (about 3 µs
+    each, two cookies on a click of about a hundred); the same value it would
+    write for max_age.
+    """
+    return _http_date_at(int(time.time()) + seconds)
+
+
+@functools.lru_cache(maxsize=8)
+def _http_date_at(unix_time: int) -> str:
+    return http_date(unix_time)
 
 
 #: How long the visitor id cookie lives.
 VISITOR_ID_LIFETIME = timedelta(days=365)
+_VISITOR_LIFETIME_S = int(VISITOR_ID_LIFETIME.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -170,10 +191,12 @@ class CookieCodec:
             value = _FIELD_SEPARATOR.join(
                 (captured.code, captured.source.value, str(captured.visit_id or ""))
             )
+            lifetime = int(self.window.total_seconds())
             response.set_cookie(
                 self.attribution_cookie,
                 _signer(self.secret_key, _ATTRIBUTION_SALT).sign(value).decode(),
-                max_age=int(self.window.total_seconds()),
+                max_age=lifetime,
+                expires=_expires_in(lifetime),
                 **common,
             )
         elif forget:
@@ -182,7 +205,8 @@ class CookieCodec:
             response.set_cookie(
                 self.visitor_cookie,
                 _signer(self.secret_key, _VISITOR_SALT).sign(new_visitor_id).decode(),
-                max_age=int(VISITOR_ID_LIFETIME.total_seconds()),
+                max_age=_VISITOR_LIFETIME_S,
+                expires=_expires_in(_VISITOR_LIFETIME_S),
                 **common,
             )
         return response

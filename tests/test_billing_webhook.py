@@ -8,8 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.extensions import db
-from referral_site.referrals.billing import handling
-from referral_site.referrals.billing.models import BillingEvent, Outcome
+from referral_site.referrals.billing import handling, links
+from referral_site.referrals.billing.models import (
+    BillingEvent,
+    BillingSubscription,
+    Outcome,
+)
 from referral_site.referrals.storage.models import Conversion
 from tests.billing_helpers import billing_settings, conversions, events
 from tests.conftest import scalar
@@ -67,6 +71,36 @@ def test_a_new_payment_commits_its_event_then_its_conversion_with_the_outcome(
     assert response.get_json()["outcome"] == "applied"
     assert len(commits) == 2
     assert scalar(app, sa.select(BillingEvent.conversion_id)) is not None
+
+
+def test_a_subscription_whose_owner_cannot_be_saved_records_nothing_and_is_retried(
+    app, make_user, monkeypatch
+):
+    # The subscription's owner commits with the conversion and the outcome: an
+    # outage in between leaves the event to Stripe's retry, not applied and
+    # missing its subscription (whose renewals would then find no one).
+    _, bob = referred_pair(make_user)
+    session = checkout(bob, mode="subscription", amount=2000)
+    body = event("checkout.session.completed", session)
+    save = links.save_subscription_in
+
+    def outage(*args, **kwargs):
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(links, "save_subscription_in", outage)
+    refused = post(app.test_client(), body)
+    assert refused.status_code == 503
+    assert _count(app, Conversion) == 0
+    monkeypatch.setattr(links, "save_subscription_in", save)
+    retried = post(app.test_client(), body)
+    assert retried.get_json()["outcome"] == "applied"
+    owner = scalar(
+        app,
+        sa.select(BillingSubscription.user_id).where(
+            BillingSubscription.subscription_id == session["subscription"]
+        ),
+    )
+    assert owner == bob and _count(app, Conversion) == 1
 
 
 @pytest.mark.parametrize("secret", [SECRET, OLD_SECRET])

@@ -58,17 +58,26 @@ def save_subscription(
 ) -> None:
     """Record a subscription's owner or its end, keeping what was known."""
     with write_transaction() as session:
-        row = session.get(BillingSubscription, subscription_id, with_for_update=True)
-        if row is None:
-            try:
-                with session.begin_nested():
-                    row = BillingSubscription(subscription_id=subscription_id)
-                    session.add(row)
-            except IntegrityError:
-                row = session.get(
-                    BillingSubscription, subscription_id, with_for_update=True
-                )
-        if user_id is not None and row.user_id is None:
-            row.user_id = user_id
-        if canceled_at is not None and row.canceled_at is None:
-            row.canceled_at = canceled_at
+        save_subscription_in(
+            session, subscription_id, user_id=user_id, canceled_at=canceled_at
+        )
+
+
+def save_subscription_in(
+    session, subscription_id: str, *, user_id=None, canceled_at=None
+) -> None:
+    """:func:`save_subscription` in the caller's transaction."""
+    row = session.get(BillingSubscription, subscription_id, with_for_update=True)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = BillingSubscription(subscription_id=subscription_id)
+                session.add(row)
+        except IntegrityError:
+            row = session.get(
+                BillingSubscription, subscription_id, with_for_update=True
+            )
+    if user_id is not None and row.user_id is None:
+        row.user_id = user_id
+    if canceled_at is not None and row.canceled_at is None:
+        row.canceled_at = canceled_at

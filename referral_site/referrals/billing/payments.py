@@ -38,10 +38,8 @@ def checkout_completed(obj: dict, event: dict, linked_user=None) -> Result:
     else:
         return Result(Outcome.IGNORED, f"mode {text(mode)} pays nothing")
     subscription = links.ids(obj.get("subscription"))
-    result = _record(obj, event, keys, kind, "amount_total", linked_user)
-    if subscription and result.user_id is not None:
-        links.save_subscription(subscription[0], user_id=result.user_id)
-    return result
+    subscription_id = subscription[0] if subscription else None
+    return _record(obj, event, keys, kind, "amount_total", linked_user, subscription_id)
 
 
 def invoice_paid(obj: dict, event: dict, linked_user=None) -> Result:
@@ -61,10 +59,7 @@ def invoice_paid(obj: dict, event: dict, linked_user=None) -> Result:
     keys = links.ids(
         obj.get("id"), obj.get("payment_intent"), obj.get("charge"), *_payments(obj)
     )
-    result = _record(obj, event, keys, kind, "amount_paid", linked_user)
-    if subscription_id and result.user_id is not None:
-        links.save_subscription(subscription_id, user_id=result.user_id)
-    return result
+    return _record(obj, event, keys, kind, "amount_paid", linked_user, subscription_id)
 
 
 def customer_seen(obj: dict, event: dict, linked_user=None) -> Result:
@@ -79,7 +74,12 @@ def customer_seen(obj: dict, event: dict, linked_user=None) -> Result:
     return Result(Outcome.APPLIED, f"customer tied by {how}", user_id=user_id)
 
 
-def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
+def _record(
+    obj, event, keys, kind, amount_field, linked_user, subscription_id=None
+) -> Result:
+    """The payment's conversion; with it, in its transaction, the customer's and
+    the subscription's owner and the event's outcome, so that an event recorded
+    as applied has left nothing of its own undone."""
     if not keys:
         raise Malformed("the payment has no id.")
     amount = amount_of(obj, amount_field)
@@ -98,9 +98,11 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
     keys = tuple(keys)
 
     def finish_with_it(session, recorded) -> None:
-        # The customer's tie and the event's outcome commit with the conversion:
-        # one transaction, not three.
+        # The customer's tie, the subscription's owner and the event's outcome
+        # commit with the conversion: one transaction, not four.
         payers.tie_customer(session, customer, user_id)
+        if subscription_id:
+            links.save_subscription_in(session, subscription_id, user_id=user_id)
         store.finish_in(
             session,
             BillingEvent.stripe_id == event["id"],
@@ -125,6 +127,8 @@ def _record(obj, event, keys, kind, amount_field, linked_user) -> Result:
     except conversions.ConversionConflict:
         # Counted already from the other event of the same payment.
         payers.remember_customer(customer, user_id)
+        if subscription_id:
+            links.save_subscription(subscription_id, user_id=user_id)
         stored = links.conversion_for(keys)
         return Result(
             Outcome.IGNORED,

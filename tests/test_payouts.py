@@ -255,6 +255,19 @@ def test_selected_people_only_and_tampered_keys(app, ann, admin, make_user):
     assert [tuple(line) for line in lines] == [(bea, batch_id)]
 
 
+@pytest.mark.parametrize("data", [{}, {"selected": "1"}])
+def test_a_batch_of_nobody_is_refused_with_a_message(app, ann, admin, data):
+    # A form without "everything" and without people (the buttons left out, as
+    # a client may send it) creates nothing and says what is missing.
+    response = admin.post("/admin/payouts/batches", data=data)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/admin/payouts")
+    page = admin.get("/admin/payouts").get_data(as_text=True)
+    assert "Select at least one person" in page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(PayoutLine.id))) == 0
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -56,7 +56,9 @@ def _keys(values: list[str]) -> list[tuple]:
 def create_payout_batch():
     """Create a batch of everything payable, or of the selected people."""
     form = CreateBatchForm()
-    if not form.validate_on_submit() or (form.selected.data and not form.keys.data):
+    # No people ticked is refused unless "everything" was asked for (a form sent
+    # without either button included).
+    if not form.validate_on_submit() or not (form.everything.data or form.keys.data):
         flash("Select at least one person, or create a batch of everything.", "error")
         return redirect(url_for("referrals.admin_payouts"))
     keys = None if form.everything.data else _keys(form.keys.data)

@@ -48,11 +48,9 @@ def test_a_signed_checkout_becomes_a_conversion_with_its_rewards(app, make_user)
     assert [c[1:4] for c in conversions(app)] == [("purchase", 5000, "USD")]
 
 
-def test_a_new_payment_commits_its_event_then_its_conversion_with_the_outcome(
-    app, make_user
-):
-    # Stored and claimed in one transaction; the conversion, its rewards, the
-    # customer's tie and the event's outcome in a second (the API commits once).
+def test_a_new_payment_commits_once_its_event_with_its_conversion(app, make_user):
+    # The event, its conversion and rewards, the customer's tie and the outcome
+    # in one transaction, as a conversion posted to the API (it was four).
     _, bob = referred_pair(make_user)
     commits = []
     with app.app_context():
@@ -69,7 +67,7 @@ def test_a_new_payment_commits_its_event_then_its_conversion_with_the_outcome(
     finally:
         sa.event.remove(engine, "commit", count)
     assert response.get_json()["outcome"] == "applied"
-    assert len(commits) == 2
+    assert len(commits) == 1
     assert scalar(app, sa.select(BillingEvent.conversion_id)) is not None
 
 

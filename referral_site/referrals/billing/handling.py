@@ -39,6 +39,18 @@ HANDLERS = {
 }
 
 
+#: Payments, handled before they are stored: the event is stored with its outcome
+#: in its conversion's transaction, one write transaction a delivery, as for a
+#: conversion posted to the API.
+IN_ONE_TRANSACTION = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "invoice.paid",
+    }
+)
+
+
 def handle(event_id: int, new_event: dict | None = None) -> Result:
     """Handle a claimed event and record its outcome; then what it unblocked.
 
@@ -54,19 +66,59 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
         # Only an admin's link sets the user of an unattributed event.
         linked_user = row.user_id if row.outcome == Outcome.UNATTRIBUTED else None
         db.session.rollback()  # nothing held open while the handler writes
-    handler = HANDLERS.get(event["type"])
     try:
-        if handler is None:
-            result = Result(Outcome.IGNORED, "event type not used")
-        else:
-            result = handler(event["data"]["object"], event, linked_user)
+        result = _run(event, linked_user)
     except DATABASE_OUTAGES:
         db.session.rollback()
         store.release(event_id)
         raise
+    if not result.finished:
+        store.finish(event_id, result.outcome, result.reason, **_found(result))
+    return _after(event_id, result)
+
+
+def handle_new(event: dict, payload: str) -> Result | None:
+    """Handle an event of IN_ONE_TRANSACTION that is not stored yet, storing it
+    with its outcome; then what it unblocked.
+
+    None when a racing delivery stored it first: this one's work was rolled
+    back with the event's insert (its conversion, recorded by the other, is
+    found by its external id). A database that does not answer leaves nothing
+    stored, for Stripe's retry.
+    """
+    with store.handling_unstored(event, payload):
+        try:
+            result = _run(event, None)
+        except store.AlreadyStored:
+            db.session.rollback()
+            return None
+        except DATABASE_OUTAGES:
+            db.session.rollback()
+            raise
+    event_id = None
+    if not result.finished:  # no conversion (ignored, unattributed, failed...)
+        found = _found(result)
+        event_id = store.store_handled(
+            event, payload, result.outcome, result.reason, **found
+        )
+        if event_id is None:
+            return None
+    return _after(event_id, result)
+
+
+def _run(event: dict, linked_user) -> Result:
+    """The handler's result; an event it cannot use is a failed result, with why.
+
+    Database outages (and AlreadyStored) are raised, after the rollback.
+    """
+    handler = HANDLERS.get(event["type"])
+    try:
+        if handler is None:
+            return Result(Outcome.IGNORED, "event type not used")
+        return handler(event["data"]["object"], event, linked_user)
     except (Malformed, ConversionError) as error:
         db.session.rollback()
-        result = Result(Outcome.FAILED, text(error, 300))
+        return Result(Outcome.FAILED, text(error, 300))
     except (
         AttributeError,
         KeyError,
@@ -79,9 +131,12 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
         # database refused): the event is kept as failed, with why.
         db.session.rollback()
         log.info("Stripe event %s is malformed: %r", event.get("id"), error)
-        result = Result(Outcome.FAILED, "malformed object: " + text(error, 200))
-    if not result.finished:
-        _finish(event_id, result)
+        return Result(Outcome.FAILED, "malformed object: " + text(error, 200))
+
+
+def _after(event_id: int | None, result: Result) -> Result:
+    """Handle what the outcome unblocked, or this event again if it was
+    overtaken (``event_id`` is set for every outcome but a finished one)."""
     if result.outcome == Outcome.WAITING and links.conversion_for([result.payment_key]):
         # The payment landed while this was handled: its look for waiting events
         # may have run before this one was recorded as waiting.
@@ -94,17 +149,15 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
     return result
 
 
-def _finish(event_id: int, result: Result) -> None:
-    store.finish(
-        event_id,
-        result.outcome,
-        result.reason,
-        user_id=result.user_id,
-        conversion_id=result.conversion_id,
-        payment_key=result.payment_key,
-        customer_id=result.customer_id,
-        payment_keys=result.payment_keys,
-    )
+def _found(result: Result) -> dict:
+    """What handling tied the event to, as store.finish takes it."""
+    return {
+        "user_id": result.user_id,
+        "conversion_id": result.conversion_id,
+        "payment_key": result.payment_key,
+        "customer_id": result.customer_id,
+        "payment_keys": result.payment_keys,
+    }
 
 
 def handle_again(event_id: int) -> Result | None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from referral_site.referrals.billing import links, payers, store
-from referral_site.referrals.billing.models import BillingEvent, Outcome
+from referral_site.referrals.billing.models import Outcome
 from referral_site.referrals.billing.results import Malformed, Result, amount_of, text
 from referral_site.referrals.rewards import conversions
 from referral_site.referrals.rewards.currencies import is_currency
@@ -105,7 +105,7 @@ def _record(
             links.save_subscription_in(session, subscription_id, user_id=user_id)
         store.finish_in(
             session,
-            BillingEvent.stripe_id == event["id"],
+            event,
             Outcome.APPLIED,
             _applied(kind, recorded, how),
             user_id=user_id,

@@ -29,7 +29,13 @@ def receive(payload: bytes, header: str | None) -> Received:
     secrets = signature.secrets_of(config["REFERRALS_STRIPE_WEBHOOK_SECRET"])
     event = signature.verified_event(payload, header, secrets)
     store.check_shape(event, livemode=config["REFERRALS_STRIPE_LIVEMODE"])
-    stored = store.store(event, payload.decode("utf-8"))
+    text = payload.decode("utf-8")
+    if event["type"] in handling.IN_ONE_TRANSACTION and not store.find(event["id"]):
+        result = handling.handle_new(event, text)
+        if result is not None:
+            return Received(event["id"], False, result.outcome, result.reason)
+        # A racing delivery stored it first; it answers duplicate=False.
+    stored = store.store(event, text)
     if not stored.created and not store.claim(stored.id):
         return Received(event["id"], True, stored.outcome)
     # Whichever delivery claimed it handles it (the first one, or a retry of an

@@ -2,6 +2,9 @@
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +17,7 @@ from referral_site.referrals.billing.models import (
 )
 from referral_site.referrals.billing.signature import WebhookRefused
 from referral_site.referrals.storage.bulk import insert_missing
+from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -69,31 +73,47 @@ def store(event: dict, payload: str) -> Stored:
     A new row is claimed by this delivery (``created``); a stored one must be
     claimed with :func:`claim`.
     """
-    obj = event["data"]["object"]
-    row = {
-        "stripe_id": event["id"],
-        "type": event["type"],
-        "livemode": event["livemode"],
-        "object_id": clean_id(obj.get("id")),
-        "created_at": datetime.fromtimestamp(event["created"], UTC),
-        "payload": payload,
+    row = _row(event, payload) | {
         "outcome": Outcome.RECEIVED,
         "reason": "",
         # The delivery that stores it handles it: claimed in the same insert.
         "claimed_at": utcnow(),
     }
     with write_transaction() as session:
-        inserted = insert_missing(
-            session.connection(),
-            BillingEvent.__table__,
-            [row],
-            keys=("stripe_id",),
-            returning=("id",),
-        ).first()
+        inserted = _insert(session, row)
         if inserted is not None:
-            return Stored(inserted.id, True, Outcome.RECEIVED)
+            return Stored(inserted, True, Outcome.RECEIVED)
         # Stored before, or by a racing delivery (committed: its insert waited).
         return _existing(session, event["id"])
+
+
+def find(stripe_id: str) -> Stored | None:
+    """The stored event with this id, if any (a read)."""
+    return _existing(db.session, stripe_id)
+
+
+def _row(event: dict, payload: str) -> dict:
+    obj = event["data"]["object"]
+    return {
+        "stripe_id": event["id"],
+        "type": event["type"],
+        "livemode": event["livemode"],
+        "object_id": clean_id(obj.get("id")),
+        "created_at": datetime.fromtimestamp(event["created"], UTC),
+        "payload": payload,
+    }
+
+
+def _insert(session, row: dict) -> int | None:
+    """The new row's id; None when the event's id is stored already."""
+    inserted = insert_missing(
+        session.connection(),
+        BillingEvent.__table__,
+        [row],
+        keys=("stripe_id",),
+        returning=("id",),
+    ).first()
+    return inserted.id if inserted is not None else None
 
 
 def _existing(session, stripe_id: str) -> Stored | None:
@@ -103,6 +123,52 @@ def _existing(session, stripe_id: str) -> Stored | None:
         )
     ).first()
     return Stored(found.id, False, found.outcome) if found else None
+
+
+# -- events handled before they are stored ---------------------------------------
+
+#: The event being handled before it is stored, and its body (handling.handle_new):
+#: its outcome is then written by inserting its row, in the handler's transaction.
+_unstored: ContextVar[tuple[dict, str] | None] = ContextVar(
+    "referrals_unstored_stripe_event", default=None
+)
+
+
+class AlreadyStored(Exception):
+    """A racing delivery stored the event first: this one's work is rolled back."""
+
+
+@contextmanager
+def handling_unstored(event: dict, payload: str) -> Iterator[None]:
+    """Handle ``event`` before it is stored: :func:`finish_in` inserts it."""
+    token = _unstored.set((event, payload))
+    try:
+        yield
+    finally:
+        _unstored.reset(token)
+
+
+def store_handled(
+    event: dict, payload: str, outcome: Outcome, reason: str = "", **found
+) -> int | None:
+    """Store an event handled before it was stored, with its outcome: its id, or
+    None when a racing delivery stored it first."""
+    with write_transaction() as session:
+        try:
+            return _insert_handled(session, event, payload, outcome, reason, found)
+        except AlreadyStored:
+            return None
+
+
+def _insert_handled(session, event, payload, outcome, reason, found) -> int:
+    keys = found.pop("payment_keys", ())
+    row = _row(event, payload) | _outcome(outcome, reason, found)
+    event_id = _insert(session, row)
+    if event_id is None:
+        raise AlreadyStored(event["id"])
+    if keys and found.get("conversion_id") is not None:
+        _add_payment_keys(session, found["conversion_id"], keys)
+    return event_id
 
 
 def claim(event_id: int, *, again: bool = False) -> bool:
@@ -137,28 +203,45 @@ def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
     """Record what handling came to and let the event go, in one transaction
     with the Stripe ids found to have paid for its conversion."""
     with write_transaction() as session:
-        finish_in(session, BillingEvent.id == event_id, outcome, reason, **found)
+        _write_outcome(session, BillingEvent.id == event_id, outcome, reason, found)
 
 
-def finish_in(session, which, outcome: Outcome, reason: str = "", **found) -> None:
-    """:func:`finish` in the caller's transaction, for the event ``which`` selects
-    (a condition on BillingEvent)."""
+def finish_in(session, event: dict, outcome: Outcome, reason: str = "", **found):
+    """:func:`finish` in the caller's transaction, for the event with this body.
+
+    An event handled before it was stored (:func:`handling_unstored`) is inserted
+    with its outcome; AlreadyStored, raised when a racing delivery stored it
+    first, rolls the caller's transaction back.
+    """
+    unstored = _unstored.get()
+    if unstored is not None and unstored[0] is event:
+        _insert_handled(session, event, unstored[1], outcome, reason, found)
+    else:
+        which = BillingEvent.stripe_id == event["id"]
+        _write_outcome(session, which, outcome, reason, found)
+
+
+def _write_outcome(session, which, outcome: Outcome, reason: str, found) -> None:
     keys = found.pop("payment_keys", ())
-    values = {k: v for k, v in found.items() if v is not None}
     if keys and found.get("conversion_id") is not None:
         _add_payment_keys(session, found["conversion_id"], keys)
     session.execute(
         sa.update(BillingEvent)
         .where(which)
-        .values(
-            outcome=outcome,
-            reason=reason[:500],
-            claimed_at=None,
-            handled_at=utcnow(),
-            **values,
-        )
+        .values(**_outcome(outcome, reason, found))
         .execution_options(synchronize_session=False)
     )
+
+
+def _outcome(outcome: Outcome, reason: str, found: dict) -> dict:
+    """An event's columns once handled: its outcome, why, and what it was tied to."""
+    return {
+        "outcome": outcome,
+        "reason": reason[:500],
+        "claimed_at": None,
+        "handled_at": utcnow(),
+        **{k: v for k, v in found.items() if v is not None},
+    }
 
 
 def _add_payment_keys(session, conversion_id: int, keys) -> None:

@@ -30,11 +30,13 @@ def receive(payload: bytes, header: str | None) -> Received:
     event = signature.verified_event(payload, header, secrets)
     store.check_shape(event, livemode=config["REFERRALS_STRIPE_LIVEMODE"])
     text = payload.decode("utf-8")
-    if event["type"] in handling.IN_ONE_TRANSACTION and not store.find(event["id"]):
+    if event["type"] in handling.IN_ONE_TRANSACTION:
+        # Not looked up first: a replay (rare: Stripe repeats what failed) finds
+        # the event stored when it inserts it, and its work is rolled back.
         result = handling.handle_new(event, text)
         if result is not None:
             return Received(event["id"], False, result.outcome, result.reason)
-        # A racing delivery stored it first; it answers duplicate=False.
+        # Stored before, or by a racing delivery, which answers duplicate=False.
     stored = store.store(event, text)
     if not stored.created and not store.claim(stored.id):
         return Received(event["id"], True, stored.outcome)

@@ -17,7 +17,6 @@ from referral_site.referrals.billing.models import (
 )
 from referral_site.referrals.billing.signature import WebhookRefused
 from referral_site.referrals.storage.bulk import insert_missing
-from referral_site.referrals.storage.db import db
 from referral_site.referrals.storage.models import utcnow
 from referral_site.referrals.storage.transactions import write_transaction
 
@@ -85,11 +84,6 @@ def store(event: dict, payload: str) -> Stored:
             return Stored(inserted, True, Outcome.RECEIVED)
         # Stored before, or by a racing delivery (committed: its insert waited).
         return _existing(session, event["id"])
-
-
-def find(stripe_id: str) -> Stored | None:
-    """The stored event with this id, if any (a read)."""
-    return _existing(db.session, stripe_id)
 
 
 def _row(event: dict, payload: str) -> dict:

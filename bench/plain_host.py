@@ -4,10 +4,14 @@ The app is wsgi.py's ``create_app()`` unchanged (configuration, database, CSRF,
 limiter, Flask-Login, the site's blueprints, error pages, security headers) except
 that ``Referrals`` is replaced by a stand-in. The stand-in only registers a
 ``referrals`` blueprint with the three pages the site's templates link to, at the
-plugin's paths, so the home page renders the same HTML; it adds no request hooks,
-middleware, tables, limits or cookies. bench/run.py checks that both apps answer
-``/`` with the same HTML before it measures them.
+plugin's paths, and the invitation the home page includes (for a visitor who
+followed no link it shows nothing: here nobody ever invited anyone), so the home
+page renders the same HTML; it adds no request hooks, middleware, tables, limits
+or cookies. bench/run.py compares both apps' HTML of ``/``, and the table counts
+any answer that is not a 2xx or 3xx as an error.
 """
+
+from pathlib import Path
 
 from flask import Blueprint, Flask
 
@@ -31,11 +35,19 @@ class PluginLeftOut:
     """Takes the place of ``Referrals(app, db=..., user_model=..., limiter=...)``."""
 
     def __init__(self, app: Flask, **options) -> None:
-        bp = Blueprint("referrals", __name__)
+        # The plugin's templates, for the invitation partial the home page includes.
+        templates = Path(plugin.__file__).parent / "templates"
+        bp = Blueprint("referrals", __name__, template_folder=templates)
         for rule, endpoint in LINKED_PAGES:
             bp.add_url_rule(rule, endpoint, _not_installed)
         app.register_blueprint(bp)
+        app.context_processor(lambda: {"referral_invitation": _nobody})
         app.extensions["referrals-left-out"] = True
+
+
+def _nobody():
+    """The invitation of a visitor of a site without the plugin: none."""
+    return None
 
 
 def create_plain_app() -> Flask:

@@ -25,8 +25,8 @@ from referral_site.referrals.fraud.models import (
     SightingKind,
     UserSighting,
 )
-from referral_site.referrals.storage.models import Referral, utcnow
-from tests.conftest import login, query, signup
+from referral_site.referrals.storage.models import Referral, ReferralAccount, utcnow
+from tests.conftest import login, query, scalar, signup
 from tests.host_apps import BROWSER
 from tests.test_fraud import HOME_IP, OFFICE_IP, client_at
 from tests.test_host_database import Account, shop, shop_db  # noqa: F401
@@ -149,6 +149,22 @@ def test_anonymous_host_page_costs_no_query(host):
     browser = host.browser()
     assert plugin_queries(host, browser, signed_in=False) == []
     assert plugin_queries(host, browser, signed_in=False) == []
+
+
+def test_a_landing_through_a_known_link_reads_nothing_once_cached(app, make_user):
+    # The code, the inviter's name and the program in force come from the
+    # worker's caches: a new visitor's /?ref= only writes its visit.
+    make_user("ann@example.com", "Ann")
+    code = scalar(app, sa.select(ReferralAccount.code))
+    host = Host(app, db, "users", sign_in=login, sign_out=lambda client: None)
+    first = host.browser()
+    assert "Ann</span> invited you" in first.get(f"/?ref={code}").get_data(True)
+    visitor = host.browser()
+    with statements_sent(host.engine) as sent:
+        page = visitor.get(f"/?ref={code}").get_data(as_text=True)
+    assert "Ann</span> invited you" in page
+    reads = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert reads == [], sent
 
 
 def test_signed_in_host_page_costs_the_plugin_nothing_once_recorded(host):

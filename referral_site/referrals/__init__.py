@@ -46,6 +46,8 @@ class _State:
     code_cache: CodeCache
     #: Empties code_cache of changed codes, in each process that uses it.
     code_changes: "CodeChangeListener"
+    #: Inviters' display names by user id, for landing pages (program/invitation.py).
+    inviter_names: CodeCache
     #: None when visits are written in their request (VISIT_BUFFER_SECONDS = 0).
     visit_buffer: "VisitBuffer | None"
     #: Clients past the code-guessing limit (limits.py).
@@ -106,6 +108,7 @@ class Referrals:
             ip_hash_key=_ip_hash_key(app),
             code_cache=(cache := CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"])),
             code_changes=_code_changes(app, cache),
+            inviter_names=CodeCache(app.config["REFERRALS_CODE_CACHE_SECONDS"]),
             visit_buffer=_visit_buffer(app),
             guessers=limits.Guessers(),
             send_mail=options.get("send_mail"),

@@ -14,7 +14,7 @@ from flask import current_app, g, has_request_context, request
 from referral_site.referrals.attribution import services
 from referral_site.referrals.capture import cookies
 from referral_site.referrals.program import offer
-from referral_site.referrals.program.cache import in_force
+from referral_site.referrals.program.cache import program_cache
 from referral_site.referrals.storage.db import db
 from referral_site.referrals.users import user_sql
 
@@ -56,11 +56,24 @@ def _invitation() -> Invitation | None:
     referrer = services.find_referrer(captured.code)
     if referrer is None:
         return None
+    # Both read as the click path reads codes, from this worker's caches: a
+    # landing page through a link costs no query beyond its capture. A new name
+    # or program shows within REFERRALS_CODE_CACHE_SECONDS and
+    # REFERRALS_PROGRAM_CHECK_SECONDS.
     return Invitation(
-        inviter=display_name(referrer.id),
-        offer=offer.referred_offer(in_force()),
+        inviter=_inviter_name(referrer.id),
+        offer=offer.referred_offer(program_cache().cached()),
         code=referrer.code,
     )
+
+
+def _inviter_name(user_id) -> str:
+    names = current_app.extensions["referrals"].inviter_names
+    name = names.get(str(user_id))
+    if name is None:
+        name = display_name(user_id)
+        names.put(str(user_id), user_id, name)
+    return name
 
 
 def display_name(user_id) -> str:

@@ -73,7 +73,7 @@ def handle(event_id: int, new_event: dict | None = None) -> Result:
         store.release(event_id)
         raise
     if not result.finished:
-        store.finish(event_id, result.outcome, result.reason, **_found(result))
+        store.finish(event_id, result)
     return _after(event_id, result)
 
 
@@ -97,10 +97,7 @@ def handle_new(event: dict, payload: str) -> Result | None:
             raise
     event_id = None
     if not result.finished:  # no conversion (ignored, unattributed, failed...)
-        found = _found(result)
-        event_id = store.store_handled(
-            event, payload, result.outcome, result.reason, **found
-        )
+        event_id = store.store_handled(event, payload, result)
         if event_id is None:
             return None
     return _after(event_id, result)
@@ -147,17 +144,6 @@ def _after(event_id: int | None, result: Result) -> Result:
     if result.outcome == Outcome.APPLIED:
         _handle_unblocked(result.conversion_id, result.customer_id)
     return result
-
-
-def _found(result: Result) -> dict:
-    """What handling tied the event to, as store.finish takes it."""
-    return {
-        "user_id": result.user_id,
-        "conversion_id": result.conversion_id,
-        "payment_key": result.payment_key,
-        "customer_id": result.customer_id,
-        "payment_keys": result.payment_keys,
-    }
 
 
 def handle_again(event_id: int) -> Result | None:

@@ -96,6 +96,7 @@ def _record(
             customer_id=customer,
         )
     keys = tuple(keys)
+    applied: list[Result] = []
 
     def finish_with_it(session, recorded) -> None:
         # The customer's tie, the subscription's owner and the event's outcome
@@ -103,19 +104,21 @@ def _record(
         payers.tie_customer(session, customer, user_id)
         if subscription_id:
             links.save_subscription_in(session, subscription_id, user_id=user_id)
-        store.finish_in(
-            session,
-            event,
+        what = "recorded" if recorded.created else "recorded before"
+        result = Result(
             Outcome.APPLIED,
-            _applied(kind, recorded, how),
+            f"{kind} {what}; payer by {how}",
             user_id=user_id,
             conversion_id=recorded.id,
             customer_id=customer,
             payment_keys=keys,
+            finished=True,
         )
+        store.finish_in(session, event, result)
+        applied[:] = [result]
 
     try:
-        recorded = conversions.record_conversion(
+        conversions.record_conversion(
             user_id,
             kind=kind,
             amount=amount,
@@ -137,20 +140,7 @@ def _record(
             conversion_id=stored.id if stored else None,
             customer_id=customer,
         )
-    return Result(
-        Outcome.APPLIED,
-        _applied(kind, recorded, how),
-        user_id=user_id,
-        conversion_id=recorded.id,
-        customer_id=customer,
-        payment_keys=keys,
-        finished=True,
-    )
-
-
-def _applied(kind: str, recorded, how: str) -> str:
-    what = "recorded" if recorded.created else "recorded before"
-    return f"{kind} {what}; payer by {how}"
+    return applied[0]
 
 
 def _subscription_of(obj: dict) -> str | None:

@@ -15,6 +15,7 @@ from referral_site.referrals.billing.models import (
     BillingPayment,
     Outcome,
 )
+from referral_site.referrals.billing.results import Result
 from referral_site.referrals.billing.signature import WebhookRefused
 from referral_site.referrals.storage.bulk import insert_missing
 from referral_site.referrals.storage.models import utcnow
@@ -142,26 +143,21 @@ def handling_unstored(event: dict, payload: str) -> Iterator[None]:
         _unstored.reset(token)
 
 
-def store_handled(
-    event: dict, payload: str, outcome: Outcome, reason: str = "", **found
-) -> int | None:
-    """Store an event handled before it was stored, with its outcome: its id, or
+def store_handled(event: dict, payload: str, result: Result) -> int | None:
+    """Store an event handled before it was stored, with its result: its id, or
     None when a racing delivery stored it first."""
     with write_transaction() as session:
         try:
-            return _insert_handled(session, event, payload, outcome, reason, found)
+            return _insert_handled(session, event, payload, result)
         except AlreadyStored:
             return None
 
 
-def _insert_handled(session, event, payload, outcome, reason, found) -> int:
-    keys = found.pop("payment_keys", ())
-    row = _row(event, payload) | _outcome(outcome, reason, found)
-    event_id = _insert(session, row)
+def _insert_handled(session, event: dict, payload: str, result: Result) -> int:
+    event_id = _insert(session, _row(event, payload) | _outcome(result))
     if event_id is None:
         raise AlreadyStored(event["id"])
-    if keys and found.get("conversion_id") is not None:
-        _add_payment_keys(session, found["conversion_id"], keys)
+    _add_payment_keys(session, result)
     return event_id
 
 
@@ -193,14 +189,14 @@ def claim(event_id: int, *, again: bool = False) -> bool:
         )
 
 
-def finish(event_id: int, outcome: Outcome, reason: str = "", **found) -> None:
+def finish(event_id: int, result: Result) -> None:
     """Record what handling came to and let the event go, in one transaction
     with the Stripe ids found to have paid for its conversion."""
     with write_transaction() as session:
-        _write_outcome(session, BillingEvent.id == event_id, outcome, reason, found)
+        _write_outcome(session, BillingEvent.id == event_id, result)
 
 
-def finish_in(session, event: dict, outcome: Outcome, reason: str = "", **found):
+def finish_in(session, event: dict, result: Result) -> None:
     """:func:`finish` in the caller's transaction, for the event with this body.
 
     An event handled before it was stored (:func:`handling_unstored`) is inserted
@@ -209,38 +205,47 @@ def finish_in(session, event: dict, outcome: Outcome, reason: str = "", **found)
     """
     unstored = _unstored.get()
     if unstored is not None and unstored[0] is event:
-        _insert_handled(session, event, unstored[1], outcome, reason, found)
+        _insert_handled(session, event, unstored[1], result)
     else:
-        which = BillingEvent.stripe_id == event["id"]
-        _write_outcome(session, which, outcome, reason, found)
+        _write_outcome(session, BillingEvent.stripe_id == event["id"], result)
 
 
-def _write_outcome(session, which, outcome: Outcome, reason: str, found) -> None:
-    keys = found.pop("payment_keys", ())
-    if keys and found.get("conversion_id") is not None:
-        _add_payment_keys(session, found["conversion_id"], keys)
+def _write_outcome(session, which, result: Result) -> None:
+    _add_payment_keys(session, result)
     session.execute(
         sa.update(BillingEvent)
         .where(which)
-        .values(**_outcome(outcome, reason, found))
+        .values(**_outcome(result))
         .execution_options(synchronize_session=False)
     )
 
 
-def _outcome(outcome: Outcome, reason: str, found: dict) -> dict:
+def _outcome(result: Result) -> dict:
     """An event's columns once handled: its outcome, why, and what it was tied to."""
+    tied = {
+        "user_id": result.user_id,
+        "conversion_id": result.conversion_id,
+        "payment_key": result.payment_key,
+        "customer_id": result.customer_id,
+    }
     return {
-        "outcome": outcome,
-        "reason": reason[:500],
+        "outcome": result.outcome,
+        "reason": result.reason[:500],
         "claimed_at": None,
         "handled_at": utcnow(),
-        **{k: v for k, v in found.items() if v is not None},
+        **{column: value for column, value in tied.items() if value is not None},
     }
 
 
-def _add_payment_keys(session, conversion_id: int, keys) -> None:
-    # A key tied already (by a racing delivery, or to another conversion) stays.
-    rows = [{"key": key, "conversion_id": conversion_id} for key in dict.fromkeys(keys)]
+def _add_payment_keys(session, result: Result) -> None:
+    """Tie the Stripe ids that paid to the result's conversion; an id tied already
+    (by a racing delivery, or to another conversion) stays."""
+    if not result.payment_keys or result.conversion_id is None:
+        return
+    rows = [
+        {"key": key, "conversion_id": result.conversion_id}
+        for key in dict.fromkeys(result.payment_keys)
+    ]
     insert_missing(session.connection(), BillingPayment.__table__, rows, keys=("key",))
 
 

@@ -97,11 +97,19 @@ def insert_missing(
 
 @functools.cache
 def _insert_missing(dialect: str, table: sa.Table, keys, returning) -> sa.Insert:
-    # The dialect's module is imported on first use: a worker on SQLite is spared
-    # PostgreSQL's, and one on PostgreSQL SQLite's.
-    module = "postgresql" if dialect == "postgresql" else "sqlite"
-    insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)
-    statement = insert.on_conflict_do_nothing(index_elements=list(keys))
+    statement = dialect_insert(dialect, table).on_conflict_do_nothing(
+        index_elements=list(keys)
+    )
     if returning:
         statement = statement.returning(*(table.c[name] for name in returning))
     return statement
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> sa.Insert:
+    """The dialect's INSERT (with ON CONFLICT) of ``table``: PostgreSQL's or SQLite's.
+
+    The dialect's module is imported on first use: a worker on SQLite is spared
+    PostgreSQL's (2 MiB), and one on PostgreSQL SQLite's.
+    """
+    module = "postgresql" if dialect == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)

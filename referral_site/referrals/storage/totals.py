@@ -18,7 +18,6 @@ rolled-back savepoint noted is dropped with it.
 """
 
 import functools
-import importlib
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from referral_site.referrals.reports.models import (
     ReferrerTotal,
     UserRewardTotal,
 )
+from referral_site.referrals.storage.bulk import dialect_insert
 
 #: Rows per day of each program-wide table (see connection_slot).
 SLOTS = 16
@@ -192,10 +192,7 @@ def upsert_adding(
 @functools.cache
 def _upsert(dialect: str, table: sa.Table, keys, counts, returning) -> sa.Insert:
     # Built once per shape: building the statement costs more than running it.
-    # The dialect's module is imported here, not at the top: a worker on SQLite
-    # is spared PostgreSQL's (2 MiB), and one on PostgreSQL SQLite's.
-    module = "postgresql" if dialect == "postgresql" else "sqlite"
-    insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)
+    insert = dialect_insert(dialect, table)
     return _adding_on_conflict(insert, keys, counts, returning)
 
 

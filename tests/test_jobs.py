@@ -138,9 +138,12 @@ def test_commits_close_together_queue_one_job_each_window_and_none_is_missed():
         wake_up()
         time.sleep(0.01)
     assert len(queued) == 1  # the first, at once; the others are owed one job
-    time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while len(queued) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(queued) == 2 and queued[1] > asked[-1]  # after the last commit
-    time.sleep(0.25)
+    assert queued[1] - queued[0] >= 0.2  # at the window's end, not before
+    time.sleep(max(0.0, queued[1] + 0.25 - time.monotonic()))
     wake_up()  # after a quiet window: at once again
     assert len(queued) == 3
 

@@ -14,7 +14,11 @@ from referral_site.referrals.attribution import services
 from referral_site.referrals.jobs.queue import make_huey, queue_of, tasks_of
 from referral_site.referrals.jobs.wake import WakeUp
 from referral_site.referrals.jobs.worker import running
+from referral_site.referrals.outbox import events
+from referral_site.referrals.outbox.events import WAKE_UP
+from referral_site.referrals.outbox.models import OutboxEvent
 from referral_site.referrals.storage.models import Reward, RewardStatus
+from referral_site.referrals.storage.transactions import write_transaction
 from tests.reward_helpers import conversion_body, post_conversion, referred_pair
 from tests.webhook_helpers import HOOK_SETTINGS, add_endpoint
 from tests.webhook_receiver import Receiver
@@ -86,6 +90,25 @@ def test_in_immediate_mode_a_commit_delivers_its_webhooks_at_once(make_app):
         assert len(receiver.received) == 1  # no worker: the commit ran the job
     finally:
         receiver.stop()
+
+
+def test_the_dispatch_is_woken_once_the_events_are_committed(app):
+    """Not when a savepoint inside their transaction is released: a worker would
+    find nothing yet, and the commit itself would then wake no one."""
+    events_seen_by_a_worker = []
+
+    def wake_up():
+        with db.engine.connect() as worker:
+            count = sa.select(sa.func.count()).select_from(OutboxEvent)
+            events_seen_by_a_worker.append(worker.scalar(count))
+
+    app.extensions[WAKE_UP] = wake_up
+    with app.app_context():
+        with write_transaction() as session:
+            events.record(session, events.USER_SIGNED_UP, {"user_id": 1})
+            with session.begin_nested():  # as a reward's grant does
+                session.flush()
+    assert events_seen_by_a_worker == [1]
 
 
 @pytest.mark.parametrize(

@@ -162,5 +162,28 @@ def test_a_code_change_that_rolls_back_tells_no_worker(app, make_user):
         assert path is None or _stamp(path) != before
 
 
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="NOTIFY is sent by the server at commit")
+def test_a_code_change_tells_workers_at_its_commit_not_at_a_savepoint(app, make_user):
+    from referral_site.referrals.capture import code_changes
+
+    user_id, _ = make_user()
+    with app.app_context():
+        session = services.db.session
+        path = code_changes.stamp_path(session.get_bind().url)
+        before = _stamp(path)
+        code_changes.announce(session, user_id)
+        with session.begin_nested():
+            session.execute(sa.select(1))
+        assert _stamp(path) == before  # workers would reload the old codes
+        try:
+            with session.begin_nested():
+                session.execute(sa.select(1))
+                raise LookupError
+        except LookupError:
+            pass
+        session.commit()
+        assert _stamp(path) != before  # the savepoint's rollback kept the mark
+
+
 def _stamp(path):
     return os.stat(path).st_mtime_ns if path and os.path.exists(path) else None

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral_site.referrals import (
+    attribute_signup,
     code_of,
     record_conversion,
     signals,
@@ -103,6 +104,42 @@ def test_signals_follow_the_hosts_commit_not_its_rollback(bookshop):
     finally:
         signals.user_signed_up.disconnect(note)
     assert seen == ["ann"]
+
+
+def _reader(username: str) -> Reader:
+    """A reader added and flushed the way the bookshop's own form does it."""
+    reader = Reader(username=username, email=f"{username}@example.com", secret="")
+    shelf.session.add(reader)
+    shelf.session.flush()
+    return reader
+
+
+def test_signals_wait_for_the_hosts_commit_past_its_savepoints(bookshop):
+    seen = []
+
+    def note(_app, user, referral):
+        seen.append(user.username)
+
+    signals.user_signed_up.connect(note)
+    try:
+        with bookshop.test_request_context():
+            attribute_signup(_reader("ann"))
+            with shelf.session.begin_nested():  # the host's own savepoint
+                _reader("ann-shelf")
+            assert seen == []  # released, but the host has not committed
+            shelf.session.rollback()
+            assert seen == []
+            attribute_signup(_reader("bob"))
+            try:
+                with shelf.session.begin_nested():  # a signup the host undoes
+                    attribute_signup(_reader("eve"))
+                    raise LookupError
+            except LookupError:
+                pass
+            shelf.session.commit()
+    finally:
+        signals.user_signed_up.disconnect(note)
+    assert seen == ["bob"]
 
 
 def test_the_plugins_signup_pages_are_not_registered(bookshop):

@@ -10,8 +10,8 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
-from sqlalchemy.orm import Session
+from flask import Flask, current_app, has_request_context, request
+from sqlalchemy.orm import Session, SessionTransaction
 
 from referral_site.referrals import signals
 from referral_site.referrals.attribution import accounts, liveness, services
@@ -33,6 +33,7 @@ from referral_site.referrals.storage.models import (
     ReferralAccount,
     utcnow,
 )
+from referral_site.referrals.storage.transactions import committed_for_good
 
 
 @dataclass(frozen=True)
@@ -156,27 +157,70 @@ def _add_account(session: Session, user_id, referrer) -> ReferralAccount:
     raise RuntimeError("could not draw a unique referral code")
 
 
+#: Key in a session's info: the signups whose signals wait for the host's commit.
+_PENDING_SIGNALS = "referrals_pending_signup_signals"
+
+
+@dataclass(frozen=True)
+class _Announcement:
+    app: Flask
+    user: object
+    referral: Referral | None
+    notices: rewards.Notices
+    #: The savepoint the signup was written in (None: the transaction itself).
+    within: SessionTransaction | None
+
+
 def _announce_after_commit(session: Session, user, referral, notices) -> None:
     """Send the signup's signals when the host commits; drop them on a rollback."""
-    app = current_app._get_current_object()
-    pending = [True]  # until the host's transaction ends, one way or the other
+    session.info.setdefault(_PENDING_SIGNALS, []).append(
+        _Announcement(
+            current_app._get_current_object(),
+            user,
+            referral,
+            notices,
+            session.get_nested_transaction(),
+        )
+    )
 
-    def committed(_session) -> None:
-        if pending:
-            pending.clear()
-            with app.app_context():
-                signals.user_signed_up.send(app, user=user, referral=referral)
-                if referral is not None:
-                    signals.referral_created.send(app, referral=referral)
-                notices.send()
 
-    def ended(_session, transaction) -> None:
-        # after_commit came first if it committed; otherwise it rolled back.
-        if transaction.parent is None and pending:
-            pending.clear()
+@sa.event.listens_for(Session, "after_commit")
+def _send_signup_signals(session: Session) -> None:
+    if not committed_for_good(session):
+        return  # a savepoint's release: the host may still roll back
+    for announced in session.info.pop(_PENDING_SIGNALS, ()):
+        with announced.app.app_context():
+            signals.user_signed_up.send(
+                announced.app, user=announced.user, referral=announced.referral
+            )
+            if announced.referral is not None:
+                signals.referral_created.send(
+                    announced.app, referral=announced.referral
+                )
+            announced.notices.send()
 
-    sa.event.listen(session, "after_commit", committed, once=True)
-    sa.event.listen(session, "after_transaction_end", ended)
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_signup_signals(session: Session, rolled_back: SessionTransaction) -> None:
+    """A rollback drops the signals of the signups it undid: all of them, or those
+    written inside the savepoint rolled back."""
+    pending = session.info.get(_PENDING_SIGNALS)
+    if not pending:
+        return
+    if not rolled_back.nested:
+        session.info.pop(_PENDING_SIGNALS, None)
+        return
+    session.info[_PENDING_SIGNALS] = [
+        announced for announced in pending if not _inside(announced.within, rolled_back)
+    ]
+
+
+def _inside(transaction: SessionTransaction | None, savepoint) -> bool:
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def forget_user(user) -> None:

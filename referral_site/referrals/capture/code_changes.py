@@ -32,6 +32,8 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from referral_site.referrals.storage.transactions import committed_for_good
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "referrals_codes"
@@ -63,6 +65,8 @@ def stamp_path(url: sa.URL) -> str | None:
 @event.listens_for(Session, "after_commit")
 def _touch_stamp(session: Session) -> None:
     """After a commit that changed codes on SQLite, move the stamp file's time."""
+    if not committed_for_good(session):
+        return  # a savepoint: other workers would reload what is not committed
     path = session.info.pop(_STAMP, None)
     if path is None:
         return
@@ -81,7 +85,10 @@ def _touch_stamp(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_stamp(session: Session, previous_transaction) -> None:
     """A rolled back change of codes tells no one (soft: a rollback of a session
-    that had not begun a transaction yet counts too)."""
+    that had not begun a transaction yet counts too). A savepoint's rollback keeps
+    the mark: the outer transaction may still commit a change of codes."""
+    if previous_transaction.nested:
+        return
     session.info.pop(_STAMP, None)
 
 

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from referral_site.referrals.outbox.models import OutboxEvent, new_event_id
 from referral_site.referrals.storage.models import utcnow
+from referral_site.referrals.storage.transactions import committed_for_good
 
 #: Version of the envelope and payloads; a change that breaks a reader bumps it.
 VERSION = 1
@@ -272,7 +273,7 @@ def _payout(line, reward_ids: list) -> dict:
 @sa_event.listens_for(Session, "after_commit")
 def _wake_dispatcher(session: Session) -> None:
     """Once a transaction that wrote events commits, wake the dispatch job."""
-    if not session.info.pop(_WROTE, False):
+    if not committed_for_good(session) or not session.info.pop(_WROTE, False):
         return
     wake_up = current_app.extensions.get(WAKE_UP) if current_app else None
     if wake_up is not None:

@@ -47,6 +47,17 @@ def tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         )
 
 
+def committed_for_good(session: Session) -> bool:
+    """Whether an ``after_commit`` event is the transaction's commit, not a savepoint's.
+
+    SQLAlchemy sends ``after_commit`` when a ``begin_nested()`` block is released
+    too, while the outer transaction (and its lock) is still open and may yet roll
+    back. Work that must follow the commit (waking the dispatch job, telling other
+    workers, sending signals) waits for the outermost one.
+    """
+    return not session.in_nested_transaction()
+
+
 @contextmanager
 def write_transaction(*, keep_loaded: bool = False) -> Iterator[Session]:
     """Run the block as one transaction that commits at the end or rolls back.

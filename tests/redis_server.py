@@ -7,12 +7,21 @@ import time
 
 import pytest
 
+#: Ports free_port() handed out in this process.
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    """A loopback port free right now (bound to port 0, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port free right now (bound to port 0, then released), and never
+    one handed out before: the kernel may give a just-released port again, and
+    two servers of one cluster would then clash."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def redis_binary() -> str | None:

@@ -48,14 +48,27 @@ PROOF_DATABASE_URL ?=
 # Hypothesis examples per database: route fuzzing, reward state machine sequences.
 PROOF_SIZES = FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-250} \
 	STATE_MACHINE_EXAMPLES=$${STATE_MACHINE_EXAMPLES:-150}
+# With PROOF_DATABASE_URL, PostgreSQL (then the cluster) runs beside SQLite; its
+# output is kept in test-artifacts/proof-postgresql.log and shown when both end.
 proof: $(VENV)/.installed-test
 	rm -rf test-artifacts/proof
-	$(PROOF_SIZES) $(BIN)/pytest -q -m "slow or proof"
+	@mkdir -p test-artifacts
 	@if [ -n "$(PROOF_DATABASE_URL)" ]; then \
-	  TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" $(PROOF_SIZES) \
+	  (TEST_DATABASE_URL="$(PROOF_DATABASE_URL)" $(PROOF_SIZES) \
 	    $(BIN)/pytest -q -m "slow or proof" && \
-	  $(MAKE) --no-print-directory cluster CLUSTER_DATABASE_URL="$(PROOF_DATABASE_URL)"; \
-	else echo "PROOF_DATABASE_URL not set: PostgreSQL and multi-host columns skipped"; fi
+	  $(MAKE) --no-print-directory cluster \
+	    CLUSTER_DATABASE_URL="$(PROOF_DATABASE_URL)") \
+	    > test-artifacts/proof-postgresql.log 2>&1 & postgres=$$!; \
+	  echo "== proof on SQLite =="; \
+	  $(PROOF_SIZES) $(BIN)/pytest -q -m "slow or proof"; sqlite_status=$$?; \
+	  wait $$postgres; postgres_status=$$?; \
+	  echo "== proof on PostgreSQL, then the cluster =="; \
+	  cat test-artifacts/proof-postgresql.log; \
+	  [ $$sqlite_status -eq 0 ] && [ $$postgres_status -eq 0 ]; \
+	else \
+	  $(PROOF_SIZES) $(BIN)/pytest -q -m "slow or proof" && \
+	  echo "PROOF_DATABASE_URL not set: PostgreSQL and multi-host columns skipped"; \
+	fi
 	$(BIN)/python -m tests.proof_report
 
 ## api-check: schemathesis against the running app with /api/openapi.json

@@ -137,6 +137,10 @@ def test_signals_wait_for_the_hosts_commit_past_its_savepoints(bookshop):
             except LookupError:
                 pass
             shelf.session.commit()
+            attribute_signup(_reader("cy"))
+            shelf.session.close()  # ended without a commit
+            _reader("dan")
+            shelf.session.commit()  # a later commit is not cy's
     finally:
         signals.user_signed_up.disconnect(note)
     assert seen == ["bob"]

@@ -201,18 +201,23 @@ def _send_signup_signals(session: Session) -> None:
 
 
 @sa.event.listens_for(Session, "after_soft_rollback")
-def _drop_signup_signals(session: Session, rolled_back: SessionTransaction) -> None:
-    """A rollback drops the signals of the signups it undid: all of them, or those
-    written inside the savepoint rolled back."""
+def _drop_undone_signup_signals(session: Session, rolled_back) -> None:
+    """A savepoint's rollback drops the signals of the signups written inside it."""
     pending = session.info.get(_PENDING_SIGNALS)
-    if not pending:
-        return
-    if not rolled_back.nested:
+    if pending and rolled_back.nested:
+        session.info[_PENDING_SIGNALS] = [
+            announced
+            for announced in pending
+            if not _inside(announced.within, rolled_back)
+        ]
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_uncommitted_signup_signals(session: Session, transaction) -> None:
+    """The host's transaction ended: after its commit the signals are sent already;
+    after a rollback, or a close without a commit, none are."""
+    if transaction.parent is None:
         session.info.pop(_PENDING_SIGNALS, None)
-        return
-    session.info[_PENDING_SIGNALS] = [
-        announced for announced in pending if not _inside(announced.within, rolled_back)
-    ]
 
 
 def _inside(transaction: SessionTransaction | None, savepoint) -> bool:

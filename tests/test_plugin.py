@@ -114,3 +114,14 @@ def test_a_user_model_is_required():
 def test_settings_have_documented_defaults(host):
     assert host.config["REFERRALS_ATTRIBUTION_WINDOW_DAYS"] == 30
     assert host.config["REFERRALS_ATTRIBUTION_MODEL"] == "first_touch"
+
+
+def test_a_limited_visitor_of_a_host_is_told_when_to_come_back(host):
+    # The plugin's own limiter (the host handed it none) sends Retry-After.
+    host.config["REFERRALS_RATELIMIT_SIGNUP"] = "1 per hour"
+    visitor = host.test_client()
+    form = {"name": "Bob", "email": "bob@example.com", "password": PASSWORD}
+    assert visitor.post("/shop/signup", data=form).status_code == 302
+    refused = visitor.post("/shop/signup", data=form | {"email": "eve@example.com"})
+    assert refused.status_code == 429
+    assert 3500 <= int(refused.headers["Retry-After"]) <= 3600

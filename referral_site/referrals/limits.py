@@ -173,6 +173,8 @@ def init_app(app: Flask, limiter: Limiter | None) -> Limiter:
         limiter = Limiter(key_func=get_remote_address)
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
         app.config.setdefault("RATELIMIT_ENABLED", True)
+        # A refused visitor (or client) is told when to come back: Retry-After.
+        app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
         limiter.init_app(app)
     elif limiter not in app.extensions.get("limiter", ()):
         limiter.init_app(app)

@@ -268,6 +268,20 @@ def test_a_change_of_the_account_address_drops_the_change(app, ann, smtp):
     assert _details(app, ann.ann_id) == ("paypal", "ann.old@paypal.example")
 
 
+def test_a_password_reset_drops_the_change_asked_with_the_old_password(app, ann, smtp):
+    path = _ask(ann, smtp)
+    anyone = app.test_client()
+    anyone.post("/password/forgot", data={"email": "ann@example.com"})
+    (reset,) = smtp.wait_for(2)[1:]
+    new_password = {"password": "a new long secret", "confirm": "a new long secret"}
+    assert anyone.post(path_of(links(reset)[0]), data=new_password).status_code == 302
+    assert _pending_count(app) == 0
+    owner = app.test_client()
+    login(owner, "ann@example.com", "a new long secret")
+    assert owner.post(path).status_code == 400  # the link went with it
+    assert _details(app, ann.ann_id) == ("paypal", "ann.old@paypal.example")
+
+
 def test_deleting_the_account_forgets_the_pending_change(app, ann, smtp):
     _ask(ann, smtp)
     exported = ann.get("/referrals/export").get_json()

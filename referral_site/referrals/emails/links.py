@@ -4,6 +4,7 @@ from flask import current_app
 
 from referral_site.referrals.emails import tokens
 from referral_site.referrals.emails.models import TokenPurpose
+from referral_site.referrals.payouts import confirmation as payout_confirmation
 from referral_site.referrals.rewards.lifecycle import Notices
 from referral_site.referrals.rewards.verification import release_verified_rewards
 from referral_site.referrals.storage.db import db
@@ -54,4 +55,6 @@ def reset_password(token: str, password: str) -> None:
         user.set_password(password)
         mark_email_verified(user)
         release_verified_rewards(session, user_id, notices)
+        # Asked for with the old password: whoever else knew it asked, perhaps.
+        payout_confirmation.drop_change(session, user_id)
     notices.send()

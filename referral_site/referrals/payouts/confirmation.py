@@ -147,12 +147,16 @@ def confirm_change(token: str, user_id) -> details.Details:
 def cancel_change(user_id) -> bool:
     """Drop a person's pending change and spend its link; whether there was one."""
     with write_transaction() as session:
-        tokens.spend_all(session, PURPOSE, user_id)
-        deleted = session.execute(
-            sa.delete(PendingPayoutDetails).where(
-                PendingPayoutDetails.user_id == user_id
-            )
-        )
+        return drop_change(session, user_id)
+
+
+def drop_change(session, user_id) -> bool:
+    """cancel_change in the caller's transaction (a password reset drops a change
+    asked for with the old password, which someone else may know)."""
+    tokens.spend_all(session, PURPOSE, user_id)
+    deleted = session.execute(
+        sa.delete(PendingPayoutDetails).where(PendingPayoutDetails.user_id == user_id)
+    )
     return deleted.rowcount > 0
 
 

@@ -39,6 +39,11 @@ REDIS_DB = 13 if os.environ.get("TEST_DATABASE_URL") else 12
             datetime(2026, 1, 1, 9, 46),
         ),
         ("purge_visits", datetime(2026, 1, 1, 3, 30), datetime(2026, 1, 1, 4, 30)),
+        (
+            "purge_payout_changes",
+            datetime(2026, 1, 1, 3, 50),
+            datetime(2026, 1, 1, 4, 50),
+        ),
     ],
 )
 def test_the_periodic_jobs_keep_the_cron_schedule(app, task, runs_at, skips):

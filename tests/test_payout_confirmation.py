@@ -3,6 +3,7 @@ for the link sent to the account's own address, which works once, for its own
 account, before it expires; without mail the password alone still decides."""
 
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from referral_site.referrals.payouts.models import (
     PayoutLine,
     PendingPayoutDetails,
 )
+from referral_site.referrals.storage.models import utcnow
 from tests.conftest import PASSWORD, login, query, scalar
 from tests.email_helpers import csrf_token, links, mail_settings, path_of
 from tests.payout_helpers import (
@@ -151,6 +153,23 @@ def test_an_expired_link_is_refused_and_changes_nothing(make_app, smtp, make_use
         assert "expired" in response.get_data(as_text=True)
     assert scalar(app, sa.select(sa.func.count(PayoutAccount.user_id))) == 0
     assert "Awaiting confirmation" not in _page(client)
+
+
+def test_a_lapsed_change_is_purged_with_the_address_it_held(app, ann, smtp):
+    _ask(ann, smtp)
+    purge = ["referrals", "purge-payout-changes"]
+    runner = app.test_cli_runner()
+    assert "Purged 0 lapsed" in runner.invoke(args=purge).output  # still waiting
+    hours = app.config["REFERRALS_PAYOUT_DETAILS_CONFIRM_HOURS"]
+    with app.app_context():
+        db.session.execute(
+            sa.update(PendingPayoutDetails).values(
+                created_at=utcnow() - timedelta(hours=hours, minutes=1)
+            )
+        )
+        db.session.commit()
+    assert "Purged 1 lapsed" in runner.invoke(args=purge).output
+    assert _pending_count(app) == 0
 
 
 @pytest.mark.parametrize(

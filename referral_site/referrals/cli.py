@@ -98,6 +98,14 @@ def purge_outbox_command(days: int | None) -> None:
     click.echo(f"Purged {purge_events(days)} events older than {days} days.")
 
 
+@referrals_cli.command("purge-payout-changes")
+def purge_payout_changes_command() -> None:
+    """Delete payout-details changes whose confirmation link has expired."""
+    from referral_site.referrals.payouts.confirmation import purge_lapsed
+
+    click.echo(f"Purged {purge_lapsed()} lapsed payout-details changes.")
+
+
 @referrals_cli.command("dispatch")
 def dispatch_command() -> None:
     """Hand new outbox events to their consumers and send the webhooks that are due

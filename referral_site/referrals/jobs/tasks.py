@@ -29,7 +29,7 @@ class Registered:
     dispatch: object
     wake_up: object
     #: The periodic tasks by name: sweep, process_rewards, refresh_leaderboards,
-    #: purge_visits, purge_outbox, email_digest.
+    #: purge_visits, purge_outbox, purge_payout_changes, email_digest.
     periodic: dict
     #: Sends one account email (emails/accounts.py): (kind, address).
     account_email: object = None
@@ -168,11 +168,20 @@ def _periodic(huey: Huey, in_app) -> dict:
         if days > 0:
             purge_events(days)
 
+    @huey.periodic_task(crontab(minute="50", hour="3"), name="purge_payout_changes")
+    @huey.lock_task("referrals.purge_payout_changes")
+    @in_app
+    def purge_payout_changes():
+        from referral_site.referrals.payouts.confirmation import purge_lapsed
+
+        purge_lapsed()
+
     return {
         "process_rewards": process_rewards,
         "refresh_leaderboards": refresh_leaderboards,
         "purge_visits": purge_visits,
         "purge_outbox": purge_outbox,
+        "purge_payout_changes": purge_payout_changes,
     }
 
 

@@ -160,6 +160,19 @@ def drop_change(session, user_id) -> bool:
     return deleted.rowcount > 0
 
 
+def purge_lapsed(now: datetime | None = None) -> int:
+    """Delete the changes whose link has expired (each holds a payout address
+    nobody confirmed); returns how many. Daily, by the purge_payout_changes job."""
+    cutoff = (now or utcnow()) - tokens.max_age(PURPOSE)
+    with write_transaction() as session:
+        deleted = session.execute(
+            sa.delete(PendingPayoutDetails).where(
+                PendingPayoutDetails.created_at < cutoff
+            )
+        )
+    return deleted.rowcount
+
+
 def _check_owner(owner, user_id) -> None:
     if owner != user_id:
         raise WrongAccount(

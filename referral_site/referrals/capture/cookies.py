@@ -221,7 +221,12 @@ def new_visitor_id() -> str:
 
 
 def _codec() -> CookieCodec:
-    return CookieCodec.of(current_app)
+    """The current app's codec, made once per request (a landing asks four times)."""
+    asked = g.__dict__
+    codec = asked.get("referrals_cookie_codec")
+    if codec is None:
+        codec = asked["referrals_cookie_codec"] = CookieCodec.of(current_app)
+    return codec
 
 
 def read_captured_code() -> CapturedCode | None:

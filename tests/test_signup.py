@@ -70,16 +70,26 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
     _, code = make_user()
     with app.app_context():
         engine = db.engine
+    # A page first: the program is then cached for REFERRALS_PROGRAM_CHECK_SECONDS,
+    # and reads that may lag (the cookie's window) ask the database nothing.
+    assert client.get("/signup").status_code == 200
     statements = []
 
     def record(conn, cursor, statement, *args):
-        statements.append(statement.split(None, 1)[0].upper())
+        statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
         assert signup(client, code=code).status_code == 302
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
+    # The program's version is read before the write transaction (SQLite's BEGIN
+    # IMMEDIATE, PostgreSQL's row lock on the referrer): that lock queues the
+    # referrer's other signups, so it is held for as few round trips as can be.
+    program_read = _first(statements, "referral_program_versions")
+    locked = _first(statements, "BEGIN IMMEDIATE", "FOR UPDATE")
+    assert program_read < locked
+    statements = [statement.split(None, 1)[0].upper() for statement in statements]
     # The blocklist's check of the address (before the transaction); the program
     # version in force (one read per request, program/cache.py); the code's owner;
     # the owner's account locked and found still live (on PostgreSQL with the
@@ -94,6 +104,14 @@ def test_a_referred_signup_is_one_short_transaction_read_nothing_back(
     assert "SAVEPOINT" not in statements and "UPDATE" not in statements
     assert statements[-1] == "INSERT"
     assert len([name for name in statements if name != "BEGIN"]) == 14
+
+
+def _first(statements: list[str], *fragments: str) -> int:
+    return next(
+        index
+        for index, statement in enumerate(statements)
+        if any(fragment in statement for fragment in fragments)
+    )
 
 
 def test_typed_code_is_attributed_as_typed(host: Host):

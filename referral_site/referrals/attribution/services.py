@@ -16,6 +16,7 @@ from referral_site.referrals.fraud import evidence as fraud_signals
 from referral_site.referrals.fraud import review as fraud
 from referral_site.referrals.fraud.models import ReferralCode
 from referral_site.referrals.outbox import events as outbox
+from referral_site.referrals.program import cache as program_cache
 from referral_site.referrals.rewards import engine as rewards
 from referral_site.referrals.rewards import grants as reward_grants
 from referral_site.referrals.storage.db import db, user_pk_value
@@ -160,6 +161,10 @@ def sign_up(
     user.set_password(password)
     # Usually from the code cache; a lookup that misses it holds no write lock.
     referrer = referrer_for(capture)
+    if referrer is not None:
+        # The program's version check (a query) is asked now, not while the
+        # transaction holds the referrer's lock, which queues their other signups.
+        program_cache.in_force()
     origin = Origin(capture, hash_ip(ip), visitor_id)
     referral, notices = _create_with_a_free_code(user, referrer, origin)
     app = current_app._get_current_object()
